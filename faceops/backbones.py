@@ -1,0 +1,120 @@
+"""The frozen feature extractor (VGG16 without its top), built lazily from the weights setting."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceops.errors import FaceopsError
+from faceops.images import sha256_file
+
+log = logging.getLogger(__name__)
+
+VGG16_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+VGG16_NOTOP_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + VGG16_NOTOP_FILE
+MIN_IMAGE_SIZE = 32  # VGG16's five poolings need at least 32 px
+
+
+def keras_module() -> Any:
+    """Import Keras on first use only, with TensorFlow's C++ chatter turned down."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    return keras
+
+
+def imagenet_unreachable_message(reason: str) -> str:
+    return (
+        f"could not download the VGG16 ImageNet weights ({reason}). "
+        f"Fetch {VGG16_NOTOP_URL} on a machine with a network, then either copy it to "
+        f"~/.keras/models/{VGG16_NOTOP_FILE} or set train.weights to its path in params.yaml; "
+        "train.weights: null trains on random weights (for tests only: the accuracy is poor)"
+    )
+
+
+def weights_identity(weights: str | None, seed: int) -> str:
+    """What the features depend on: the same identity means the same features for the same image."""
+    if weights is None:
+        return f"random-seed{seed}-keras{keras_module().__version__}"
+    if weights == "imagenet":
+        return "imagenet"
+    path = Path(weights)
+    if not path.is_file():
+        raise FaceopsError(f"{weights}: weights file not found (train.weights in params.yaml)")
+    return "file-" + sha256_file(path)[:16]
+
+
+def describe_weights(weights: str | None) -> str:
+    if weights is None:
+        return "RANDOM weights (train.weights: null; for tests, not for real use)"
+    return "ImageNet weights" if weights == "imagenet" else f"weights from {weights}"
+
+
+def build_vgg16_base(weights: str | None, image_size: int, seed: int) -> Any:
+    """VGG16 without its classifier, global-average pooled to 512 features, frozen."""
+    if image_size < MIN_IMAGE_SIZE:
+        raise FaceopsError(f"base.image_size is {image_size}; VGG16 needs at least {MIN_IMAGE_SIZE} px")
+    keras = keras_module()
+    if weights is None:
+        keras.utils.set_random_seed(seed)
+    elif weights != "imagenet":
+        weights_identity(weights, seed)  # checks that the file exists
+    try:
+        base = keras.applications.VGG16(
+            include_top=False, weights=weights, input_shape=(image_size, image_size, 3), pooling="avg"
+        )
+    except Exception as exc:  # Keras raises a bare Exception when the download fails
+        if weights == "imagenet" and "URL fetch failure" in str(exc):
+            raise FaceopsError(imagenet_unreachable_message(str(exc).split(" -- ")[-1])) from None
+        if weights not in (None, "imagenet"):
+            raise FaceopsError(f"{weights}: not a VGG16 (no top) weights file ({exc})") from None
+        raise
+    base.trainable = False
+    log.info("VGG16 base with %s, input %dx%dx3 -> %d features", describe_weights(weights), image_size, image_size, base.output_shape[-1])
+    return base
+
+
+def imagenet_weights_available() -> tuple[bool, str]:
+    """Whether the ImageNet weights are cached or can be downloaded now (downloading them if so)."""
+    try:
+        keras_module().utils.get_file(VGG16_NOTOP_FILE, VGG16_NOTOP_URL, cache_subdir="models")
+        return True, "ImageNet weights available"
+    except Exception as exc:  # Keras raises a bare Exception when the download fails
+        return False, str(exc).split(" -- ")[-1]
+
+
+def vgg16_preprocess(images: np.ndarray) -> np.ndarray:
+    return keras_module().applications.vgg16.preprocess_input(images.astype("float32"))
+
+
+@dataclass
+class FeatureExtractor:
+    """A frozen base plus the preprocessing it expects, named by what its features depend on."""
+
+    base: Any
+    identity: str
+    image_size: int
+    preprocess: Callable[[np.ndarray], np.ndarray] = vgg16_preprocess
+    name: str = "vgg16"
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}|{self.identity}|{self.image_size}"
+
+    @property
+    def n_features(self) -> int:
+        return int(self.base.output_shape[-1])
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(self.base.predict_on_batch(self.preprocess(images)), dtype="float32")
+
+
+def key_digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]

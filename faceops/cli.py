@@ -1,0 +1,125 @@
+"""`faceops …`: what people do by hand. The pipeline itself runs with `dvc repro`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from faceops.errors import FaceopsError
+
+RAW_DIR = "dataset/raw"
+MODEL_PATH = "models/model.keras"
+
+
+def _import_folder(args: argparse.Namespace) -> int:
+    from faceops.dataset import import_folder
+
+    summary = import_folder(args.source, args.dest, args.min_images, args.max_people, args.max_images)
+    print(
+        f"{summary.people} people, {summary.copied} photos copied into {args.dest} "
+        f"({summary.already_present} already there, {summary.skipped_people} people left out by --min-images/--max-people)"
+    )
+    print(f"next: dvc add {args.dest} && git add {args.dest}.dvc && git commit, then dvc repro")
+    return 0
+
+
+def _import_lfw(args: argparse.Namespace) -> int:
+    from faceops.dataset import import_lfw
+
+    summary = import_lfw(args.dest, args.min_images, args.max_people)
+    print(f"{summary.people} people, {summary.copied} photos copied into {args.dest}")
+    return 0
+
+
+def _check_weights(args: argparse.Namespace) -> int:
+    from faceops.backbones import imagenet_unreachable_message, imagenet_weights_available
+
+    available, reason = imagenet_weights_available()
+    if available:
+        print("VGG16 ImageNet weights: available")
+        return 0
+    print(f"VGG16 ImageNet weights: UNAVAILABLE. {imagenet_unreachable_message(reason)}", file=sys.stderr)
+    return 3
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from faceops.images import load_image
+    from faceops.model import Recogniser
+    from faceops.predict import FacePredictor
+
+    predictor = FacePredictor(Recogniser.load(args.model))
+    results = []
+    failed = False
+    for photo in args.photos:
+        try:
+            faces = predictor.predict(load_image(photo))
+        except FaceopsError as exc:
+            failed = True
+            results.append({"photo": photo, "error": str(exc)})
+            continue
+        results.append({"photo": photo, "faces": [face.to_dict() for face in faces]})
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for result in results:
+            if "error" in result:
+                print(f"error: {result['error']}", file=sys.stderr)
+            elif not result["faces"]:
+                print(f"{result['photo']}: no face found")
+            for face in result.get("faces", []):
+                box = face["box"]
+                print(
+                    f"{result['photo']}: {face['name']} ({face['confidence']:.0%}) "
+                    f"at x={box['x']} y={box['y']} {box['width']}x{box['height']}"
+                )
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faceops", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log counts and shapes as work proceeds")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    command = commands.add_parser("import-folder", help="copy a photo tree (one folder per person) into the data set")
+    command.add_argument("source", help="folder with one sub-folder of photos per person")
+    command.add_argument("--dest", default=RAW_DIR)
+    command.add_argument("--min-images", type=int, default=1, help="skip people with fewer photos")
+    command.add_argument("--max-people", type=int, help="keep the people with the most photos")
+    command.add_argument("--max-images", type=int, help="copy at most this many photos per person")
+    command.set_defaults(handler=_import_folder)
+
+    command = commands.add_parser("import-lfw", help="download LFW through scikit-learn (needs a network)")
+    command.add_argument("--dest", default=RAW_DIR)
+    command.add_argument("--min-images", type=int, default=20)
+    command.add_argument("--max-people", type=int)
+    command.set_defaults(handler=_import_lfw)
+
+    command = commands.add_parser("check-weights", help="download the VGG16 ImageNet weights, or say why not (exit 3)")
+    command.set_defaults(handler=_check_weights)
+
+    command = commands.add_parser("predict", help="name the faces in photos")
+    command.add_argument("photos", nargs="+")
+    command.add_argument("--model", default=MODEL_PATH)
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.set_defaults(handler=_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except FaceopsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

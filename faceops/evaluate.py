@@ -1,0 +1,134 @@
+"""The `evaluate` stage: test accuracy, macro F1, per-person scores, confusion matrix and plots."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from faceops.atomic import atomic_path
+from faceops.errors import FaceopsError
+from faceops.features import FeatureCache
+from faceops.images import load_image
+from faceops.model import Recogniser
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Evaluation:
+    metrics: dict
+    per_person: list[dict]
+    confusion: list[dict]  # one row per test face: actual, predicted
+
+
+def evaluate_recogniser(recogniser: Recogniser, split: pd.DataFrame, cache: FeatureCache) -> Evaluation:
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+    test = split[split["subset"] == "test"]
+    if test.empty:
+        raise FaceopsError("the split has no test faces: add photos or raise split.test_size")
+    labels = recogniser.labels
+    features = cache.features(recogniser.extractor, test["path"].tolist(), test["sha256"].tolist())
+    probabilities = recogniser.probabilities_from_features(features)
+    _check_full_model(recogniser, test, probabilities)
+    predicted = [labels[i] for i in probabilities.argmax(axis=1)]
+    actual = test["person"].tolist()
+    people = sorted(set(actual) | set(labels))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        actual, predicted, labels=people, zero_division=0
+    )
+    per_person = [
+        {"person": p, "precision": round(float(pr), 4), "recall": round(float(rc), 4), "f1": round(float(f), 4), "support": int(s)}
+        for p, pr, rc, f, s in zip(people, precision, recall, f1, support)
+        if s > 0
+    ]
+    per_person.sort(key=lambda row: (row["f1"], row["person"]))
+    metrics = {
+        "accuracy": round(float(accuracy_score(actual, predicted)), 4),
+        "macro_f1": round(float(f1_score(actual, predicted, labels=sorted(set(actual)), average="macro", zero_division=0)), 4),
+        "test_faces": len(actual),
+        "people": len(set(actual)),
+        "unseen_people": sorted(set(actual) - set(labels)),
+        "weights": recogniser.meta.get("weights_description"),
+    }
+    log.info(
+        "test accuracy %.3f, macro F1 %.3f on %d faces of %d people (%s)",
+        metrics["accuracy"], metrics["macro_f1"], len(actual), metrics["people"], metrics["weights"],
+    )
+    confusion = [{"actual": a, "predicted": p} for a, p in zip(actual, predicted)]
+    return Evaluation(metrics, per_person, confusion)
+
+
+def _check_full_model(recogniser: Recogniser, test: pd.DataFrame, probabilities: np.ndarray, n: int = 4) -> None:
+    """The saved model, run end to end, must agree with the cached-feature path it was scored on."""
+    faces = np.stack([load_image(p) for p in test["path"].iloc[:n]])
+    direct = recogniser.probabilities(faces)
+    if not np.allclose(direct, probabilities[:n], atol=1e-3):
+        raise FaceopsError(
+            "the saved model disagrees with the cached features it was evaluated on; "
+            "delete the feature cache folder and run `dvc repro --force train evaluate`"
+        )
+
+
+def plot_confusion(confusion: list[dict], path: str | os.PathLike[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import confusion_matrix
+
+    actual = [row["actual"] for row in confusion]
+    predicted = [row["predicted"] for row in confusion]
+    people = sorted(set(actual) | set(predicted))
+    matrix = confusion_matrix(actual, predicted, labels=people)
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    side = min(4 + 0.22 * len(people), 22)
+    fig, ax = plt.subplots(figsize=(side, side * 0.9))
+    shown = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(people)), [p.replace("_", " ") for p in people], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(people)), [p.replace("_", " ") for p in people], fontsize=7)
+    if len(people) <= 15:
+        for i in range(len(people)):
+            for j in range(len(people)):
+                if matrix[i, j]:
+                    ax.text(j, i, matrix[i, j], ha="center", va="center", fontsize=8,
+                            color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    accuracy = float(np.trace(matrix)) / max(matrix.sum(), 1)
+    ax.set_title(f"Confusion matrix: {len(actual)} test faces, accuracy {accuracy:.1%}")
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="share of the person's test faces")
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def plot_history(history: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for column, ax in (("loss", loss_ax), ("accuracy", acc_ax)):
+        ax.plot(history["epoch"], history[column], label="train")
+        if f"val_{column}" in history:
+            ax.plot(history["epoch"], history[f"val_{column}"], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(column)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("Training history of the dense head")
+    fig.tight_layout()
+    _save_figure(fig, path)
+
+
+def _save_figure(fig, path: str | os.PathLike[str]) -> None:  # noqa: ANN001 - matplotlib Figure
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,50 @@
+"""Who is this? Detect faces in a photo and name them with a trained recogniser."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import cached_property
+
+import numpy as np
+
+from faceops.detect import Box, FaceDetector, crop_face
+from faceops.faces import FacesParams
+from faceops.model import Recogniser
+
+
+@dataclass(frozen=True)
+class Face:
+    box: Box
+    name: str
+    confidence: float
+
+    def to_dict(self) -> dict:
+        return {"box": asdict(self.box), "name": self.name, "confidence": round(self.confidence, 4)}
+
+
+class FacePredictor:
+    """Detects, crops (as the faces stage did for training) and names every face in a photo."""
+
+    def __init__(self, recogniser: Recogniser) -> None:
+        self.recogniser = recogniser
+
+    @cached_property
+    def faces_params(self) -> FacesParams:
+        return FacesParams(**self.recogniser.meta.get("faces", {}))
+
+    @cached_property
+    def detector(self) -> FaceDetector:
+        return FaceDetector(self.faces_params.detector_settings())
+
+    def predict(self, rgb: np.ndarray) -> list[Face]:
+        boxes = self.detector.detect(rgb)
+        if not boxes:
+            return []
+        size = self.recogniser.image_size
+        crops = np.stack([crop_face(rgb, box, self.faces_params.margin, size) for box in boxes])
+        probabilities = self.recogniser.probabilities(crops)
+        labels = self.recogniser.labels
+        return [
+            Face(box, labels[int(p.argmax())], float(p.max()))
+            for box, p in zip(boxes, probabilities)
+        ]

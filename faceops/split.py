@@ -1,0 +1,40 @@
+"""The `split` stage: a stratified, seeded train/test split in which no image is on both sides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from faceops.errors import FaceopsError
+
+@dataclass(frozen=True)
+class SplitParams:
+    test_size: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not 0 < self.test_size < 1:
+            raise ValueError(f"test_size must be between 0 and 1, got {self.test_size}")
+
+
+def split_manifest(manifest: pd.DataFrame, test_size: float, seed: int) -> pd.DataFrame:
+    """Return the manifest with a `subset` column of 'train' or 'test'.
+
+    Identical images (same sha256) form one group that goes to one side only, so a duplicate
+    cannot leak the answer from train into test. Each person keeps about `test_size` of their
+    groups in test, and at least one group on each side when they have two or more.
+    """
+    if manifest.empty:
+        raise FaceopsError("the face manifest is empty: no faces to split")
+    groups = manifest.groupby("sha256", sort=True)["person"].agg(lambda people: people.value_counts().index[0])
+    rng = np.random.default_rng(seed)
+    test_groups: set[str] = set()
+    for person in sorted(groups.unique()):
+        shas = np.array(sorted(groups.index[groups == person]))
+        n_test = int(round(len(shas) * test_size))
+        n_test = min(max(n_test, 1), len(shas) - 1) if len(shas) >= 2 else 0
+        test_groups.update(rng.permutation(shas)[:n_test])
+    result = manifest.copy()
+    result["subset"] = np.where(result["sha256"].isin(test_groups), "test", "train")
+    return result

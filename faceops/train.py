@@ -1,0 +1,147 @@
+"""The `train` stage: frozen VGG16 features (cached) and a new dense head trained with Adam."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from faceops.backbones import FeatureExtractor, build_vgg16_base, describe_weights, keras_module, weights_identity
+from faceops.errors import FaceopsError
+from faceops.features import ORIGINAL, AugmentParams, FeatureCache, training_variants
+from faceops.model import assemble, build_head
+from faceops.split import split_manifest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    backbone: Literal["vgg16"] = "vgg16"
+    weights: str | None = "imagenet"  # "imagenet", a path to a .h5 file, or null (random, for tests)
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 0.001
+    dense_units: int = 256
+    dropout: float = 0.5
+    activation: str = "relu"
+    class_weights: Literal["balanced", "none"] = "balanced"
+    validation_share: float = 0.1
+    early_stopping_patience: int = 0  # 0: train all epochs
+    augment: AugmentParams = field(default_factory=AugmentParams)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if not 0 <= self.validation_share < 1:
+            raise ValueError(f"validation_share must be in [0, 1), got {self.validation_share}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    meta: dict
+    history: list[dict]
+    metrics: dict
+
+
+def balanced_class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
+    counts = np.bincount(labels, minlength=n_classes)
+    return {i: float(len(labels) / (n_classes * c)) for i, c in enumerate(counts) if c}
+
+
+def train_recogniser(split: pd.DataFrame, image_size: int, seed: int, params: TrainParams, cache: FeatureCache) -> TrainResult:
+    """Train a head on cached base features and return the assembled model with its metadata."""
+    keras = keras_module()
+    train = split[split["subset"] == "train"]
+    if train["person"].nunique() < 2:
+        raise FaceopsError(f"training needs at least 2 people, found {train['person'].nunique()}")
+    labels = sorted(train["person"].unique())
+    index = {name: i for i, name in enumerate(labels)}
+    if params.validation_share > 0:
+        marked = split_manifest(train, params.validation_share, seed + 1)
+        fit, val = marked[marked["subset"] == "train"], marked[marked["subset"] == "test"]
+    else:
+        fit, val = train, train.iloc[:0]
+
+    started = time.perf_counter()
+    base = build_vgg16_base(params.weights, image_size, seed)
+    extractor = FeatureExtractor(base, weights_identity(params.weights, seed), image_size)
+    variants = training_variants(params.augment, seed)
+    x_fit = np.concatenate([cache.features(extractor, fit["path"].tolist(), fit["sha256"].tolist(), v) for v in variants])
+    y_fit = np.tile(fit["person"].map(index).to_numpy(), len(variants))
+    x_val = cache.features(extractor, val["path"].tolist(), val["sha256"].tolist(), ORIGINAL)
+    y_val = val["person"].map(index).to_numpy()
+    feature_seconds = time.perf_counter() - started
+    log.info(
+        "features: fit %s (%d faces x %d variants), validation %s; cache %d hits, %d misses, %.1f s",
+        x_fit.shape, len(fit), len(variants), x_val.shape, cache.hits, cache.misses, feature_seconds,
+    )
+
+    keras.utils.set_random_seed(seed)
+    head = build_head(x_fit, len(labels), params.dense_units, params.dropout, params.activation)
+    head.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    callbacks = []
+    if params.early_stopping_patience > 0 and len(val):
+        callbacks.append(
+            keras.callbacks.EarlyStopping(patience=params.early_stopping_patience, restore_best_weights=True)
+        )
+    started = time.perf_counter()
+    fitted = head.fit(
+        x_fit,
+        y_fit,
+        validation_data=(x_val, y_val) if len(val) else None,
+        epochs=params.epochs,
+        batch_size=params.batch_size,
+        class_weight=balanced_class_weights(y_fit, len(labels)) if params.class_weights == "balanced" else None,
+        callbacks=callbacks,
+        shuffle=True,
+        verbose=0,
+    )
+    head_seconds = time.perf_counter() - started
+    history = [
+        {"epoch": epoch + 1, **{name: round(float(values[epoch]), 5) for name, values in fitted.history.items()}}
+        for epoch in range(len(fitted.history["loss"]))
+    ]
+    last = history[-1]
+    log.info(
+        "head %s: %d epochs in %.1f s; train accuracy %.3f%s",
+        [extractor.n_features, params.dense_units, len(labels)], len(history), head_seconds, last["accuracy"],
+        f", validation accuracy {last['val_accuracy']:.3f}" if "val_accuracy" in last else "",
+    )
+    meta = {
+        "backbone": params.backbone,
+        "weights": params.weights,
+        "weights_description": describe_weights(params.weights),
+        "weights_identity": extractor.identity,
+        "image_size": image_size,
+        "labels": labels,
+        "n_features": extractor.n_features,
+        "train_faces": int(len(train)),
+        "params": asdict(params),
+    }
+    metrics = {
+        "train_accuracy": last["accuracy"],
+        "train_loss": last["loss"],
+        "val_accuracy": last.get("val_accuracy"),
+        "epochs_run": len(history),
+        "people": len(labels),
+        "train_faces": int(len(fit)),
+        "val_faces": int(len(val)),
+        "feature_seconds": round(feature_seconds, 2),
+        "head_seconds": round(head_seconds, 2),
+        "cache_hits": cache.hits,
+        "cache_misses": cache.misses,
+    }
+    return TrainResult(assemble(base, head), meta, history, metrics)

@@ -1,0 +1,27 @@
+"""DVC stage `faces`: raw photos -> face crops, manifest and a report of every rejected photo."""
+
+import argparse
+
+from _common import read_base, read_params, run
+
+from faceops.atomic import write_json
+from faceops.faces import FacesParams, extract_faces, write_faces_outputs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--raw", required=True, help="dataset/raw: one folder of photos per person")
+    parser.add_argument("--out", required=True, help="folder for the face crops")
+    parser.add_argument("--manifest", required=True, help="CSV: one row per face crop")
+    parser.add_argument("--report", required=True, help="CSV: photos rejected or kept with a caveat, with the reason")
+    parser.add_argument("--metrics", required=True, help="JSON: counts")
+    args = parser.parse_args()
+
+    base, params = read_base(), read_params("faces", FacesParams)
+    result = extract_faces(args.raw, args.out, base.image_size, params)
+    write_faces_outputs(result, args.manifest, args.report)
+    write_json(args.metrics, result.counts())
+
+
+if __name__ == "__main__":
+    run(main)

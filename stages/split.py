@@ -1,0 +1,31 @@
+"""DVC stage `split`: a stratified, seeded train/test split with no duplicate image on both sides."""
+
+import argparse
+import logging
+
+from _common import read_base, read_params, run
+
+from faceops.atomic import atomic_open
+from faceops.faces import read_manifest
+from faceops.split import SplitParams, split_manifest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--manifest", required=True, help="face manifest CSV from the faces stage")
+    parser.add_argument("--out", required=True, help="split CSV: the manifest plus a subset column")
+    args = parser.parse_args()
+
+    base, params = read_base(), read_params("split", SplitParams)
+    split = split_manifest(read_manifest(args.manifest), params.test_size, base.seed)
+    counts = split["subset"].value_counts()
+    logging.info(
+        "%d faces of %d people -> %d train, %d test (test_size %.2f, seed %d)",
+        len(split), split["person"].nunique(), counts.get("train", 0), counts.get("test", 0), params.test_size, base.seed,
+    )
+    with atomic_open(args.out, "w", newline="") as handle:
+        split.to_csv(handle, index=False)
+
+
+if __name__ == "__main__":
+    run(main)
