@@ -27,7 +27,7 @@ demo: install
 		echo "*** OFFLINE DEMO: training on RANDOM VGG16 weights (train.weights: null). Accuracy is far below what ImageNet weights give. ***"; \
 		dvc exp run -S train.weights=null; \
 	fi
-	dvc metrics show
+	dvc metrics show metrics/eval.json
 
 test: install
 	$(VENV)/bin/python -m pytest

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,23 @@ MIN_IMAGE_SIZE = 32  # VGG16's five poolings need at least 32 px
 
 
 def keras_module() -> Any:
-    """Import Keras on first use only, with TensorFlow's C++ chatter turned down."""
+    """Import Keras on first use only, without TensorFlow's C++ start-up chatter on stderr.
+
+    TensorFlow writes its start-up notes (oneDNN, no CUDA driver) straight to file descriptor 2
+    before any log setting applies, so the descriptor is pointed at /dev/null for the import.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "keras" not in sys.modules:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            import tensorflow  # noqa: F401 - the import that prints
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
     import keras
 
     return keras

@@ -27,7 +27,7 @@ def _accepts(hint: Any, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if origin is typing.Literal:
         return value in typing.get_args(hint)
-    if origin in (list, tuple):
+    if origin in (list, tuple) or hint in (list, tuple):
         return isinstance(value, (list, tuple))
     if origin is dict or hint is dict:
         return isinstance(value, Mapping)

@@ -1,0 +1,67 @@
+import shutil
+
+import pytest
+
+from faceops.dataset import check_person_name, import_folder, list_raw_files
+from faceops.errors import FaceopsError
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [("", "empty"), ("   ", "empty"), (".hidden", "hidden"), ("a/b", "path separator"), ("a\\b", "path separator"),
+     (" Ann", "space")],
+)
+def test_bad_person_names(name, message):
+    with pytest.raises(FaceopsError, match=message):
+        check_person_name(name)
+
+
+def test_good_person_name():
+    assert check_person_name("Ann_Smith") == "Ann_Smith"
+
+
+def test_list_raw_files_rejects_hidden_person_folder(tmp_path, lfw_photo):
+    (tmp_path / ".secret").mkdir()
+    shutil.copy(lfw_photo, tmp_path / ".secret" / "a.jpg")
+    with pytest.raises(FaceopsError, match=r"\.secret: person name '\.secret' is hidden"):
+        list_raw_files(tmp_path)
+
+
+def test_list_raw_files_rejects_loose_photo(tmp_path, lfw_photo):
+    shutil.copy(lfw_photo, tmp_path / "loose.jpg")
+    with pytest.raises(FaceopsError, match=r"loose\.jpg: photos must be inside a folder named after the person"):
+        list_raw_files(tmp_path)
+
+
+def test_list_raw_files_missing_folder(tmp_path):
+    with pytest.raises(FaceopsError, match=r"data set folder not found"):
+        list_raw_files(tmp_path / "nope")
+
+
+def test_import_folder_selects_people_and_images(tmp_path, lfw):
+    summary = import_folder(lfw, tmp_path / "raw", min_images=20, max_people=3, max_images=5)
+    people = sorted(p.name for p in (tmp_path / "raw").iterdir())
+    assert people == ["Colin_Powell", "George_W_Bush", "Tony_Blair"]  # the three with most photos
+    assert all(len(list((tmp_path / "raw" / p).iterdir())) == 5 for p in people)
+    assert (summary.people, summary.copied, summary.already_present, summary.skipped_people) == (3, 15, 0, 59)
+
+
+def test_import_folder_is_idempotent_and_never_overwrites(tmp_path, lfw, lfw_photo):
+    import_folder(lfw, tmp_path / "raw", max_people=1, max_images=2)
+    again = import_folder(lfw, tmp_path / "raw", max_people=1, max_images=2)
+    assert (again.copied, again.already_present) == (0, 2)
+    victim = next((tmp_path / "raw" / "George_W_Bush").iterdir())
+    victim.write_bytes(lfw_photo.read_bytes())
+    with pytest.raises(FaceopsError, match=rf"{victim.name}: already exists with different content"):
+        import_folder(lfw, tmp_path / "raw", max_people=1, max_images=2)
+    assert victim.read_bytes() == lfw_photo.read_bytes()
+
+
+def test_import_folder_errors(tmp_path, lfw):
+    with pytest.raises(FaceopsError, match=r"nope: not a folder"):
+        import_folder(tmp_path / "nope", tmp_path / "raw")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FaceopsError, match=r"no person folders found"):
+        import_folder(tmp_path / "empty", tmp_path / "raw")
+    with pytest.raises(FaceopsError, match=r"no person has at least 10000 photos"):
+        import_folder(lfw, tmp_path / "raw", min_images=10000)

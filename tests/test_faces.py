@@ -1,0 +1,101 @@
+import csv
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceops.faces import FacesParams, extract_faces, read_manifest, write_faces_outputs
+from faceops.errors import FaceopsError
+from faceops.images import load_image, sha256_file
+
+
+def _two_faces(lfw, path):
+    left = Image.open(lfw / "Tony_Blair" / "Tony_Blair_0001.jpg")
+    right = Image.open(lfw / "Colin_Powell" / "Colin_Powell_0001.jpg")
+    canvas = Image.new("RGB", (500, 250))
+    canvas.paste(left, (0, 0))
+    canvas.paste(right, (250, 0))
+    canvas.save(path)
+
+
+@pytest.fixture
+def raw(tmp_path, lfw):
+    """Two people with real photos, plus every kind of bad input the faces stage must account for."""
+    root = tmp_path / "raw"
+    for person in ("Tony_Blair", "Colin_Powell"):
+        (root / person).mkdir(parents=True)
+        for photo in sorted((lfw / person).iterdir())[:3]:
+            shutil.copy(photo, root / person / photo.name)
+    odd = root / "Tony_Blair"
+    Image.fromarray(np.tile(np.linspace(0, 255, 250, dtype=np.uint8), (250, 1))).convert("RGB").save(odd / "wall.jpg")
+    data = (lfw / "Tony_Blair" / "Tony_Blair_0005.jpg").read_bytes()
+    (odd / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    (odd / "notes.jpg").write_text("this is not a photo")
+    (odd / "notes.txt").write_text("neither is this")
+    Image.open(lfw / "Tony_Blair" / "Tony_Blair_0006.jpg").resize((24, 24)).save(odd / "tiny.png")
+    _two_faces(lfw, root / "Colin_Powell" / "pair.jpg")
+    return root
+
+
+def test_extract_faces_accounts_for_every_photo(tmp_path, raw):
+    result = extract_faces(raw, tmp_path / "faces", 48, FacesParams())
+    reasons = {row["source"].split("/")[-1]: (row["status"], row["reason"]) for row in result.report}
+    assert reasons["wall.jpg"] == ("rejected", "no face found")
+    assert reasons["truncated.jpg"][0] == "rejected" and "corrupt or truncated" in reasons["truncated.jpg"][1]
+    assert reasons["notes.jpg"] == ("rejected", "not an image file (cannot identify the format)")
+    assert reasons["notes.txt"] == ("rejected", "not an image file (extension .txt)")
+    assert reasons["tiny.png"] == ("rejected", "too small (24x24 px; faces under 40 px are not detected)")
+    assert reasons["pair.jpg"] == ("kept", "2 faces found, kept the largest")
+    assert result.counts() == {"photos": 12, "faces": 7, "rejected": 5, "people": 2}
+
+    for row in result.manifest:
+        face = load_image(row["path"])
+        assert face.shape == (48, 48, 3)
+        assert sha256_file(row["path"]) == row["sha256"]
+        assert len(row["box"].split(",")) == 4
+    assert sorted(p.name for p in (tmp_path / "faces" / "Tony_Blair").iterdir()) == [
+        "Tony_Blair_0001.png", "Tony_Blair_0002.png", "Tony_Blair_0003.png"
+    ]
+
+
+def test_reject_multiple_faces_when_asked(tmp_path, raw):
+    result = extract_faces(raw, tmp_path / "faces", 48, FacesParams(multiple_faces="reject"))
+    pair = [row for row in result.report if row["source"].endswith("pair.jpg")]
+    assert pair == [{"source": str(raw / "Colin_Powell" / "pair.jpg"), "person": "Colin_Powell",
+                     "status": "rejected", "reason": "2 faces found"}]
+
+
+def test_outputs_replace_the_previous_run_whole(tmp_path, raw):
+    out = tmp_path / "faces"
+    (out / "Ghost").mkdir(parents=True)
+    (out / "Ghost" / "old.png").write_bytes(b"stale")
+    result = extract_faces(raw, out, 48)
+    assert not (out / "Ghost").exists()
+    write_faces_outputs(result, tmp_path / "faces.csv", tmp_path / "report.csv")
+    manifest = read_manifest(tmp_path / "faces.csv")
+    assert len(manifest) == 7 and set(manifest["person"]) == {"Tony_Blair", "Colin_Powell"}
+    with open(tmp_path / "report.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 6
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left behind
+
+
+def test_same_stem_keeps_both_photos(tmp_path, lfw):
+    person = tmp_path / "raw" / "Tony_Blair"
+    person.mkdir(parents=True)
+    shutil.copy(lfw / "Tony_Blair" / "Tony_Blair_0001.jpg", person / "me.jpg")
+    Image.open(lfw / "Tony_Blair" / "Tony_Blair_0002.jpg").save(person / "me.png")
+    result = extract_faces(tmp_path / "raw", tmp_path / "faces", 48)
+    assert sorted(p.name for p in (tmp_path / "faces" / "Tony_Blair").iterdir()) == [
+        "me_jpg.png", "me_png.png"
+    ]
+    assert len(result.manifest) == 2
+
+
+def test_read_manifest_errors(tmp_path):
+    with pytest.raises(FaceopsError, match=r"missing\.csv: manifest not found"):
+        read_manifest(tmp_path / "missing.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,person\nx.png,Ann\n")
+    with pytest.raises(FaceopsError, match=r"bad\.csv: manifest lacks the column\(s\) source, box, sha256"):
+        read_manifest(bad)

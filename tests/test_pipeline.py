@@ -1,0 +1,136 @@
+"""The real `dvc repro` in a temporary git + DVC repository on 4 people x 20 LFW photos."""
+
+import hashlib
+import json
+
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import make_project, sh
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, lfw):
+    path = make_project(tmp_path_factory.mktemp("pipeline") / "repo", lfw)
+    first = sh("dvc", "repro", cwd=path)
+    sh("git", "add", "-A", cwd=path)
+    sh("git", "commit", "-qm", "first model", cwd=path)
+    return path, first
+
+
+def _declared_outputs(path):
+    pipeline = yaml.safe_load((path / "dvc.yaml").read_text())
+    for stage in pipeline["stages"].values():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind, []):
+                yield next(iter(entry)) if isinstance(entry, dict) else entry
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_repro_writes_every_declared_output(project):
+    path, first = project
+    outputs = list(_declared_outputs(path))
+    assert len(outputs) >= 12
+    missing = [out for out in outputs if not (path / out).exists()]
+    assert not missing
+    evaluation = json.loads((path / "metrics/eval.json").read_text())
+    assert 0 <= evaluation["accuracy"] <= 1 and 0 <= evaluation["macro_f1"] <= 1
+    assert evaluation["test_faces"] == 20 and evaluation["people"] == 4
+    assert "RANDOM" in evaluation["weights"]
+    faces = json.loads((path / "metrics/faces.json").read_text())
+    assert faces["photos"] == 80 and faces["faces"] + faces["rejected"] == 80
+    for png in ("plots/confusion.png", "plots/train_history.png"):
+        with Image.open(path / png) as image:
+            assert image.format == "PNG" and image.width > 300
+    assert "test accuracy" in first.stdout
+    meta = json.loads((path / "models/model.json").read_text())
+    assert meta["labels"] == ["Colin_Powell", "Donald_Rumsfeld", "George_W_Bush", "Tony_Blair"]
+    assert meta["image_size"] == 64 and meta["faces"]["margin"] == 0.2
+
+
+def test_dvc_reads_the_metrics_and_plots(project):
+    path, _ = project
+    metrics = json.loads(sh("dvc", "metrics", "show", "--json", cwd=path).stdout)
+    workspace = next(iter(metrics.values()))["data"]  # keyed "workspace" or "" by DVC version
+    assert "accuracy" in workspace["metrics/eval.json"]["data"]
+    sh("dvc", "plots", "show", "-o", str(path / ".faceops/plots"), cwd=path)
+    html = (path / ".faceops/plots/index.html").read_text()
+    assert "Confusion matrix" in html and "Training accuracy" in html
+
+
+def test_second_repro_does_nothing(project):
+    path, _ = project
+    again = sh("dvc", "repro", cwd=path)
+    assert "Running stage" not in again.stdout
+    assert "up to date" in sh("dvc", "status", cwd=path).stdout
+
+
+def test_exp_run_changes_only_the_head(project):
+    path, _ = project
+    result = sh("dvc", "exp", "run", "-S", "train.epochs=3", cwd=path)
+    assert "Running stage 'train'" in result.stdout
+    assert "Running stage 'faces'" not in result.stdout
+    train = json.loads((path / "metrics/train.json").read_text())
+    assert train["epochs_run"] == 3
+    assert train["cache_misses"] == 0 and train["cache_hits"] > 0  # the base never ran again
+    shown = json.loads(sh("dvc", "exp", "show", "--json", cwd=path).stdout)
+    assert "train.epochs" in json.dumps(shown) or "epochs" in json.dumps(shown)
+    sh("git", "checkout", "--", "params.yaml", "dvc.lock", "metrics", "plots", "reports", cwd=path)
+    sh("dvc", "checkout", "-q", cwd=path)
+
+
+def test_predict_names_a_face_from_the_cli(project, lfw):
+    path, _ = project
+    labels = json.loads((path / "models/model.json").read_text())["labels"]
+    photo = lfw / "Tony_Blair" / "Tony_Blair_0100.jpg"
+    result = sh("faceops", "predict", "--json", str(photo), cwd=path)
+    [answer] = json.loads(result.stdout)
+    assert answer["photo"] == str(photo)
+    assert len(answer["faces"]) >= 1 and answer["faces"][0]["name"] in labels
+    assert 0 < answer["faces"][0]["confidence"] <= 1
+    wall = path / "wall.png"
+    Image.new("RGB", (200, 200), (120, 130, 140)).save(wall)
+    text = path / "notes.jpg"
+    text.write_text("not a photo")
+    result = sh("faceops", "predict", str(wall), str(text), cwd=path, check=False)
+    assert result.returncode == 1
+    assert f"{wall}: no face found" in result.stdout
+    assert result.stderr.strip() == f"error: {text}: not an image file (cannot identify the format)"
+
+
+def test_missing_weights_file_is_one_line_and_keeps_the_model(project):
+    path, _ = project
+    before = _sha(path / "models/model.keras")
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    params["train"]["weights"] = "/nowhere/vgg16.h5"
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        result = sh("dvc", "repro", cwd=path, check=False)
+    finally:
+        sh("git", "checkout", "--", "params.yaml", cwd=path)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: /nowhere/vgg16.h5: weights file not found (train.weights in params.yaml)"]
+    assert "Traceback" not in result.stderr
+    assert _sha(path / "models/model.keras") == before
+
+
+def test_hidden_person_folder_stops_the_faces_stage(project, lfw):
+    path, _ = project
+    hidden = path / "dataset/raw/.Tony"
+    hidden.mkdir()
+    (hidden / "a.jpg").write_bytes((lfw / "Tony_Blair" / "Tony_Blair_0001.jpg").read_bytes())
+    try:
+        result = sh("dvc", "repro", cwd=path, check=False)
+    finally:
+        (hidden / "a.jpg").unlink()
+        hidden.rmdir()
+    assert result.returncode != 0
+    assert "error: dataset/raw/.Tony: person name '.Tony' is hidden (starts with '.')" in result.stderr
+    assert (path / "models/model.keras").exists()  # the last model stays in place
