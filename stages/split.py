@@ -1,11 +1,13 @@
 """DVC stage `split`: a stratified, seeded train/test split with no duplicate image on both sides."""
 
 import argparse
+import json
 import logging
 
 from _common import read_base, read_params, run
 
 from faceops.atomic import atomic_open
+from faceops.errors import FaceopsError
 from faceops.faces import read_manifest
 from faceops.split import SplitParams, split_manifest
 
@@ -13,8 +15,12 @@ from faceops.split import SplitParams, split_manifest
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--manifest", required=True, help="face manifest CSV from the faces stage")
+    parser.add_argument("--validation", required=True, help="report of the validate stage; must have passed")
     parser.add_argument("--out", required=True, help="split CSV: the manifest plus a subset column")
     args = parser.parse_args()
+
+    if not json.loads(open(args.validation).read()).get("success"):
+        raise FaceopsError(f"{args.validation}: the data failed validation; fix the data set, then dvc repro")
 
     base, params = read_base(), read_params("split", SplitParams)
     split = split_manifest(read_manifest(args.manifest), params.test_size, base.seed)

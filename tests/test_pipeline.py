@@ -49,6 +49,8 @@ def test_repro_writes_every_declared_output(project):
         with Image.open(path / png) as image:
             assert image.format == "PNG" and image.width > 300
     assert "test accuracy" in first.stdout
+    assert "data validation: 4 people, 80 faces: 11 checks passed" in first.stdout
+    assert json.loads((path / "reports/data_validation.json").read_text())["success"] is True
     meta = json.loads((path / "models/model.json").read_text())
     assert meta["labels"] == ["Colin_Powell", "Donald_Rumsfeld", "George_W_Bush", "Tony_Blair"]
     assert meta["image_size"] == 64 and meta["faces"]["margin"] == 0.2
@@ -119,6 +121,30 @@ def test_missing_weights_file_is_one_line_and_keeps_the_model(project):
     assert errors == ["error: /nowhere/vgg16.h5: weights file not found (train.weights in params.yaml)"]
     assert "Traceback" not in result.stderr
     assert _sha(path / "models/model.keras") == before
+
+
+def test_failed_validation_stops_before_training(project):
+    path, _ = project
+    before = _sha(path / "models/model.keras")
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    params["validate"]["min_images_per_person"] = 50
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        result = sh("dvc", "repro", cwd=path, check=False)
+    finally:
+        sh("git", "checkout", "--", "params.yaml", cwd=path)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: data validation: {person} has 20 face images, fewer than 50 (validate.min_images_per_person)"
+        for person in ("Colin_Powell", "Donald_Rumsfeld", "George_W_Bush", "Tony_Blair")
+    ]
+    assert "FAIL  enough images per person" in result.stdout
+    assert "Running stage 'train'" not in result.stdout
+    report = json.loads((path / "reports/data_validation.json").read_text())
+    assert report["success"] is False and report["failed"] == 1
+    assert _sha(path / "models/model.keras") == before
+    sh("git", "checkout", "--", "reports", cwd=path)
 
 
 def test_hidden_person_folder_stops_the_faces_stage(project, lfw):

@@ -1,0 +1,42 @@
+"""DVC stage `validate`: great-expectations checks on the faces; a failure stops the pipeline here."""
+
+import argparse
+import json
+import sys
+
+from _common import read_base, read_params, run
+
+from faceops.atomic import write_json
+from faceops.errors import FaceopsError
+from faceops.faces import read_manifest
+from faceops.validate import ValidateParams, validate_faces
+
+MAX_LINES = 20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--manifest", required=True, help="face manifest CSV from the faces stage")
+    parser.add_argument("--faces-metrics", required=True, help="faces stage counts (photos, rejected)")
+    parser.add_argument("--report", required=True, help="JSON: every expectation with observed value and verdict")
+    args = parser.parse_args()
+
+    base, params = read_base(), read_params("validate", ValidateParams)
+    try:
+        counts = json.loads(open(args.faces_metrics).read())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FaceopsError(f"{args.faces_metrics}: cannot read the faces stage counts ({exc})") from None
+    report = validate_faces(read_manifest(args.manifest, required=()), counts["photos"], counts["rejected"], base.image_size, params)
+    write_json(args.report, report.to_dict())
+    print(report.summary())
+    if not report.success:
+        problems = [problem for check in report.failures for problem in (check.problems or [check.name])]
+        for problem in problems[:MAX_LINES]:
+            print(f"error: data validation: {problem}", file=sys.stderr)
+        if len(problems) > MAX_LINES:
+            print(f"error: data validation: ... and {len(problems) - MAX_LINES} more in {args.report}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run(main)
