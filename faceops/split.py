@@ -12,14 +12,17 @@ from faceops.errors import FaceopsError
 @dataclass(frozen=True)
 class SplitParams:
     test_size: float = 0.25
+    strangers: int = 0  # people held out whole, to measure how often a stranger is mistaken for someone
 
     def __post_init__(self) -> None:
         if not 0 < self.test_size < 1:
             raise ValueError(f"test_size must be between 0 and 1, got {self.test_size}")
 
 
-def split_manifest(manifest: pd.DataFrame, test_size: float, seed: int) -> pd.DataFrame:
-    """Return the manifest with a `subset` column of 'train' or 'test'.
+def split_manifest(manifest: pd.DataFrame, test_size: float, seed: int, strangers: int = 0) -> pd.DataFrame:
+    """Return the manifest with a `subset` column of 'train', 'test' or 'stranger'.
+
+    `strangers` people, drawn with the seed, are never trained on: all their faces are 'stranger'.
 
     Identical images (same sha256) form one group that goes to one side only, so a duplicate
     cannot leak the answer from train into test. Each person keeps about `test_size` of their
@@ -27,8 +30,14 @@ def split_manifest(manifest: pd.DataFrame, test_size: float, seed: int) -> pd.Da
     """
     if manifest.empty:
         raise FaceopsError("the face manifest is empty: no faces to split")
-    groups = manifest.groupby("sha256", sort=True)["person"].agg(lambda people: people.value_counts().index[0])
     rng = np.random.default_rng(seed)
+    everyone = sorted(manifest["person"].unique())
+    if strangers and len(everyone) - strangers < 2:
+        raise FaceopsError(f"split.strangers is {strangers}, but only {len(everyone)} people: at least 2 must remain to train on")
+    outsiders = set(rng.permutation(everyone)[:strangers]) if strangers else set()
+    stranger_shas = set(manifest.loc[manifest["person"].isin(outsiders), "sha256"])
+    known = manifest[~manifest["sha256"].isin(stranger_shas)]
+    groups = known.groupby("sha256", sort=True)["person"].agg(lambda people: people.value_counts().index[0])
     test_groups: set[str] = set()
     for person in sorted(groups.unique()):
         shas = np.array(sorted(groups.index[groups == person]))
@@ -36,5 +45,7 @@ def split_manifest(manifest: pd.DataFrame, test_size: float, seed: int) -> pd.Da
         n_test = min(max(n_test, 1), len(shas) - 1) if len(shas) >= 2 else 0
         test_groups.update(rng.permutation(shas)[:n_test])
     result = manifest.copy()
-    result["subset"] = np.where(result["sha256"].isin(test_groups), "test", "train")
+    result["subset"] = np.where(
+        result["sha256"].isin(stranger_shas), "stranger", np.where(result["sha256"].isin(test_groups), "test", "train")
+    )
     return result

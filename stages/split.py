@@ -23,11 +23,12 @@ def main() -> None:
         raise FaceopsError(f"{args.validation}: the data failed validation; fix the data set, then dvc repro")
 
     base, params = read_base(), read_params("split", SplitParams)
-    split = split_manifest(read_manifest(args.manifest), params.test_size, base.seed)
+    split = split_manifest(read_manifest(args.manifest), params.test_size, base.seed, params.strangers)
     counts = split["subset"].value_counts()
     logging.info(
-        "%d faces of %d people -> %d train, %d test (test_size %.2f, seed %d)",
-        len(split), split["person"].nunique(), counts.get("train", 0), counts.get("test", 0), params.test_size, base.seed,
+        "%d faces of %d people -> %d train, %d test, %d stranger faces of %d held-out people (test_size %.2f, seed %d)",
+        len(split), split["person"].nunique(), counts.get("train", 0), counts.get("test", 0),
+        counts.get("stranger", 0), params.strangers, params.test_size, base.seed,
     )
     with atomic_open(args.out, "w", newline="") as handle:
         split.to_csv(handle, index=False)

@@ -22,9 +22,9 @@ def main() -> None:
     args = parser.parse_args()
 
     base, params = read_base(), read_params("train", TrainParams)
-    split = read_manifest(args.split, required=("path", "person", "sha256", "subset"))
-    result = train_recogniser(split, base.image_size, base.seed, params, FeatureCache(args.cache_dir))
     faces = read_params("faces", FacesParams)  # prediction must crop faces as training did
+    split = read_manifest(args.split, required=("path", "person", "sha256", "subset"))
+    result = train_recogniser(split, base.image_size, base.seed, faces.margin, params, FeatureCache(args.cache_dir))
     save_recogniser(args.model, result.model, {**result.meta, "faces": asdict(faces)})
     write_csv(args.history, list(result.history[0]), result.history)
     write_json(args.metrics, result.metrics)

@@ -56,7 +56,7 @@ def make_project(path: Path, lfw: Path, people: int = 4, images: int = 20, **ove
     for folder in ("stages", "faceops"):
         shutil.copytree(REPO / folder, path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((path / "params.yaml").read_text())
-    small = {"base": {"image_size": 64}, "train": {"weights": None, "epochs": 2}}
+    small = {"base": {"image_size": 64}, "split": {"strangers": 1}, "train": {"weights": None, "epochs": 2}}
     for section, values in [*small.items(), *overrides.items()]:
         params[section].update(values)
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from faceops.backbones import FeatureExtractor, build_vgg16_base, weights_identity
+from faceops.backbones import Vgg16Extractor, build_vgg16_base, weights_identity
 from faceops.errors import FaceopsError
 from faceops.faces import extract_faces
 from faceops.images import load_image
@@ -24,8 +24,8 @@ def faces(tmp_path_factory, lfw):
     return by_size
 
 
-def _extractor(size: int) -> FeatureExtractor:
-    return FeatureExtractor(build_vgg16_base(None, size, seed=1), weights_identity(None, 1), size)
+def _extractor(size: int) -> Vgg16Extractor:
+    return Vgg16Extractor(build_vgg16_base(None, size, seed=1), weights_identity(None, 1), size)
 
 
 def test_second_run_is_a_hit(tmp_path, faces):

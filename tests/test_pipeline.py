@@ -3,6 +3,7 @@
 import hashlib
 import json
 
+import pandas as pd
 import pytest
 import yaml
 from PIL import Image
@@ -41,7 +42,10 @@ def test_repro_writes_every_declared_output(project):
     assert not missing
     evaluation = json.loads((path / "metrics/eval.json").read_text())
     assert 0 <= evaluation["accuracy"] <= 1 and 0 <= evaluation["macro_f1"] <= 1
-    assert evaluation["test_faces"] == 20 and evaluation["people"] == 4
+    assert evaluation["test_faces"] == 15 and evaluation["people"] == 3  # one of the four is a stranger
+    assert evaluation["stranger_faces"] == 20
+    for rate in ("false_accept_rate", "false_reject_rate", "open_set_accuracy"):
+        assert 0 <= evaluation[rate] <= 1
     assert "RANDOM" in evaluation["weights"]
     faces = json.loads((path / "metrics/faces.json").read_text())
     assert faces["photos"] == 80 and faces["faces"] + faces["rejected"] == 80
@@ -52,8 +56,12 @@ def test_repro_writes_every_declared_output(project):
     assert "data validation: 4 people, 80 faces: 11 checks passed" in first.stdout
     assert json.loads((path / "reports/data_validation.json").read_text())["success"] is True
     meta = json.loads((path / "models/model.json").read_text())
-    assert meta["labels"] == ["Colin_Powell", "Donald_Rumsfeld", "George_W_Bush", "Tony_Blair"]
+    split = pd.read_csv(path / "data/split.csv")
+    stranger = split.loc[split["subset"] == "stranger", "person"].unique().tolist()
+    assert len(stranger) == 1
+    assert meta["labels"] == sorted({"Colin_Powell", "Donald_Rumsfeld", "George_W_Bush", "Tony_Blair"} - set(stranger))
     assert meta["image_size"] == 64 and meta["faces"]["margin"] == 0.2
+    assert len(meta["open_set"]["centroids"]) == 3 and meta["open_set"]["threshold"] > 0
 
 
 def test_dvc_reads_the_metrics_and_plots(project):
@@ -94,7 +102,7 @@ def test_predict_names_a_face_from_the_cli(project, lfw):
     result = sh("faceops", "predict", "--json", str(photo), cwd=path)
     [answer] = json.loads(result.stdout)
     assert answer["photo"] == str(photo)
-    assert len(answer["faces"]) >= 1 and answer["faces"][0]["name"] in labels
+    assert len(answer["faces"]) >= 1 and answer["faces"][0]["name"] in [*labels, "unknown"]
     assert 0 < answer["faces"][0]["confidence"] <= 1
     wall = path / "wall.png"
     Image.new("RGB", (200, 200), (120, 130, 140)).save(wall)

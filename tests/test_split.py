@@ -55,3 +55,15 @@ def test_bad_inputs():
         split_manifest(_manifest({}).reindex(columns=["path", "person", "sha256"]), 0.25, seed=0)
     with pytest.raises(ValueError, match="test_size must be between 0 and 1"):
         SplitParams(test_size=1.5)
+
+
+def test_strangers_are_held_out_whole():
+    frame = _manifest({"Ann": 10, "Bob": 10, "Cy": 10, "Di": 10})
+    split = split_manifest(frame, 0.25, seed=5, strangers=2)
+    held_out = split[split["subset"] == "stranger"]["person"].unique()
+    assert len(held_out) == 2
+    assert set(split[split["person"].isin(held_out)]["subset"]) == {"stranger"}
+    assert set(split[~split["person"].isin(held_out)]["subset"]) == {"train", "test"}
+    assert split_manifest(frame, 0.25, seed=5, strangers=2)["subset"].tolist() == split["subset"].tolist()
+    with pytest.raises(FaceopsError, match="split.strangers is 3, but only 4 people: at least 2 must remain"):
+        split_manifest(frame, 0.25, seed=5, strangers=3)

@@ -1,0 +1,222 @@
+"""Automated retraining: when the model is below the accuracy threshold, try the tweaks in
+`retrain.schedule` as DVC experiments, and keep the best one only if it beats the current model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from faceops.atomic import write_json
+from faceops.errors import FaceopsError
+
+log = logging.getLogger(__name__)
+
+PASSED, IMPROVED, NO_IMPROVEMENT = "passed", "improved_below_threshold", "no_improvement"
+EXIT_CODES = {PASSED: 0, IMPROVED: 2, NO_IMPROVEMENT: 3}
+
+
+@dataclass(frozen=True)
+class Tweak:
+    name: str
+    overrides: Mapping[str, Any]
+
+    def set_args(self) -> list[str]:
+        args = []
+        for key, value in self.overrides.items():
+            args += ["-S", f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"]
+        return args
+
+
+@dataclass(frozen=True)
+class RetrainParams:
+    threshold: float = 0.90
+    metric: str = "accuracy"  # a key of the evaluate stage's metrics file
+    max_attempts: int = 5
+    schedule: tuple = ()  # of {"name": ..., "set": {"train.epochs": 80, ...}}
+
+    def tweaks(self) -> list[Tweak]:
+        tweaks = []
+        for i, entry in enumerate(self.schedule):
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("set"), Mapping) or not entry.get("name"):
+                raise FaceopsError(f"params.yaml: retrain.schedule[{i}] needs a name and a set of overrides, got {entry!r}")
+            tweaks.append(Tweak(str(entry["name"]), dict(entry["set"])))
+        return tweaks[: self.max_attempts]
+
+
+@dataclass
+class Attempt:
+    name: str
+    experiment: str
+    overrides: dict
+    seconds: float = 0.0
+    metrics: dict | None = None
+    verdict: str = "pending"  # passed, below_threshold, crashed
+    error: str | None = None
+
+
+@dataclass
+class RetrainOutcome:
+    status: str
+    baseline: dict
+    attempts: list[Attempt] = field(default_factory=list)
+    chosen: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+
+def read_metrics(path: str | os.PathLike[str]) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise FaceopsError(f"{path}: no metrics yet; run `dvc repro` first") from None
+    except json.JSONDecodeError as exc:
+        raise FaceopsError(f"{path}: not valid JSON ({exc})") from None
+
+
+class Workspace:
+    """The DVC project on disk: runs experiments and puts the workspace back exactly as it was."""
+
+    def __init__(self, root: str | os.PathLike[str] = ".") -> None:
+        self.root = Path(root).resolve()
+        self.env = dict(os.environ)
+        self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(args, cwd=self.root, env=self.env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if check and result.returncode != 0:
+            raise FaceopsError(f"`{' '.join(args)}` failed: {_last_error(result)}")
+        return result
+
+    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.run(sys.executable, "-m", "dvc", *args, check=check)
+
+    def ensure_git_identity(self) -> None:
+        """CI checkouts often have no git identity, which `dvc exp run` needs to record experiments."""
+        for key, value in (("user.name", "faceops retrain"), ("user.email", "faceops-retrain@localhost")):
+            if not self.run("git", "config", key, check=False).stdout.strip():
+                self.run("git", "config", key, value)
+
+    def tracked_outputs(self) -> list[Path]:
+        """Files an experiment rewrites that git (not the DVC cache) keeps: params, lock, metrics, plots."""
+        paths = [self.root / "params.yaml", self.root / "dvc.lock"]
+        pipeline = yaml.safe_load((self.root / "dvc.yaml").read_text())
+        for stage in pipeline.get("stages", {}).values():
+            for kind in ("outs", "metrics", "plots"):
+                for entry in stage.get(kind, []):
+                    if isinstance(entry, Mapping):
+                        [(name, options)] = entry.items()
+                        if (options or {}).get("cache") is False:
+                            paths.append(self.root / name)
+        return paths
+
+    def snapshot(self) -> Path:
+        keep = Path(tempfile.mkdtemp(prefix="faceops-retrain-"))
+        for path in self.tracked_outputs():
+            if path.exists():
+                target = keep / path.relative_to(self.root)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+        return keep
+
+    def restore(self, keep: Path) -> None:
+        for path in self.tracked_outputs():
+            saved = keep / path.relative_to(self.root)
+            if saved.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(saved, path)
+            elif path.exists():
+                path.unlink()
+        self.dvc("checkout", "--force", "--quiet", check=False)
+
+
+def _last_error(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("error:", "ERROR:"))]
+    return (errors or lines or [f"exit status {result.returncode}"])[-1][:500]
+
+
+def plan(params: RetrainParams) -> list[str]:
+    lines = [f"retrain while {params.metric} < {params.threshold} (at most {params.max_attempts} attempts):"]
+    for i, tweak in enumerate(params.tweaks(), 1):
+        lines.append(f"  {i}. {tweak.name}: " + ", ".join(f"{k}={v}" for k, v in tweak.overrides.items()))
+    if len(lines) == 1:
+        lines.append("  (retrain.schedule is empty: nothing to try)")
+    return lines
+
+
+def retrain(params: RetrainParams, metrics_path: str | os.PathLike[str], workspace: Workspace) -> RetrainOutcome:
+    """Try tweaks until one passes; apply the best attempt only if it beats the current model."""
+    baseline = read_metrics(workspace.root / metrics_path)
+    current = _score(baseline, params.metric, metrics_path)
+    if current >= params.threshold:
+        log.info("%s %.4f meets the threshold %.4f: nothing to do", params.metric, current, params.threshold)
+        return RetrainOutcome(PASSED, baseline)
+    workspace.ensure_git_identity()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    outcome = RetrainOutcome(NO_IMPROVEMENT, baseline)
+    keep = workspace.snapshot()
+    try:
+        for i, tweak in enumerate(params.tweaks(), 1):
+            attempt = Attempt(tweak.name, f"retrain-{stamp}-{i}-{tweak.name}", dict(tweak.overrides))
+            outcome.attempts.append(attempt)
+            log.info("attempt %d/%d %s: %s", i, len(params.tweaks()), tweak.name, tweak.overrides)
+            started = time.perf_counter()
+            result = workspace.dvc("exp", "run", "--name", attempt.experiment, *tweak.set_args(), check=False)
+            attempt.seconds = round(time.perf_counter() - started, 1)
+            if result.returncode != 0:
+                attempt.verdict, attempt.error = "crashed", _last_error(result)
+                log.warning("attempt %s crashed: %s", tweak.name, attempt.error)
+            else:
+                attempt.metrics = read_metrics(workspace.root / metrics_path)
+                score = _score(attempt.metrics, params.metric, metrics_path)
+                attempt.verdict = "passed" if score >= params.threshold else "below_threshold"
+                log.info("attempt %s: %s %.4f (%s)", tweak.name, params.metric, score, attempt.verdict)
+            workspace.restore(keep)
+            if attempt.verdict == "passed":
+                break
+    finally:
+        workspace.restore(keep)
+        shutil.rmtree(keep, ignore_errors=True)
+
+    scored = [a for a in outcome.attempts if a.metrics is not None]
+    best = max(scored, key=lambda a: _score(a.metrics, params.metric, metrics_path), default=None)
+    if best is not None and _score(best.metrics, params.metric, metrics_path) > current:
+        workspace.dvc("exp", "apply", best.experiment)
+        outcome.chosen = best.experiment
+        outcome.status = PASSED if best.verdict == "passed" else IMPROVED
+    return outcome
+
+
+def _score(metrics: Mapping, key: str, path: Any) -> float:
+    if key not in metrics:
+        raise FaceopsError(f"{path}: no metric {key!r} (retrain.metric); it has {', '.join(metrics)}")
+    return float(metrics[key])
+
+
+def write_report(path: str | os.PathLike[str], params: RetrainParams, outcome: RetrainOutcome) -> None:
+    write_json(path, {
+        "status": outcome.status,
+        "exit_code": outcome.exit_code,
+        "metric": params.metric,
+        "threshold": params.threshold,
+        "baseline": outcome.baseline,
+        "chosen": outcome.chosen,
+        "attempts": [vars(attempt) for attempt in outcome.attempts],
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
