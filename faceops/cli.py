@@ -78,6 +78,30 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _retrain(args: argparse.Namespace) -> int:
+    from faceops.config import from_mapping, load_params_file
+    from faceops.retrain import RetrainParams, Workspace, plan, retrain, write_report
+
+    params = from_mapping(RetrainParams, load_params_file(args.params).get("retrain"), "retrain")
+    if args.dry_run:
+        print("\n".join(plan(params)))
+        return 0
+    outcome = retrain(params, args.metrics, Workspace("."))
+    write_report(args.report, params, outcome)
+    baseline = outcome.baseline.get(params.metric)
+    for attempt in outcome.attempts:
+        score = "crashed: " + str(attempt.error) if attempt.metrics is None else f"{params.metric} {attempt.metrics[params.metric]:.4f}"
+        print(f"  {attempt.name}: {score} ({attempt.verdict}, {attempt.seconds:.0f} s)")
+    messages = {
+        "passed": f"PASSED: {params.metric} meets {params.threshold}",
+        "improved_below_threshold": f"IMPROVED but still below {params.threshold}",
+        "no_improvement": f"NO IMPROVEMENT over the current model ({params.metric} {baseline}); it stays in place",
+    }
+    chosen = f"; applied {outcome.chosen} to the workspace" if outcome.chosen else ""
+    print(f"{messages[outcome.status]} (was {baseline}){chosen}; report in {args.report}")
+    return outcome.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceops", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log counts and shapes as work proceeds")
@@ -105,6 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--model", default=MODEL_PATH)
     command.add_argument("--json", action="store_true", help="machine-readable output")
     command.set_defaults(handler=_predict)
+
+    command = commands.add_parser(
+        "retrain",
+        help="below the accuracy threshold, try the tweaks in retrain.schedule as DVC experiments",
+        description="Exit 0: passed (or already passing); 2: improved but below the threshold; "
+        "3: no attempt beat the current model, which stays; 1: an error.",
+    )
+    command.add_argument("--params", default="params.yaml")
+    command.add_argument("--metrics", default="metrics/eval.json", help="the evaluate stage's metrics file")
+    command.add_argument("--report", default="reports/retrain.json")
+    command.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    command.set_defaults(handler=_retrain)
     return parser
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from faceops.errors import FaceopsError
@@ -84,3 +86,16 @@ class BaseParams:
 
     image_size: int = 96
     seed: int = 42
+
+
+def load_params_file(path: str | os.PathLike[str] = "params.yaml") -> dict:
+    """Read params.yaml. Only entry points (stages, the CLI) call this; they pass values down."""
+    import yaml
+
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise FaceopsError(f"{path.resolve()}: not found; run from the repository root") from None
+    except yaml.YAMLError as exc:
+        raise FaceopsError(f"{path}: not valid YAML ({exc})") from None

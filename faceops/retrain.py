@@ -147,8 +147,9 @@ class Workspace:
 
 def _last_error(result: subprocess.CompletedProcess) -> str:
     lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith(("error:", "ERROR:"))]
-    return (errors or lines or [f"exit status {result.returncode}"])[-1][:500]
+    ours = [line for line in lines if line.startswith("error:")]  # a stage's own one-line reason
+    theirs = [line for line in lines if line.startswith("ERROR:")]
+    return (ours or theirs or lines or [f"exit status {result.returncode}"])[-1][:500]
 
 
 def plan(params: RetrainParams) -> list[str]:

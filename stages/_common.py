@@ -8,26 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-import yaml
-
-from faceops.config import BaseParams, from_mapping
+from faceops.config import BaseParams, from_mapping, load_params_file
 from faceops.errors import FaceopsError
 
 T = TypeVar("T")
-PARAMS_FILE = Path("params.yaml")  # DVC runs stages from the repository root
-
-
-def _params() -> dict:
-    try:
-        return yaml.safe_load(PARAMS_FILE.read_text()) or {}
-    except FileNotFoundError:
-        raise FaceopsError(f"{PARAMS_FILE.resolve()}: not found; run stages from the repository root") from None
-    except yaml.YAMLError as exc:
-        raise FaceopsError(f"{PARAMS_FILE}: not valid YAML ({exc})") from None
 
 
 def read_params(section: str, cls: type[T]) -> T:
-    return from_mapping(cls, _params().get(section), section)
+    """DVC runs stages from the repository root, where params.yaml is."""
+    return from_mapping(cls, load_params_file("params.yaml").get(section), section)
 
 
 def read_base() -> BaseParams:

@@ -1,0 +1,55 @@
+"""Real dlib face descriptors on photos from the shared LFW data."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import make_project, sh
+from faceops.backbones import DlibExtractor
+from faceops.faces import extract_faces
+from faceops.images import load_image
+
+
+@pytest.fixture(scope="module")
+def descriptors(tmp_path_factory, lfw):
+    root = tmp_path_factory.mktemp("dlib")
+    for person in ("Tony_Blair", "Colin_Powell", "Serena_Williams"):
+        (root / "raw" / person).mkdir(parents=True)
+        for photo in sorted((lfw / person).iterdir())[:4]:
+            (root / "raw" / person / photo.name).write_bytes(photo.read_bytes())
+    manifest = extract_faces(root / "raw", root / "faces", 96).manifest
+    extractor = DlibExtractor(96, margin=0.2)
+    features = extractor(np.stack([load_image(row["path"]) for row in manifest]))
+    return features, np.array([row["person"] for row in manifest])
+
+
+def test_same_person_is_closer_than_different_people(descriptors):
+    features, people = descriptors
+    assert features.shape == (12, 128)
+    distances = np.linalg.norm(features[:, None] - features[None], axis=2)
+    same = people[:, None] == people[None]
+    off_diagonal = ~np.eye(len(people), dtype=bool)
+    assert distances[same & off_diagonal].max() < distances[~same].min()
+    assert distances[same & off_diagonal].mean() < 0.6 < distances[~same].mean()  # dlib's usual cut-off
+
+
+@pytest.mark.slow
+def test_pipeline_with_dlib_backbone_names_people_and_rejects_strangers(tmp_path, lfw):
+    path = make_project(tmp_path / "repo", lfw, train={"backbone": "dlib_resnet", "epochs": 30})
+    sh("dvc", "repro", cwd=path)
+    evaluation = json.loads((path / "metrics/eval.json").read_text())
+    assert evaluation["backbone"] == "dlib_resnet"
+    assert evaluation["accuracy"] >= 0.9
+    assert evaluation["false_accept_rate"] <= 0.2 and evaluation["false_reject_rate"] <= 0.2
+
+    meta = json.loads((path / "models/model.json").read_text())
+    split = __import__("pandas").read_csv(path / "data/split.csv")
+    [stranger] = split.loc[split["subset"] == "stranger", "person"].unique()
+    known = meta["labels"][0]
+    known_photo = sorted((lfw / known).iterdir())[-1]  # not among the 20 imported photos
+    stranger_photo = lfw / "Serena_Williams" / "Serena_Williams_0001.jpg"  # nobody in the data set
+    answers = json.loads(sh("faceops", "predict", "--json", str(known_photo), str(stranger_photo), cwd=path).stdout)
+    assert answers[0]["faces"][0]["name"] == known
+    assert answers[1]["faces"][0]["name"] == "unknown"
+    assert stranger not in meta["labels"]

@@ -1,0 +1,127 @@
+"""`faceops retrain` for real: DVC experiments in a temporary git + DVC repository of LFW faces.
+
+The baseline trains on random VGG16 weights (poor), and the tweak that passes switches to the dlib
+face backbone (near perfect on four people), so which attempt passes does not depend on luck.
+"""
+
+import hashlib
+import json
+
+import pytest
+import yaml
+
+from conftest import make_project, sh
+
+pytestmark = pytest.mark.slow
+
+FACE_BACKBONE = {"name": "face-backbone", "set": {"train.backbone": "dlib_resnet", "train.epochs": 30}}
+
+
+def _set_retrain(path, **retrain):
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    params["retrain"].update(retrain)
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh("git", "commit", "-qam", "retrain settings", cwd=path)
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def random_weights_project(tmp_path_factory, lfw):
+    path = make_project(tmp_path_factory.mktemp("retrain") / "repo", lfw)
+    sh("dvc", "repro", cwd=path)
+    sh("git", "add", "-A", cwd=path)
+    sh("git", "commit", "-qm", "baseline model", cwd=path)
+    return path
+
+
+@pytest.fixture
+def project(random_weights_project):
+    path = random_weights_project
+    sh("git", "reset", "-q", "--hard", "main", cwd=path)
+    sh("dvc", "checkout", "-q", "--force", cwd=path)
+    return path
+
+
+def test_below_threshold_retrains_until_a_tweak_passes(project):
+    _set_retrain(project, threshold=0.9, max_attempts=4, schedule=[
+        {"name": "broken", "set": {"train.epochs": 0}},
+        {"name": "a-bit-longer", "set": {"train.epochs": 3}},
+        FACE_BACKBONE,
+        {"name": "never-reached", "set": {"train.epochs": 4}},
+    ])
+    result = sh("faceops", "retrain", cwd=project, check=False)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((project / "reports/retrain.json").read_text())
+    assert report["status"] == "passed" and report["exit_code"] == 0
+    assert report["baseline"]["accuracy"] < 0.9
+    assert [a["name"] for a in report["attempts"]] == ["broken", "a-bit-longer", "face-backbone"]
+    assert [a["verdict"] for a in report["attempts"]] == ["crashed", "below_threshold", "passed"]
+    broken = report["attempts"][0]
+    assert broken["metrics"] is None and "epochs must be at least 1" in broken["error"]
+    assert report["attempts"][2]["metrics"]["accuracy"] >= 0.9
+    assert report["chosen"].endswith("-3-face-backbone")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["train"]["backbone"] == "dlib_resnet" and params["train"]["epochs"] == 30
+    assert json.loads((project / "models/model.json").read_text())["backbone"] == "dlib_resnet"
+    assert json.loads((project / "metrics/eval.json").read_text())["accuracy"] >= 0.9
+    assert "up to date" in sh("dvc", "status", cwd=project).stdout
+    assert "PASSED: accuracy meets 0.9" in result.stdout
+    experiments = sh("dvc", "exp", "list", "--name-only", cwd=project).stdout.split()
+    assert report["chosen"] in experiments
+
+
+def test_improved_but_below_threshold_exits_2(project):
+    _set_retrain(project, threshold=1.01, max_attempts=1, schedule=[FACE_BACKBONE])
+    result = sh("faceops", "retrain", cwd=project, check=False)
+    assert result.returncode == 2
+    report = json.loads((project / "reports/retrain.json").read_text())
+    assert report["status"] == "improved_below_threshold" and report["chosen"]
+    assert yaml.safe_load((project / "params.yaml").read_text())["train"]["backbone"] == "dlib_resnet"
+
+
+def test_no_improvement_keeps_the_current_model_and_params(project):
+    sh("dvc", "exp", "run", "-S", "train.backbone=dlib_resnet", "-S", "train.epochs=30", cwd=project)
+    sh("git", "add", "-A", cwd=project)
+    sh("git", "commit", "-qm", "dlib model", cwd=project)
+    _set_retrain(project, threshold=1.01, max_attempts=2, schedule=[
+        {"name": "random-vgg", "set": {"train.backbone": "vgg16", "train.epochs": 2}},
+        {"name": "logistic-random-vgg", "set": {"train.backbone": "vgg16", "train.head": "logistic"}},
+    ])
+    before = {name: _sha(project / name) for name in ("params.yaml", "dvc.lock", "models/model.keras", "metrics/eval.json")}
+    result = sh("faceops", "retrain", cwd=project, check=False)
+    assert result.returncode == 3
+    report = json.loads((project / "reports/retrain.json").read_text())
+    assert report["status"] == "no_improvement" and report["chosen"] is None
+    assert [a["verdict"] for a in report["attempts"]] == ["below_threshold", "below_threshold"]
+    assert all(a["metrics"]["accuracy"] < report["baseline"]["accuracy"] for a in report["attempts"])
+    assert {name: _sha(project / name) for name in before} == before
+    assert sh("git", "status", "--porcelain", cwd=project).stdout.split() == ["??", "reports/retrain.json"]
+    assert "NO IMPROVEMENT" in result.stdout
+
+
+def test_already_passing_does_nothing(project):
+    _set_retrain(project, threshold=0.0)
+    result = sh("faceops", "retrain", cwd=project)
+    report = json.loads((project / "reports/retrain.json").read_text())
+    assert report["status"] == "passed" and report["attempts"] == []
+    assert "PASSED" in result.stdout
+
+
+def test_dry_run_prints_the_plan_and_bad_schedules_are_named(project):
+    result = sh("faceops", "retrain", "--dry-run", cwd=project)
+    assert result.stdout.splitlines()[0] == "retrain while accuracy < 0.9 (at most 5 attempts):"
+    assert "  1. more-epochs: train.epochs=80" in result.stdout
+    assert "  5. face-backbone: train.backbone=dlib_resnet, train.epochs=60" in result.stdout
+    assert not (project / "reports/retrain.json").exists()
+    _set_retrain(project, max_attempts=2)
+    plan = sh("faceops", "retrain", "--dry-run", cwd=project).stdout.splitlines()
+    assert plan[0] == "retrain while accuracy < 0.9 (at most 2 attempts):" and len(plan) == 3
+    _set_retrain(project, schedule=[{"set": {"train.epochs": 3}}])
+    result = sh("faceops", "retrain", "--dry-run", cwd=project, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: params.yaml: retrain.schedule[0] needs a name and a set of overrides, got {'set': {'train.epochs': 3}}"
+    )
