@@ -5,7 +5,9 @@ DEMO_DATA ?= ../shared/datasets/lfw-people-20
 DEMO_PEOPLE ?= 62
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install demo test test-fast clean-outputs
+LINT_TOOLS := .ci/node/node_modules/.bin/npm-groovy-lint
+
+.PHONY: install demo test test-fast lint-tools
 
 install: $(VENV)/.installed
 
@@ -29,8 +31,54 @@ demo: install
 	fi
 	dvc metrics show metrics/eval.json
 
-test: install
+test: install lint-tools
 	$(VENV)/bin/python -m pytest
+
+# npm-groovy-lint lints the Jenkinsfile in the tests (needs Node.js and Java); 15.x runs on Node 20.
+lint-tools: $(LINT_TOOLS)
+$(LINT_TOOLS):
+	npm install --prefix .ci/node --no-audit --no-fund --loglevel=error npm-groovy-lint@15.2.2
 
 test-fast: install
 	$(VENV)/bin/python -m pytest -m "not slow"
+
+# ---- CI steps: what Jenkinsfile runs, one target per stage (tests run them for real) ----
+BRANCH ?= $(patsubst origin/%,%,$(or $(GIT_BRANCH),main))
+CI_AUTHOR := -c user.name=faceops-ci -c user.email=faceops-ci@localhost
+
+.PHONY: ci-setup ci-pull ci-test ci-repro ci-retrain ci-publish ci-report lint
+
+ci-setup:
+	@if [ "$$(git rev-parse --is-shallow-repository)" = true ]; then git fetch --unshallow; fi
+	@if [ -n "$$DVC_REMOTE_URL" ]; then dvc remote add --local --default --force ci "$$DVC_REMOTE_URL"; fi
+	git config user.name >/dev/null || git config user.name faceops-ci
+	git config user.email >/dev/null || git config user.email faceops-ci@localhost
+
+ci-pull:
+	dvc pull --allow-missing
+
+ci-test:
+	python -m pytest -m "not slow and not lint" -q
+
+ci-repro:
+	dvc repro $(if $(filter true,$(FORCE)),--force)
+
+ci-retrain:
+	faceops retrain $(if $(THRESHOLD),--threshold $(THRESHOLD))
+
+# Commits the pipeline's new state back (as faceops-ci, which the jobs ignore) only when it changed.
+ci-publish:
+	dvc push
+	@if [ -n "$$(git status --porcelain -- dvc.lock params.yaml)" ]; then \
+		git add dvc.lock params.yaml metrics plots/*.csv reports/*.csv reports/*.json && \
+		git $(CI_AUTHOR) commit -q -m "faceops: model retrained by CI ($$(python -c 'import json; print(json.load(open("metrics/eval.json"))["accuracy"])') accuracy)" && \
+		git push origin HEAD:$(BRANCH); \
+	else echo "nothing to publish: the model did not change"; fi
+
+ci-report:
+	faceops report --email $(if $(REPORT_TO),--to "$(REPORT_TO)")
+
+lint: install lint-tools
+	jenkins-jobs test jobs/ -o .faceops/jobs-xml
+	hadolint docker/*.Dockerfile docker/jenkins/Dockerfile
+	$(LINT_TOOLS) --failon error Jenkinsfile

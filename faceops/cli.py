@@ -82,7 +82,10 @@ def _retrain(args: argparse.Namespace) -> int:
     from faceops.config import from_mapping, load_params_file
     from faceops.retrain import RetrainParams, Workspace, plan, retrain, write_report
 
-    params = from_mapping(RetrainParams, load_params_file(args.params).get("retrain"), "retrain")
+    section = dict(load_params_file(args.params).get("retrain") or {})
+    if args.threshold is not None:
+        section["threshold"] = args.threshold
+    params = from_mapping(RetrainParams, section, "retrain")
     if args.dry_run:
         print("\n".join(plan(params)))
         return 0
@@ -100,6 +103,26 @@ def _retrain(args: argparse.Namespace) -> int:
     chosen = f"; applied {outcome.chosen} to the workspace" if outcome.chosen else ""
     print(f"{messages[outcome.status]} (was {baseline}){chosen}; report in {args.report}")
     return outcome.exit_code
+
+
+def _report(args: argparse.Namespace) -> int:
+    from faceops.config import load_params_file
+    from faceops.report import SmtpSettings, build_report, compose_email, send_email, write_report_html
+
+    params = load_params_file(args.params)
+    retrain = params.get("retrain") or {}
+    report = build_report(".", float(retrain.get("threshold", 0.9)), str(retrain.get("metric", "accuracy")))
+    write_report_html(report, args.out)
+    print(f"{report.verdict}; report written to {args.out}")
+    if args.email:
+        given = [address.strip() for value in args.to or [] for address in value.split(",") if address.strip()]
+        recipients = given or list((params.get("report") or {}).get("recipients") or [])
+        if not recipients:
+            raise FaceopsError("no recipients: pass --to ADDRESS or set report.recipients in params.yaml")
+        settings = SmtpSettings.from_env()
+        send_email(compose_email(report, settings.sender, recipients), settings)
+        print(f"sent to {', '.join(recipients)} through {settings.host}:{settings.port}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,8 +162,21 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--params", default="params.yaml")
     command.add_argument("--metrics", default="metrics/eval.json", help="the evaluate stage's metrics file")
     command.add_argument("--report", default="reports/retrain.json")
+    command.add_argument("--threshold", type=float, help="override retrain.threshold")
     command.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     command.set_defaults(handler=_retrain)
+
+    command = commands.add_parser(
+        "report",
+        help="write the accuracy report as HTML, and e-mail it with --email",
+        description="SMTP settings come from FACEOPS_SMTP_HOST, _PORT, _SECURITY (starttls, ssl or none), "
+        "_USER, _PASSWORD and _FROM.",
+    )
+    command.add_argument("--params", default="params.yaml")
+    command.add_argument("--out", default="reports/report.html")
+    command.add_argument("--email", action="store_true", help="send it over SMTP as well")
+    command.add_argument("--to", action="append", help="recipients, comma-separated or repeated; default: report.recipients")
+    command.set_defaults(handler=_report)
     return parser
 
 

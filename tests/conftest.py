@@ -51,16 +51,16 @@ def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess
 def make_project(path: Path, lfw: Path, people: int = 4, images: int = 20, **overrides: dict) -> Path:
     """A fresh git + DVC repository holding the project's pipeline and a slice of LFW as dataset/raw."""
     path.mkdir(parents=True, exist_ok=True)
-    for name in ("dvc.yaml", "params.yaml"):
+    for name in ("dvc.yaml", "params.yaml", "Makefile", "Jenkinsfile", "pyproject.toml"):
         shutil.copy(REPO / name, path / name)
-    for folder in ("stages", "faceops"):
+    for folder in ("stages", "faceops", "tests"):
         shutil.copytree(REPO / folder, path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((path / "params.yaml").read_text())
     small = {"base": {"image_size": 64}, "split": {"strangers": 1}, "train": {"weights": None, "epochs": 2}}
     for section, values in [*small.items(), *overrides.items()]:
         params[section].update(values)
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (path / ".gitignore").write_text("/.faceops/\n__pycache__/\n")
+    (path / ".gitignore").write_text("/.faceops/\n__pycache__/\n.pytest_cache/\n")
     sh("git", "init", "-q", "-b", "main", cwd=path)
     sh("dvc", "init", "-q", cwd=path)
     sh("faceops", "import-folder", str(lfw), "--max-people", str(people), "--max-images", str(images), cwd=path)

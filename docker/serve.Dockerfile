@@ -1,0 +1,20 @@
+# Small CPU image that serves predictions from a trained model (models/model.keras and model.json).
+# Build from the repository root after `dvc repro`:
+#   docker build -f docker/serve.Dockerfile -t faceops-serve .
+#   docker run -p 8000:8000 faceops-serve
+FROM python:3.11-slim
+
+WORKDIR /opt/faceops
+COPY pyproject.toml README.md ./
+COPY faceops ./faceops
+# tensorflow-cpu first, so that the project's tensorflow requirement is already met without CUDA wheels.
+# DL3013: versions come from pyproject.toml's ranges, the project's one place for them.
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir 'setuptools<81' 'tensorflow-cpu>=2.16,<2.22' \
+    && pip install --no-cache-dir '.[serve]'
+COPY models ./models
+
+RUN useradd --create-home --uid 10001 faceops
+USER 10001
+EXPOSE 8000
+CMD ["faceops", "serve", "--host", "0.0.0.0", "--port", "8000", "--model", "models/model.keras"]

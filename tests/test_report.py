@@ -1,0 +1,137 @@
+"""`faceops report`: HTML from real pipeline outputs, mailed to a real SMTP server on 127.0.0.1 (aiosmtpd)."""
+
+import email
+import email.policy
+import io
+import socket
+
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from PIL import Image
+
+from conftest import make_project, sh, tool_env
+
+pytestmark = pytest.mark.slow
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp():
+    """A plain SMTP server that wants AUTH LOGIN as reporter / s3cret (no TLS, so no STARTTLS either)."""
+    inbox = Inbox()
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=auth_data.login == b"reporter" and auth_data.password == b"s3cret")
+
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(), authenticator=authenticate,
+                            auth_require_tls=False)
+    controller.start()
+    yield inbox, controller.port
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, lfw):
+    """Pipeline outputs, a later experiment (so the metrics differ from the last commit) and a real retrain run."""
+    path = make_project(tmp_path_factory.mktemp("report") / "repo", lfw)
+    sh("dvc", "repro", cwd=path)
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    params["retrain"].update(threshold=0.99, max_attempts=1, schedule=[{"name": "longer", "set": {"train.epochs": 4}}])
+    params["report"]["recipients"] = ["team@faceops.test", "me@faceops.test"]
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh("git", "add", "-A", cwd=path)
+    sh("git", "commit", "-qm", "first model", cwd=path)
+    sh("dvc", "exp", "run", "-S", "train.epochs=3", cwd=path)
+    sh("faceops", "retrain", cwd=path, check=False)
+    return path
+
+
+def _report(path, port, *extra, **env):
+    environment = tool_env() | {"FACEOPS_SMTP_HOST": "127.0.0.1", "FACEOPS_SMTP_PORT": str(port),
+                                "FACEOPS_SMTP_SECURITY": "none", "FACEOPS_SMTP_USER": "reporter",
+                                "FACEOPS_SMTP_PASSWORD": "s3cret", **env}
+    import subprocess
+
+    return subprocess.run(["faceops", "report", "--email", *extra], cwd=path, env=environment,
+                          capture_output=True, text=True)
+
+
+def test_report_is_mailed_with_html_text_and_inline_plots(project, smtp):
+    inbox, port = smtp
+    result = _report(project, port)
+    assert result.returncode == 0, result.stderr
+    [envelope] = inbox.envelopes
+    assert sorted(envelope.rcpt_tos) == ["me@faceops.test", "team@faceops.test"]
+    message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    subject = message["Subject"]
+    assert subject.startswith("[faceops] BELOW THRESHOLD: accuracy ") and "< 99%" in subject
+    assert "points; was" in subject or "unchanged" in subject
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert text.splitlines()[0] == subject.removeprefix("[faceops] ").split(" (")[0]
+    assert "retraining: " in text and "weakest people (F1):" in text
+    assert "cid:confusion" in html and "cid:history" in html and "Per person, weakest first" in html
+    assert "longer" in html  # the retraining attempt
+    images = {part["Content-ID"]: part for part in message.walk() if part.get_content_type() == "image/png"}
+    assert set(images) == {"<confusion>", "<history>"}
+    for part in images.values():
+        with Image.open(io.BytesIO(part.get_content())) as picture:
+            assert picture.format == "PNG" and picture.width > 300
+    written = (project / "reports/report.html").read_text()
+    assert "data:image/png;base64," in written and "cid:" not in written
+
+
+def test_starttls_required_but_not_offered(project, smtp):
+    _, port = smtp
+    (project / "reports/report.html").unlink(missing_ok=True)
+    result = _report(project, port, FACEOPS_SMTP_SECURITY="starttls")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: the SMTP server at 127.0.0.1:{port} does not offer STARTTLS; set FACEOPS_SMTP_SECURITY=ssl, "
+        "or none to send unencrypted"
+    )
+    assert (project / "reports/report.html").exists()  # written before sending
+
+
+def test_wrong_password(project, smtp):
+    inbox, port = smtp
+    result = _report(project, port, FACEOPS_SMTP_PASSWORD="guess")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: SMTP login as reporter at 127.0.0.1:{port} failed: 535")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not inbox.envelopes
+
+
+def test_unreachable_server_and_no_recipients(project):
+    result = _report(project, _free_port())
+    assert result.returncode == 1 and "error: cannot connect to the SMTP server at 127.0.0.1:" in result.stderr
+    result = _report(project, 25, "--params", "nothing.yaml")
+    assert result.stderr.strip().endswith("nothing.yaml: not found; run from the repository root")
+    (project / "quiet.yaml").write_text("retrain: {threshold: 0.9}\n")
+    result = _report(project, 25, "--params", "quiet.yaml")
+    assert result.stderr.strip() == "error: no recipients: pass --to ADDRESS or set report.recipients in params.yaml"
+    (project / "quiet.yaml").unlink()
+
+
+def test_missing_metrics_file(project, tmp_path):
+    sh("git", "init", "-q", cwd=tmp_path)
+    (tmp_path / "params.yaml").write_text("retrain: {threshold: 0.9}\n")
+    result = sh("faceops", "report", cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {tmp_path / 'metrics/eval.json'}: not found; run `dvc repro` first"
