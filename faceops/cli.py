@@ -125,6 +125,30 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _capture(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from faceops.capture import CaptureSettings, capture
+
+    settings = CaptureSettings(args.count, args.every, args.min_face, args.min_sharpness, args.duplicate_difference)
+    summary = capture(args.person, args.source, args.dest, settings, preview=args.preview)
+    print("\n".join(summary.lines()))
+    if not summary.saved:
+        raise FaceopsError(f"no photo of {args.person} was saved; see the reasons above")
+    steps = [["dvc", "add", args.dest], ["git", "add", f"{args.dest}.dvc", str(Path(args.dest).parent / ".gitignore")],
+             ["git", "commit", "-m", f"capture: {len(summary.saved)} photos of {args.person}"]]
+    if args.commit:
+        for step in steps:
+            result = subprocess.run(step, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise FaceopsError(f"`{' '.join(step)}` failed: {(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+        print("committed; next: git push && dvc push, then dvc repro")
+    else:
+        print("next: " + " && ".join(" ".join(f"'{a}'" if " " in a else a for a in step) for step in steps)
+              + " && git push && dvc push; then dvc repro")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceops", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log counts and shapes as work proceeds")
@@ -137,6 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--max-people", type=int, help="keep the people with the most photos")
     command.add_argument("--max-images", type=int, help="copy at most this many photos per person")
     command.set_defaults(handler=_import_folder)
+
+    command = commands.add_parser("capture", help="record face photos of one person (webcam, video file or folder)")
+    command.add_argument("--person", required=True, help="the name to save the photos under")
+    command.add_argument("--source", default="0", help="camera index, video file or folder of photos (default: camera 0)")
+    command.add_argument("--count", type=int, default=100, help="stop after this many photos")
+    command.add_argument("--every", type=int, default=1, help="look at every Nth frame only")
+    command.add_argument("--dest", default=RAW_DIR)
+    command.add_argument("--min-face", type=int, default=60, help="smallest face width in pixels")
+    command.add_argument("--min-sharpness", type=float, default=20.0, help="variance of the Laplacian; lower is blurry")
+    command.add_argument("--duplicate-difference", type=float, default=4.0,
+                         help="mean grey-level change from the last saved face below which a frame is a repeat")
+    command.add_argument("--preview", action="store_true", help="show a window with the boxes (needs a display)")
+    command.add_argument("--commit", action="store_true", help="dvc add and git commit the photos afterwards")
+    command.set_defaults(handler=_capture)
 
     command = commands.add_parser("import-lfw", help="download LFW through scikit-learn (needs a network)")
     command.add_argument("--dest", default=RAW_DIR)

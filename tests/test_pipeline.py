@@ -168,3 +168,21 @@ def test_hidden_person_folder_stops_the_faces_stage(project, lfw):
     assert result.returncode != 0
     assert "error: dataset/raw/.Tony: person name '.Tony' is hidden (starts with '.')" in result.stderr
     assert (path / "models/model.keras").exists()  # the last model stays in place
+
+
+def test_capture_then_repro_computes_features_for_the_new_faces_only(project, lfw, tmp_path):
+    path, _ = project
+    sh("dvc", "repro", cwd=path)  # back to a complete state after the failure tests
+    photos = tmp_path / "more"
+    photos.mkdir()
+    for photo in sorted((lfw / "Colin_Powell").iterdir())[30:36]:  # not among the 20 imported
+        (photos / photo.name).write_bytes(photo.read_bytes())
+    captured = sh("faceops", "capture", "--person", "Colin_Powell", "--source", str(photos), "--commit", cwd=path)
+    saved = int(captured.stdout.split()[0])
+    assert saved >= 4 and "committed" in captured.stdout
+    result = sh("dvc", "repro", cwd=path)
+    assert "Running stage 'train'" in result.stdout
+    train = json.loads((path / "metrics/train.json").read_text())
+    assert 0 < train["cache_misses"] <= 2 * saved  # each new face and its mirror; nothing else
+    sh("git", "reset", "-q", "--hard", "HEAD~1", cwd=path)
+    sh("dvc", "checkout", "-q", "--force", cwd=path)

@@ -1,0 +1,94 @@
+"""`faceops capture` from a video made of real LFW photos, from a folder, and from a missing camera."""
+
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import tool_env
+from faceops.capture import CaptureSettings, capture
+from faceops.errors import FaceopsError
+
+
+@pytest.fixture
+def video(tmp_path, lfw):
+    """Five different photos of one person, each held for three frames (an MJPG .avi, 250x250, 10 fps)."""
+    path = tmp_path / "me.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (250, 250))
+    assert writer.isOpened()
+    for photo in sorted((lfw / "Tony_Blair").iterdir())[:5]:
+        frame = cv2.imread(str(photo))
+        for _ in range(3):
+            writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_capture_from_video_drops_repeated_frames(tmp_path, video):
+    summary = capture("Me", str(video), tmp_path / "raw")
+    assert [p.name for p in summary.saved] == [f"Me_{i:04d}.jpg" for i in range(1, 6)]
+    assert summary.frames == 15 and summary.rejected["duplicate"] == 10
+    for path in summary.saved:
+        with Image.open(path) as photo:
+            assert photo.format == "JPEG" and photo.width >= 100
+    again = capture("Me", str(video), tmp_path / "raw", CaptureSettings(count=2, every=3))
+    assert [p.name for p in again.saved] == ["Me_0006.jpg", "Me_0007.jpg"]  # adds, never overwrites
+    assert sorted(p.name for p in (tmp_path / "raw" / "Me").iterdir()) == [f"Me_{i:04d}.jpg" for i in range(1, 8)]
+
+
+def test_capture_from_folder_counts_every_reason(tmp_path, lfw):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in sorted((lfw / "Colin_Powell").iterdir())[:3]:
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    (folder / "notes.txt").write_text("not a photo")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 nope")
+    Image.fromarray(np.full((250, 250, 3), 127, np.uint8)).save(folder / "wall.jpg")
+    pair = Image.new("RGB", (500, 250))
+    pair.paste(Image.open(lfw / "Tony_Blair" / "Tony_Blair_0001.jpg"), (0, 0))
+    pair.paste(Image.open(lfw / "Colin_Powell" / "Colin_Powell_0010.jpg"), (250, 0))
+    pair.save(folder / "pair.jpg")
+    Image.open(lfw / "Colin_Powell" / "Colin_Powell_0011.jpg").resize((90, 90)).save(folder / "far.jpg")
+    Image.open(lfw / "Colin_Powell" / "Colin_Powell_0012.jpg").filter(
+        __import__("PIL.ImageFilter").ImageFilter.GaussianBlur(6)).save(folder / "shaky.jpg")
+
+    summary = capture("Colin", str(folder), tmp_path / "raw")
+    assert len(summary.saved) == 3
+    assert dict(summary.rejected) == {"unreadable": 2, "no face": 1, "several faces": 1, "too small": 1, "too blurry": 1}
+    assert summary.examples["several faces"] == "pair.jpg"
+    assert summary.examples["unreadable"] == "broken.jpg: corrupt or truncated image (Truncated File Read)"
+    text = "\n".join(summary.lines())
+    assert "3 photos of Colin saved" in text and "rejected, too blurry: 1 (e.g. shaky.jpg: sharpness" in text
+
+
+def test_bad_sources_and_names(tmp_path):
+    with pytest.raises(FaceopsError, match=r"^camera 9: cannot be opened"):
+        capture("Me", "9", tmp_path)
+    with pytest.raises(FaceopsError, match=r"nope\.mp4: no such camera index, video file or folder"):
+        capture("Me", str(tmp_path / "nope.mp4"), tmp_path)
+    text = tmp_path / "fake.mp4"
+    text.write_text("not a video")
+    with pytest.raises(FaceopsError, match=r"fake\.mp4: cannot be read as a video"):
+        capture("Me", str(text), tmp_path)
+    with pytest.raises(FaceopsError, match=r"--person: person name '\.me' is hidden"):
+        capture(".me", str(text), tmp_path)
+    assert not (tmp_path / "Me").exists()
+
+
+def test_cli_missing_camera_is_one_line_and_nonzero(tmp_path):
+    result = subprocess.run(["faceops", "capture", "--person", "Me", "--source", "7"], cwd=tmp_path,
+                            env=tool_env(), capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "error: camera 7: cannot be opened (is it connected, and free?)"
+    assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_cli_capture_prints_summary_and_next_steps(tmp_path, video):
+    result = subprocess.run(["faceops", "capture", "--person", "Me", "--source", str(video), "--count", "3"],
+                            cwd=tmp_path, env=tool_env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("3 photos of Me saved to dataset/raw/Me from ")
+    assert lines[-1].startswith("next: dvc add dataset/raw && git add dataset/raw.dvc dataset/.gitignore && git commit")
