@@ -7,7 +7,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 LINT_TOOLS := .ci/node/node_modules/.bin/npm-groovy-lint
 
-.PHONY: install demo test test-fast lint-tools
+.PHONY: install demo serve test test-fast lint-tools
 
 install: $(VENV)/.installed
 
@@ -18,18 +18,22 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Imports the demo photos, tracks them with DVC and runs the pipeline. Without a network the
-# ImageNet weights cannot be fetched: check-weights says so, and the run uses random VGG16
-# weights through `dvc exp run -S train.weights=null`, which also writes that into params.yaml.
+# ImageNet weights cannot be fetched: check-weights says so, and the demo trains on the offline
+# face backbone instead, through `dvc exp run -S train.backbone=dlib_resnet`, which also writes
+# that choice into params.yaml. `dvc repro` itself never switches models.
 demo: install
 	faceops import-folder $(DEMO_DATA) --min-images 20 --max-people $(DEMO_PEOPLE)
 	dvc add --quiet dataset/raw
 	@if faceops check-weights; then \
 		dvc repro; \
 	else \
-		echo "*** OFFLINE DEMO: training on RANDOM VGG16 weights (train.weights: null). Accuracy is far below what ImageNet weights give. ***"; \
-		dvc exp run -S train.weights=null; \
+		echo "*** OFFLINE DEMO: no ImageNet weights for VGG16, so this run uses the offline dlib face backbone (train.backbone: dlib_resnet) ***"; \
+		dvc exp run -S train.backbone=dlib_resnet; \
 	fi
 	dvc metrics show metrics/eval.json
+
+serve: install
+	faceops serve --host 127.0.0.1 --port 8000
 
 test: install lint-tools
 	$(VENV)/bin/python -m pytest

@@ -149,6 +149,13 @@ def _capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from faceops.serve import serve
+
+    serve(args.model, args.host, args.port, args.metrics)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceops", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log counts and shapes as work proceeds")
@@ -190,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--model", default=MODEL_PATH)
     command.add_argument("--json", action="store_true", help="machine-readable output")
     command.set_defaults(handler=_predict)
+
+    command = commands.add_parser("serve", help="web service and page: POST /predict, GET /model, GET /")
+    command.add_argument("--model", default=MODEL_PATH)
+    command.add_argument("--metrics", default="metrics/eval.json", help="shown by GET /model when it exists")
+    command.add_argument("--host", default="127.0.0.1")
+    command.add_argument("--port", type=int, default=8000)
+    command.set_defaults(handler=_serve)
 
     command = commands.add_parser(
         "retrain",

@@ -11,7 +11,8 @@ class FaceopsError(Exception):
 class ImageError(FaceopsError):
     """A photo that cannot be used; `reason` alone goes into reports beside the file name."""
 
-    def __init__(self, path: str, reason: str) -> None:
+    def __init__(self, path: str, reason: str, kind: str = "corrupt") -> None:
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+        self.kind = kind  # empty, not_image, too_large, corrupt or unreadable: how a service should answer

@@ -13,6 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from faceops.errors import ImageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")  # checked by content, whatever the name says
 MAX_PIXELS = 50_000_000  # a decompression bomb stops here instead of filling memory
 
 
@@ -35,19 +36,19 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 def decode_image(data: bytes, name: str) -> np.ndarray:
     """Decode bytes to an RGB uint8 array, honouring EXIF rotation (phone photos)."""
     if not data:
-        raise ImageError(name, "empty file")
+        raise ImageError(name, "empty file", "empty")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise ImageError(
-                    name, f"image is {image.width}x{image.height} pixels, more than the {MAX_PIXELS:,} allowed"
+                    name, f"image is {image.width}x{image.height} pixels, more than the {MAX_PIXELS:,} allowed", "too_large"
                 )
             image = ImageOps.exif_transpose(image)
             return np.asarray(image.convert("RGB"))
     except UnidentifiedImageError:
-        raise ImageError(name, "not an image file (cannot identify the format)") from None
+        raise ImageError(name, "not a JPEG, PNG, WebP or BMP image", "not_image") from None
     except Image.DecompressionBombError:
-        raise ImageError(name, "image is too large (decompression bomb protection)") from None
+        raise ImageError(name, "image is too large (decompression bomb protection)", "too_large") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(name, f"corrupt or truncated image ({exc})") from None
 
@@ -57,7 +58,7 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise ImageError(str(path), f"cannot read ({exc.strerror})") from None
+        raise ImageError(str(path), f"cannot read ({exc.strerror})", "unreadable") from None
     return decode_image(data, str(path))
 
 

@@ -43,7 +43,7 @@ def test_extract_faces_accounts_for_every_photo(tmp_path, raw):
     reasons = {row["source"].split("/")[-1]: (row["status"], row["reason"]) for row in result.report}
     assert reasons["wall.jpg"] == ("rejected", "no face found")
     assert reasons["truncated.jpg"][0] == "rejected" and "corrupt or truncated" in reasons["truncated.jpg"][1]
-    assert reasons["notes.jpg"] == ("rejected", "not an image file (cannot identify the format)")
+    assert reasons["notes.jpg"] == ("rejected", "not a JPEG, PNG, WebP or BMP image")
     assert reasons["notes.txt"] == ("rejected", "not an image file (extension .txt)")
     assert reasons["tiny.png"] == ("rejected", "too small (24x24 px; faces under 40 px are not detected)")
     assert reasons["pair.jpg"] == ("kept", "2 faces found, kept the largest")

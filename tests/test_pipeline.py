@@ -111,7 +111,7 @@ def test_predict_names_a_face_from_the_cli(project, lfw):
     result = sh("faceops", "predict", str(wall), str(text), cwd=path, check=False)
     assert result.returncode == 1
     assert f"{wall}: no face found" in result.stdout
-    assert result.stderr.strip() == f"error: {text}: not an image file (cannot identify the format)"
+    assert result.stderr.strip() == f"error: {text}: not a JPEG, PNG, WebP or BMP image"
 
 
 def test_missing_weights_file_is_one_line_and_keeps_the_model(project):

@@ -1,0 +1,164 @@
+"""The web service for real: `faceops serve` on 127.0.0.1 with a dlib model trained here on LFW faces."""
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import make_project, sh, tool_env
+from test_report import _free_port
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, lfw):
+    path = make_project(tmp_path_factory.mktemp("serve") / "repo", lfw, train={"backbone": "dlib_resnet", "epochs": 30})
+    sh("dvc", "repro", cwd=path)
+    port = _free_port()
+    process = subprocess.Popen(["faceops", "serve", "--port", str(port)], cwd=path, env=tool_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=2)
+            break
+        except (urllib.error.URLError, ConnectionError):
+            if process.poll() is not None:
+                pytest.fail(f"faceops serve exited: {process.stdout.read()}")
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("faceops serve did not start within 120 s")
+    meta = json.loads((path / "models/model.json").read_text())
+    yield url, path, meta
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def post(url: str, data: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg") -> tuple[int, dict]:
+    boundary = "faceopsboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+            f"Content-Type: {content_type}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + "/predict", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_known_face_is_named(server, lfw):
+    url, _, meta = server
+    person = meta["labels"][0]
+    photo = sorted((lfw / person).iterdir())[-1]  # not one of the imported 20
+    status, answer = post(url, photo.read_bytes())
+    assert status == 200
+    assert answer["width"] == 250 and answer["model_version"]
+    assert answer["faces"][0]["name"] == person and answer["faces"][0]["confidence"] > 0.5
+
+
+def test_stranger_is_unknown(server, lfw):
+    url, _, _ = server
+    status, answer = post(url, (lfw / "Serena_Williams" / "Serena_Williams_0001.jpg").read_bytes())
+    assert status == 200 and answer["faces"][0]["name"] == "unknown"
+
+
+def test_no_face_is_an_empty_list(server):
+    url, _, _ = server
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), (90, 120, 150)).save(buffer, "PNG")
+    status, answer = post(url, buffer.getvalue(), "wall.png", "image/png")
+    assert status == 200 and answer["faces"] == [] and (answer["width"], answer["height"]) == (300, 200)
+
+
+@pytest.mark.parametrize("name, data, status, message", [
+    ("text", b"hello, I am not a photo", 415, "not a JPEG, PNG, WebP or BMP image"),
+    ("empty", b"", 400, "empty file"),
+    ("truncated", None, 400, "corrupt or truncated image"),
+    ("huge", None, 413, "pixels, more than the 50,000,000 allowed"),
+])
+def test_bad_uploads_get_4xx_with_a_message(server, lfw, name, data, status, message):
+    url, _, _ = server
+    if name == "truncated":
+        whole = (lfw / "Tony_Blair" / "Tony_Blair_0002.jpg").read_bytes()
+        data = whole[: len(whole) // 2]
+    if name == "huge":
+        buffer = io.BytesIO()
+        Image.new("1", (8000, 8000)).save(buffer, "PNG")  # 64 megapixels in a few kB
+        data = buffer.getvalue()
+    code, answer = post(url, data)
+    assert code == status
+    assert message in answer["detail"]
+
+
+def test_oversized_upload_and_missing_field(server):
+    url, _, _ = server
+    code, answer = post(url, b"\xff" * (10 * 1024 * 1024 + 10))
+    assert code == 413 and answer["detail"] == "upload is larger than 10 MiB"
+    request = urllib.request.Request(url + "/predict", data=b"a=b", method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=10)
+    assert error.value.code == 415
+
+
+def test_model_and_health(server):
+    url, _, meta = server
+    info = json.loads(urllib.request.urlopen(url + "/model").read())
+    assert info["labels"] == meta["labels"] and info["backbone"] == "dlib_resnet"
+    assert info["metrics"]["accuracy"] >= 0.9
+    assert json.loads(urllib.request.urlopen(url + "/health").read())["status"] == "ok"
+
+
+def test_200_requests_from_8_clients(server, lfw):
+    url, _, meta = server
+    photos = [sorted((lfw / person).iterdir())[-1].read_bytes() for person in meta["labels"]]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: post(url, photos[i % len(photos)]), range(200)))
+    assert [status for status, _ in results] == [200] * 200
+    assert all(answer["faces"] for _, answer in results)
+
+
+def test_web_page_names_an_uploaded_photo(server, lfw, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("Debian's chromium is needed for the browser test: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    url, _, meta = server
+    person = meta["labels"][-1]
+    photo = sorted((lfw / person).iterdir())[-1]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        page = browser.new_page()
+        page.goto(url + "/")
+        page.wait_for_function("document.getElementById('model').textContent.startsWith('Knows')")
+        page.set_input_files("#photo", str(photo))
+        page.wait_for_selector("#results li.face", timeout=60_000)
+        names = page.eval_on_selector_all("#results li.face", "items => items.map(i => i.dataset.name)")
+        page.screenshot(path=str(tmp_path / "page.png"))
+        browser.close()
+    assert names[0] == person
+    assert os.path.getsize(tmp_path / "page.png") > 10_000
+
+
+def test_model_is_reloaded_when_a_new_one_is_promoted(server):
+    url, path, _ = server
+    before = json.loads(urllib.request.urlopen(url + "/health").read())["model_version"]
+    sh("dvc", "exp", "run", "-S", "train.epochs=31", cwd=path)  # promotes a new model.keras / model.json
+    after = json.loads(urllib.request.urlopen(url + "/model").read())["version"]
+    assert after != before
