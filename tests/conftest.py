@@ -51,9 +51,9 @@ def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess
 def make_project(path: Path, lfw: Path, people: int = 4, images: int = 20, **overrides: dict) -> Path:
     """A fresh git + DVC repository holding the project's pipeline and a slice of LFW as dataset/raw."""
     path.mkdir(parents=True, exist_ok=True)
-    for name in ("dvc.yaml", "params.yaml", "Makefile", "Jenkinsfile", "pyproject.toml"):
+    for name in ("dvc.yaml", "params.yaml", "Makefile", "Jenkinsfile", "pyproject.toml", "README.md", ".dockerignore"):
         shutil.copy(REPO / name, path / name)
-    for folder in ("stages", "faceops", "tests"):
+    for folder in ("stages", "faceops", "tests", "docker", "jobs"):
         shutil.copytree(REPO / folder, path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((path / "params.yaml").read_text())
     small = {"base": {"image_size": 64}, "split": {"strangers": 1}, "train": {"weights": None, "epochs": 2}}

@@ -37,7 +37,8 @@ def smtp():
     inbox = Inbox()
 
     def authenticate(server, session, envelope, mechanism, auth_data):
-        return AuthResult(success=auth_data.login == b"reporter" and auth_data.password == b"s3cret")
+        ok = auth_data.login == b"reporter" and auth_data.password == b"s3cret"
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
     controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(), authenticator=authenticate,
                             auth_require_tls=False)
@@ -134,4 +135,4 @@ def test_missing_metrics_file(project, tmp_path):
     (tmp_path / "params.yaml").write_text("retrain: {threshold: 0.9}\n")
     result = sh("faceops", "report", cwd=tmp_path, check=False)
     assert result.returncode == 1
-    assert result.stderr.strip() == f"error: {tmp_path / 'metrics/eval.json'}: not found; run `dvc repro` first"
+    assert result.stderr.strip() == "error: metrics/eval.json: not found; run `dvc repro` first"

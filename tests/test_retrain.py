@@ -34,13 +34,16 @@ def random_weights_project(tmp_path_factory, lfw):
     sh("dvc", "repro", cwd=path)
     sh("git", "add", "-A", cwd=path)
     sh("git", "commit", "-qm", "baseline model", cwd=path)
+    sh("git", "tag", "baseline", cwd=path)
     return path
 
 
 @pytest.fixture
 def project(random_weights_project):
+    """The baseline (random VGG16 weights, committed), whatever an earlier test committed or applied."""
     path = random_weights_project
-    sh("git", "reset", "-q", "--hard", "main", cwd=path)
+    sh("git", "reset", "-q", "--hard", "baseline", cwd=path)
+    sh("git", "clean", "-qfd", "--", "reports", cwd=path)
     sh("dvc", "checkout", "-q", "--force", cwd=path)
     return path
 
