@@ -31,7 +31,7 @@ def keras_module() -> Any:
     before any log setting applies, so the descriptor is pointed at /dev/null for the import.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "keras" not in sys.modules:
+    if "keras" not in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
         sys.stderr.flush()
         saved = os.dup(2)
         devnull = os.open(os.devnull, os.O_WRONLY)
