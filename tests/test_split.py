@@ -67,3 +67,11 @@ def test_strangers_are_held_out_whole():
     assert split_manifest(frame, 0.25, seed=5, strangers=2)["subset"].tolist() == split["subset"].tolist()
     with pytest.raises(FaceopsError, match="split.strangers is 3, but only 4 people: at least 2 must remain"):
         split_manifest(frame, 0.25, seed=5, strangers=3)
+
+
+def test_adding_photos_leaves_the_others_where_they_were():
+    before = split_manifest(_manifest({"Ann": 40, "Bob": 40}), 0.25, seed=3)
+    more = _manifest({"Ann": 44, "Bob": 40})  # four new photos of Ann
+    after = split_manifest(more, 0.25, seed=3).set_index("sha256")["subset"]
+    moved = (after.loc[before["sha256"]].to_numpy() != before["subset"].to_numpy()).sum()
+    assert moved <= 1  # at most the one face at Ann's boundary, as her test count grows from 10 to 11
