@@ -132,7 +132,7 @@ class Recogniser:
         """Name each face, or answer unknown when it is further than the threshold from that person."""
         if len(features) == 0:
             return []
-        probabilities = np.asarray(self.head.predict(features, verbose=0, batch_size=256))
+        probabilities = np.asarray(self.head.predict_on_batch(features))  # predict() costs ~50 ms a call
         best = probabilities.argmax(axis=1)
         distances = centroid_distances(features, self._centroids)[np.arange(len(best)), best]
         return [
