@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from faceops.errors import FaceopsError
+
 
 def _umask_mode(mode: int) -> int:
     """`mode` as the user's umask leaves it (temporary files are created 0600, outputs should not be)."""
@@ -47,6 +49,19 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def read_json(path: str | os.PathLike[str], missing: str | None = "not found; run `dvc repro` first") -> Any:
+    """Read a JSON file the pipeline wrote. A missing file is an error whose reason is `missing`,
+    or None when `missing` is None (optional inputs); broken JSON is always an error naming the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        if missing is None:
+            return None
+        raise FaceopsError(f"{path}: {missing}") from None
+    except json.JSONDecodeError as exc:
+        raise FaceopsError(f"{path}: not valid JSON ({exc})") from None
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> None:

@@ -62,10 +62,14 @@ def weights_identity(weights: str | None, seed: int) -> str:
         return f"random-seed{seed}-keras{keras_module().__version__}"
     if weights == "imagenet":
         return "imagenet"
+    return "file-" + sha256_file(_weights_file(weights))[:16]
+
+
+def _weights_file(weights: str) -> Path:
     path = Path(weights)
     if not path.is_file():
         raise FaceopsError(f"{weights}: weights file not found (train.weights in params.yaml)")
-    return "file-" + sha256_file(path)[:16]
+    return path
 
 
 def describe_weights(weights: str | None) -> str:
@@ -82,7 +86,7 @@ def build_vgg16_base(weights: str | None, image_size: int, seed: int) -> Any:
     if weights is None:
         keras.utils.set_random_seed(seed)
     elif weights != "imagenet":
-        weights_identity(weights, seed)  # checks that the file exists
+        _weights_file(weights)
     try:
         base = keras.applications.VGG16(
             include_top=False, weights=weights, input_shape=(image_size, image_size, 3), pooling="avg"

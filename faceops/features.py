@@ -101,8 +101,9 @@ class FeatureCache:
         path = self._file(extractor, variant)
         table = self._load(path)
         todo = sorted({sha: p for p, sha in zip(paths, shas) if sha not in table}.items())
-        self.hits += len(shas) - sum(1 for sha in shas if sha not in table)
-        self.misses += sum(1 for sha in shas if sha not in table)
+        missing = sum(sha not in table for sha in shas)
+        self.hits += len(shas) - missing
+        self.misses += missing
         if todo:
             desc = f"features ({variant.key.split('|')[0]})"
             with tqdm(total=len(todo), desc=desc, unit="face", disable=None) as bar:

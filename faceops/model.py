@@ -7,7 +7,6 @@ serves evaluation, the CLI and the web service.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from faceops.atomic import atomic_path, write_json
+from faceops.atomic import atomic_path, read_json, write_json
 from faceops.backbones import DlibExtractor, FeatureExtractor, Vgg16Extractor, keras_module
 from faceops.errors import FaceopsError
 
@@ -91,10 +90,7 @@ class Recogniser:
         for path in (model_path, meta_path):
             if not path.exists():
                 raise FaceopsError(f"{path}: model not found (train one with `dvc repro`)")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise FaceopsError(f"{meta_path}: not valid JSON ({exc})") from None
+        meta = read_json(meta_path)
         try:
             model = keras_module().models.load_model(model_path)
         except (OSError, ValueError) as exc:

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from faceops.atomic import write_text
+from faceops.atomic import read_json, write_text
 from faceops.errors import FaceopsError
 
 IMAGES = {"confusion": "plots/confusion.png", "history": "plots/train_history.png"}
@@ -51,17 +51,6 @@ class Report:
     html_for_email: str
     text: str
     images: dict[str, bytes]  # content id -> PNG
-
-
-def _json(path: Path, required: bool = False) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        if required:
-            raise FaceopsError(f"{path}: not found; run `dvc repro` first") from None
-        return None
-    except json.JSONDecodeError as exc:
-        raise FaceopsError(f"{path}: not valid JSON ({exc})") from None
 
 
 def _git(root: Path, *args: str) -> str:
@@ -98,20 +87,21 @@ def _delta(change: dict | None, percent: bool = True) -> str:
 def build_report(root: str | os.PathLike[str], threshold: float, metric: str = "accuracy",
                  inputs: ReportInputs = ReportInputs()) -> Report:
     root = Path(root)
-    evaluation = _json(root / inputs.metrics, required=True)
+    evaluation = read_json(root / inputs.metrics)
     if metric not in evaluation:
         raise FaceopsError(f"{root / inputs.metrics}: no metric {metric!r}")
-    train = _json(root / inputs.train_metrics) or {}
-    retrain = _json(root / inputs.retrain)
-    validation = _json(root / inputs.validation)
+    train = read_json(root / inputs.train_metrics, missing=None) or {}
+    retrain = read_json(root / inputs.retrain, missing=None)
+    validation = read_json(root / inputs.validation, missing=None)
     change = metrics_change(root, inputs.metrics)
     per_person = []
     if (root / inputs.per_person).exists():
         with open(root / inputs.per_person, newline="") as handle:
             per_person = sorted(csv.DictReader(handle), key=lambda row: (float(row["f1"]), row["person"]))
     images = {cid: (root / path).read_bytes() for cid, path in inputs.images.items() if (root / path).exists()}
-    dataset = yaml.safe_load((root / inputs.dataset).read_text()) if (root / inputs.dataset).exists() else None
-    dataset_hash = (dataset or {}).get("outs", [{}])[0].get("md5", "not tracked by DVC") if dataset else "not tracked by DVC"
+    dvc_file = root / inputs.dataset
+    dataset = yaml.safe_load(dvc_file.read_text()) if dvc_file.exists() else {}
+    dataset_hash = (dataset.get("outs") or [{}])[0].get("md5", "not tracked by DVC")
 
     score = float(evaluation[metric])
     passed = score >= threshold

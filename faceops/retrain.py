@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -20,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from faceops.atomic import write_json
+from faceops.atomic import read_json, write_json
 from faceops.errors import FaceopsError
 
 log = logging.getLogger(__name__)
@@ -78,15 +77,6 @@ class RetrainOutcome:
     @property
     def exit_code(self) -> int:
         return EXIT_CODES[self.status]
-
-
-def read_metrics(path: str | os.PathLike[str]) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise FaceopsError(f"{path}: no metrics yet; run `dvc repro` first") from None
-    except json.JSONDecodeError as exc:
-        raise FaceopsError(f"{path}: not valid JSON ({exc})") from None
 
 
 class Workspace:
@@ -163,7 +153,7 @@ def plan(params: RetrainParams) -> list[str]:
 
 def retrain(params: RetrainParams, metrics_path: str | os.PathLike[str], workspace: Workspace) -> RetrainOutcome:
     """Try tweaks until one passes; apply the best attempt only if it beats the current model."""
-    baseline = read_metrics(workspace.root / metrics_path)
+    baseline = read_json(workspace.root / metrics_path)
     current = _score(baseline, params.metric, metrics_path)
     if current >= params.threshold:
         log.info("%s %.4f meets the threshold %.4f: nothing to do", params.metric, current, params.threshold)
@@ -184,7 +174,7 @@ def retrain(params: RetrainParams, metrics_path: str | os.PathLike[str], workspa
                 attempt.verdict, attempt.error = "crashed", _last_error(result)
                 log.warning("attempt %s crashed: %s", tweak.name, attempt.error)
             else:
-                attempt.metrics = read_metrics(workspace.root / metrics_path)
+                attempt.metrics = read_json(workspace.root / metrics_path)
                 score = _score(attempt.metrics, params.metric, metrics_path)
                 attempt.verdict = "passed" if score >= params.threshold else "below_threshold"
                 log.info("attempt %s: %s %.4f (%s)", tweak.name, params.metric, score, attempt.verdict)

@@ -1,12 +1,11 @@
 """DVC stage `split`: a stratified, seeded train/test split with no duplicate image on both sides."""
 
 import argparse
-import json
 import logging
 
 from _common import read_base, read_params, run
 
-from faceops.atomic import atomic_open
+from faceops.atomic import atomic_open, read_json
 from faceops.errors import FaceopsError
 from faceops.faces import read_manifest
 from faceops.split import SplitParams, split_manifest
@@ -19,7 +18,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="split CSV: the manifest plus a subset column")
     args = parser.parse_args()
 
-    if not json.loads(open(args.validation).read()).get("success"):
+    if not read_json(args.validation, missing="no validation report; run dvc repro").get("success"):
         raise FaceopsError(f"{args.validation}: the data failed validation; fix the data set, then dvc repro")
 
     base, params = read_base(), read_params("split", SplitParams)

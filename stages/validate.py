@@ -1,13 +1,11 @@
 """DVC stage `validate`: great-expectations checks on the faces; a failure stops the pipeline here."""
 
 import argparse
-import json
 import sys
 
 from _common import read_base, read_params, run
 
-from faceops.atomic import write_json
-from faceops.errors import FaceopsError
+from faceops.atomic import read_json, write_json
 from faceops.faces import read_manifest
 from faceops.validate import ValidateParams, validate_faces
 
@@ -22,10 +20,7 @@ def main() -> None:
     args = parser.parse_args()
 
     base, params = read_base(), read_params("validate", ValidateParams)
-    try:
-        counts = json.loads(open(args.faces_metrics).read())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise FaceopsError(f"{args.faces_metrics}: cannot read the faces stage counts ({exc})") from None
+    counts = read_json(args.faces_metrics, missing="the faces stage counts are missing; run dvc repro")
     report = validate_faces(read_manifest(args.manifest, required=()), counts["photos"], counts["rejected"], base.image_size, params)
     write_json(args.report, report.to_dict())
     print(report.summary())
