@@ -61,10 +61,18 @@ def main() -> None:
         shutil.copy(REPO / name, project / name)
     for folder in ("stages", "faceops"):
         shutil.copytree(REPO / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    set_params(project, base={"seed": 42}, split={"test_size": 0.25, "strangers": args.strangers},
-               train={"weights": "imagenet" if imagenet else None})
-    for command in (["git", "init", "-q"], ["dvc", "init", "-q"],
-                    ["faceops", "import-folder", args.data, "--min-images", "20"], ["dvc", "add", "-q", "dataset/raw"]):
+    set_params(
+        project,
+        base={"seed": 42},
+        split={"test_size": 0.25, "strangers": args.strangers},
+        train={"weights": "imagenet" if imagenet else None},
+    )
+    for command in (
+        ["git", "init", "-q"],
+        ["dvc", "init", "-q"],
+        ["faceops", "import-folder", args.data, "--min-images", "20"],
+        ["dvc", "add", "-q", "dataset/raw"],
+    ):
         run(command, project, env)
 
     rows = []
@@ -79,20 +87,26 @@ def main() -> None:
         rows.append((backbone, evaluation, train, stages))
 
     faces = json.loads((project / "metrics/faces.json").read_text())
-    print(f"lfw-people-20: {faces['photos']} photos, {faces['faces']} faces of {faces['people']} people; "
-          f"split 75/25 stratified, seed 42, {args.strangers} strangers; {os.cpu_count()} CPUs")
+    print(
+        f"lfw-people-20: {faces['photos']} photos, {faces['faces']} faces of {faces['people']} people; "
+        f"split 75/25 stratified, seed 42, {args.strangers} strangers; {os.cpu_count()} CPUs"
+    )
     print(f"VGG16 weights: {'ImageNet' if imagenet else 'RANDOM (ImageNet weights unreachable from here)'}")
     print()
-    print("| backbone | test accuracy | macro F1 | false reject | false accept | faces s | validate s | split s "
-          "| train s | evaluate s | features/s (train) | peak MiB |")
+    print(
+        "| backbone | test accuracy | macro F1 | false reject | false accept | faces s | validate s | split s "
+        "| train s | evaluate s | features/s (train) | peak MiB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for backbone, evaluation, train, stages in rows:
         rate = train["cache_misses"] / max(train["feature_seconds"], 1e-9)
         far = "-" if evaluation.get("false_accept_rate") is None else f"{evaluation['false_accept_rate']:.1%}"
-        print(f"| {backbone} | {evaluation['accuracy']:.1%} | {evaluation['macro_f1']:.3f} "
-              f"| {evaluation['false_reject_rate']:.1%} | {far} "
-              + "".join(f"| {stages[s][0]:.0f} " for s in ("faces", "validate", "split", "train", "evaluate"))
-              + f"| {rate:.1f} | {max(m for _, m in stages.values()):.0f} |")
+        print(
+            f"| {backbone} | {evaluation['accuracy']:.1%} | {evaluation['macro_f1']:.3f} "
+            f"| {evaluation['false_reject_rate']:.1%} | {far} "
+            + "".join(f"| {stages[s][0]:.0f} " for s in ("faces", "validate", "split", "train", "evaluate"))
+            + f"| {rate:.1f} | {max(m for _, m in stages.values()):.0f} |"
+        )
     if args.keep:
         print(f"\nproject kept in {project}")
     else:

@@ -33,10 +33,17 @@ def free_port() -> int:
 
 def post(url: str, data: bytes) -> float:
     boundary = "benchboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n"
-            "Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     started = time.perf_counter()
     with urllib.request.urlopen(request, timeout=120) as response:
         json.loads(response.read())
@@ -56,8 +63,13 @@ def main() -> None:
     photos = [sorted((Path(args.data) / person).iterdir())[-1].read_bytes() for person in labels]
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     port = free_port()
-    server = subprocess.Popen(["faceops", "serve", "--port", str(port)], cwd=project, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        ["faceops", "serve", "--port", str(port)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(240):
@@ -69,7 +81,9 @@ def main() -> None:
         post(url + "/predict", photos[0])  # warm up
         started = time.perf_counter()
         with ThreadPoolExecutor(args.clients) as pool:
-            latencies = sorted(pool.map(lambda i: post(url + "/predict", photos[i % len(photos)]), range(args.requests)))
+            latencies = sorted(
+                pool.map(lambda i: post(url + "/predict", photos[i % len(photos)]), range(args.requests))
+            )
         elapsed = time.perf_counter() - started
     finally:
         server.terminate()
@@ -77,9 +91,11 @@ def main() -> None:
 
     backbone = json.loads((project / "models/model.json").read_text())["backbone"]
     print(f"model: {backbone}, {len(labels)} people; {os.cpu_count()} CPUs; 250x250 JPEG photos, one face each")
-    print(f"POST /predict: {args.requests} requests from {args.clients} clients in {elapsed:.1f} s: "
-          f"{args.requests / elapsed:.1f} requests/s, p50 {1000 * statistics.median(latencies):.0f} ms, "
-          f"p95 {1000 * latencies[int(0.95 * len(latencies)) - 1]:.0f} ms")
+    print(
+        f"POST /predict: {args.requests} requests from {args.clients} clients in {elapsed:.1f} s: "
+        f"{args.requests / elapsed:.1f} requests/s, p50 {1000 * statistics.median(latencies):.0f} ms, "
+        f"p95 {1000 * latencies[int(0.95 * len(latencies)) - 1]:.0f} ms"
+    )
 
     photo = project / ".bench-photo.jpg"
     photo.write_bytes(photos[0])
@@ -104,7 +120,10 @@ def main() -> None:
         started = time.perf_counter()
         predictor.predict(rgb)
         timings.append(time.perf_counter() - started)
-    print(f"one photo in a warm process (detect + {backbone} + head): median {1000 * statistics.median(timings):.0f} ms of 20")
+    print(
+        f"one photo in a warm process (detect + {backbone} + head): "
+        f"median {1000 * statistics.median(timings):.0f} ms of 20"
+    )
 
 
 if __name__ == "__main__":

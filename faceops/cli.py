@@ -11,6 +11,13 @@ from pathlib import Path
 from faceops.errors import FaceopsError
 
 RAW_DIR = "dataset/raw"
+CAPTURE_OPTIONS = {  # CaptureSettings fields offered as options: (type, help); defaults come from the dataclass
+    "count": (int, "stop after this many photos"),
+    "every": (int, "look at every Nth frame only"),
+    "min_face": (int, "smallest face width in pixels"),
+    "min_sharpness": (float, "variance of the Laplacian; lower is blurry"),
+    "duplicate_difference": (float, "mean grey-level change from the last saved face below which a frame is a repeat"),
+}
 MODEL_PATH = "models/model.keras"
 
 
@@ -20,7 +27,8 @@ def _import_folder(args: argparse.Namespace) -> int:
     summary = import_folder(args.source, args.dest, args.min_images, args.max_people, args.max_images)
     print(
         f"{summary.people} people, {summary.copied} photos copied into {args.dest} "
-        f"({summary.already_present} already there, {summary.skipped_people} people left out by --min-images/--max-people)"
+        f"({summary.already_present} already there, "
+        f"{summary.skipped_people} people left out by --min-images/--max-people)"
     )
     print(f"next: dvc add {args.dest} && git add {args.dest}.dvc && git commit, then dvc repro")
     return 0
@@ -79,13 +87,11 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from faceops.config import from_mapping, load_params_file
-    from faceops.retrain import RetrainParams, Workspace, plan, retrain, write_report
+    from faceops.params import load_params
+    from faceops.retrain import Workspace, plan, retrain, write_report
 
-    section = dict(load_params_file(args.params).get("retrain") or {})
-    if args.threshold is not None:
-        section["threshold"] = args.threshold
-    params = from_mapping(RetrainParams, section, "retrain")
+    overrides = {"retrain": {"threshold": args.threshold}} if args.threshold is not None else None
+    params = load_params(args.params, overrides).retrain
     if args.dry_run:
         print("\n".join(plan(params)))
         return 0
@@ -93,7 +99,11 @@ def _retrain(args: argparse.Namespace) -> int:
     write_report(args.report, params, outcome)
     baseline = outcome.baseline.get(params.metric)
     for attempt in outcome.attempts:
-        score = "crashed: " + str(attempt.error) if attempt.metrics is None else f"{params.metric} {attempt.metrics[params.metric]:.4f}"
+        score = (
+            "crashed: " + str(attempt.error)
+            if attempt.metrics is None
+            else f"{params.metric} {attempt.metrics[params.metric]:.4f}"
+        )
         print(f"  {attempt.name}: {score} ({attempt.verdict}, {attempt.seconds:.0f} s)")
     messages = {
         "passed": f"PASSED: {params.metric} meets {params.threshold}",
@@ -106,46 +116,64 @@ def _retrain(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from faceops.config import load_params_file
-    from faceops.report import SmtpSettings, build_report, compose_email, send_email, write_report_html
+    from faceops.params import load_params
+    from faceops.report import BuildInfo, SmtpSettings, build_report, compose_email, send_email, write_report_html
 
-    params = load_params_file(args.params)
-    retrain = params.get("retrain") or {}
-    report = build_report(".", float(retrain.get("threshold", 0.9)), str(retrain.get("metric", "accuracy")))
+    overrides = {"retrain": {"threshold": args.threshold}} if args.threshold is not None else None
+    params = load_params(args.params, overrides)
+    recipients = report_recipients(args.to, params.report.recipients) if args.email else []
+    settings = SmtpSettings.resolve(params.report) if args.email else None  # refuse bad settings before the work
+    build = BuildInfo(args.result or None, args.stage or None, args.base or "HEAD")
+    report = build_report(".", params.retrain.threshold, params.retrain.metric, build=build)
     write_report_html(report, args.out)
     print(f"{report.verdict}; report written to {args.out}")
-    if args.email:
-        given = [address.strip() for value in args.to or [] for address in value.split(",") if address.strip()]
-        recipients = given or list((params.get("report") or {}).get("recipients") or [])
-        if not recipients:
-            raise FaceopsError("no recipients: pass --to ADDRESS or set report.recipients in params.yaml")
-        settings = SmtpSettings.from_env()
+    if settings is not None:
         send_email(compose_email(report, settings.sender, recipients), settings)
         print(f"sent to {', '.join(recipients)} through {settings.host}:{settings.port}")
     return 0
 
 
+def report_recipients(given: list[str] | None, configured: tuple[str, ...]) -> list[str]:
+    """--to (or REPORT_TO) when given, else report.recipients; none at all is an error."""
+    from faceops.params import parse_addresses
+
+    recipients = parse_addresses(given, "--to") or list(configured)
+    if not recipients:
+        raise FaceopsError(
+            "no recipients: pass --to ADDRESS (REPORT_TO in Jenkins) or set report.recipients in params.yaml"
+        )
+    return recipients
+
+
 def _capture(args: argparse.Namespace) -> int:
-    import subprocess
-
+    from faceops import tools
     from faceops.capture import CaptureSettings, capture
+    from faceops.detect import FaceDetector
+    from faceops.params import FacesParams, load_params
 
-    settings = CaptureSettings(args.count, args.every, args.min_face, args.min_sharpness, args.duplicate_difference)
-    summary = capture(args.person, args.source, args.dest, settings, preview=args.preview)
+    settings = CaptureSettings(**{name: getattr(args, name) for name in CAPTURE_OPTIONS})
+    # The faces stage's detector settings; outside a project (no params.yaml yet) their defaults.
+    faces = load_params(args.params).faces if Path(args.params).exists() else FacesParams()
+    detector = FaceDetector(faces)
+    summary = capture(args.person, args.source, args.dest, settings, detector=detector, preview=args.preview)
     print("\n".join(summary.lines()))
     if not summary.saved:
         raise FaceopsError(f"no photo of {args.person} was saved; see the reasons above")
-    steps = [["dvc", "add", args.dest], ["git", "add", f"{args.dest}.dvc", str(Path(args.dest).parent / ".gitignore")],
-             ["git", "commit", "-m", f"capture: {len(summary.saved)} photos of {args.person}"]]
+    steps = [
+        ["dvc", "add", args.dest],
+        ["git", "add", f"{args.dest}.dvc", str(Path(args.dest).parent / ".gitignore")],
+        ["git", "commit", "-m", f"capture: {len(summary.saved)} photos of {args.person}"],
+    ]
     if args.commit:
         for step in steps:
-            result = subprocess.run(step, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise FaceopsError(f"`{' '.join(step)}` failed: {(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+            tools.dvc(*step[1:]) if step[0] == "dvc" else tools.git(*step[1:])
         print("committed; next: git push && dvc push, then dvc repro")
     else:
-        print("next: " + " && ".join(" ".join(f"'{a}'" if " " in a else a for a in step) for step in steps)
-              + " && git push && dvc push; then dvc repro")
+        print(
+            "next: "
+            + " && ".join(" ".join(f"'{a}'" if " " in a else a for a in step) for step in steps)
+            + " && git push && dvc push; then dvc repro"
+        )
     return 0
 
 
@@ -157,6 +185,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from faceops.capture import CaptureSettings
+
     parser = argparse.ArgumentParser(prog="faceops", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log counts and shapes as work proceeds")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -171,14 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     command = commands.add_parser("capture", help="record face photos of one person (webcam, video file or folder)")
     command.add_argument("--person", required=True, help="the name to save the photos under")
-    command.add_argument("--source", default="0", help="camera index, video file or folder of photos (default: camera 0)")
-    command.add_argument("--count", type=int, default=100, help="stop after this many photos")
-    command.add_argument("--every", type=int, default=1, help="look at every Nth frame only")
+    command.add_argument(
+        "--source", default="0", help="camera index, video file or folder of photos (default: camera 0)"
+    )
     command.add_argument("--dest", default=RAW_DIR)
-    command.add_argument("--min-face", type=int, default=60, help="smallest face width in pixels")
-    command.add_argument("--min-sharpness", type=float, default=20.0, help="variance of the Laplacian; lower is blurry")
-    command.add_argument("--duplicate-difference", type=float, default=4.0,
-                         help="mean grey-level change from the last saved face below which a frame is a repeat")
+    command.add_argument("--params", default="params.yaml", help="its faces section sets the face detector")
+    for name, (kind, text) in CAPTURE_OPTIONS.items():
+        default = getattr(CaptureSettings(), name)
+        command.add_argument(
+            f"--{name.replace('_', '-')}", type=kind, default=default, help=f"{text} (default {default})"
+        )
     command.add_argument("--preview", action="store_true", help="show a window with the boxes (needs a display)")
     command.add_argument("--commit", action="store_true", help="dvc add and git commit the photos afterwards")
     command.set_defaults(handler=_capture)
@@ -221,13 +253,29 @@ def build_parser() -> argparse.ArgumentParser:
     command = commands.add_parser(
         "report",
         help="write the accuracy report as HTML, and e-mail it with --email",
-        description="SMTP settings come from FACEOPS_SMTP_HOST, _PORT, _SECURITY (starttls, ssl or none), "
-        "_USER, _PASSWORD and _FROM.",
+        description="SMTP settings come from params.yaml's report section (smtp_host, smtp_port, smtp_security, "
+        "sender), each overridden by FACEOPS_SMTP_HOST, _PORT, _SECURITY or _FROM when set; the login from "
+        "FACEOPS_SMTP_USER and FACEOPS_SMTP_PASSWORD.",
     )
     command.add_argument("--params", default="params.yaml")
     command.add_argument("--out", default="reports/report.html")
     command.add_argument("--email", action="store_true", help="send it over SMTP as well")
-    command.add_argument("--to", action="append", help="recipients, comma-separated or repeated; default: report.recipients")
+    command.add_argument(
+        "--to", action="append", help="recipients, comma-separated or repeated; default: report.recipients"
+    )
+    command.add_argument(
+        "--threshold",
+        type=float,
+        help="the threshold in force (a build's RETRAIN_THRESHOLD); default retrain.threshold",
+    )
+    command.add_argument(
+        "--result",
+        choices=["SUCCESS", "UNSTABLE", "FAILURE", "ABORTED", ""],
+        default="",
+        help="the CI build's result; FAILURE or ABORTED make the report say FAILED",
+    )
+    command.add_argument("--stage", default="", help="the stage that failed, named in a FAILED report")
+    command.add_argument("--base", default="", help="the commit to compare metrics with (default HEAD)")
     command.set_defaults(handler=_report)
     return parser
 

@@ -1,4 +1,4 @@
-"""Turn one section of params.yaml into a frozen dataclass, with errors that name the key."""
+"""Turn a mapping read from YAML or JSON into a frozen dataclass, with errors that name the key and the file."""
 
 from __future__ import annotations
 
@@ -30,48 +30,59 @@ def _accepts(hint: Any, value: Any) -> bool:
     if origin is typing.Literal:
         return value in typing.get_args(hint)
     if origin in (list, tuple) or hint in (list, tuple):
-        return isinstance(value, (list, tuple))
-    if origin is dict or hint is dict:
+        args = [arg for arg in typing.get_args(hint) if arg is not Ellipsis]
+        return isinstance(value, (list, tuple)) and all(_accepts(args[0], item) for item in value if args)
+    if origin in (dict, Mapping) or hint in (dict, Mapping):
         return isinstance(value, Mapping)
     if isinstance(hint, type):
         return isinstance(value, hint)
     return True
 
 
-def from_mapping(cls: type[T], mapping: Mapping[str, Any] | None, section: str) -> T:
-    """Build `cls` from `mapping`; unknown keys and wrong types are errors naming `section.key`.
+def from_mapping(cls: type[T], mapping: Mapping[str, Any] | None, section: str, source: str = "params.yaml") -> T:
+    """Build `cls` from `mapping`; unknown keys, wrong types and values out of range are errors naming
+    `section.key` in `source` (the file they came from).
 
-    Nested dataclass fields are built recursively, so `train.augment.flip` works as expected.
+    Nested dataclass fields are built recursively, so `train.augment.flip` works as expected. A
+    dataclass refuses a value in `__post_init__` with a ValueError that starts with the field's name.
     """
+    if mapping is not None and not isinstance(mapping, Mapping):
+        raise FaceopsError(f"{source}: {section or 'the file'} should hold keys and values, found {mapping!r}")
     mapping = dict(mapping or {})
+    prefix = f"{section}." if section else ""
     hints = typing.get_type_hints(cls)
     names = {field.name for field in dataclasses.fields(cls)}
     unknown = sorted(set(mapping) - names)
     if unknown:
-        raise FaceopsError(
-            f"params.yaml: unknown setting {section}.{unknown[0]} (known: {', '.join(sorted(names))})"
-        )
+        what = f"setting {prefix}{unknown[0]}" if section else f"section {unknown[0]}"
+        raise FaceopsError(f"{source}: unknown {what} (known: {', '.join(sorted(names))})")
     values: dict[str, Any] = {}
     for field in dataclasses.fields(cls):
         if field.name not in mapping:
             continue
         value = mapping[field.name]
         hint = hints[field.name]
-        key = f"{section}.{field.name}"
+        key = f"{prefix}{field.name}"
         if dataclasses.is_dataclass(hint):
-            values[field.name] = from_mapping(hint, value, key)
+            values[field.name] = from_mapping(hint, value, key, source)
             continue
         if not _accepts(hint, value):
-            raise FaceopsError(f"params.yaml: {key} is {value!r}, expected {_describe(hint)}")
-        if hint is float and isinstance(value, int):
-            value = float(value)
-        if isinstance(value, list):
-            value = tuple(value)
-        values[field.name] = value
+            raise FaceopsError(f"{source}: {key} is {value!r}, expected {_describe(hint)}")
+        values[field.name] = _convert(hint, value)
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:
-        raise FaceopsError(f"params.yaml: section {section}: {exc}") from None
+        raise FaceopsError(f"{source}: {prefix}{exc}") from None
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    """ints where floats are wanted become floats; lists become tuples (settings are frozen)."""
+    if hint is float and isinstance(value, int):
+        return float(value)
+    if isinstance(value, list):
+        args = [arg for arg in typing.get_args(hint) if arg is not Ellipsis]
+        return tuple(_convert(args[0] if args else Any, item) for item in value)
+    return value
 
 
 def _describe(hint: Any) -> str:
@@ -80,16 +91,8 @@ def _describe(hint: Any) -> str:
     return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
 
-@dataclasses.dataclass(frozen=True)
-class BaseParams:
-    """Settings that several stages share: the face crop size and the random seed."""
-
-    image_size: int = 96
-    seed: int = 42
-
-
 def load_params_file(path: str | os.PathLike[str] = "params.yaml") -> dict:
-    """Read params.yaml. Only entry points (stages, the CLI) call this; they pass values down."""
+    """Read params.yaml as plain data; `faceops.params.load_params` turns it into typed settings."""
     import yaml
 
     path = Path(path)

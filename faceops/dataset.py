@@ -92,7 +92,9 @@ def import_folder(
             target = dest / name / photo.name
             if target.exists():
                 if sha256_file(target) != sha256_file(photo):
-                    raise FaceopsError(f"{target}: already exists with different content; raw photos are never overwritten")
+                    raise FaceopsError(
+                        f"{target}: already exists with different content; raw photos are never overwritten"
+                    )
                 present += 1
                 continue
             with atomic_path(target) as tmp:
@@ -101,12 +103,18 @@ def import_folder(
     summary = ImportSummary(len(eligible), copied, present, len(people) - len(eligible))
     log.info(
         "imported %d people into %s: %d photos copied, %d already there, %d people skipped",
-        summary.people, dest, summary.copied, summary.already_present, summary.skipped_people,
+        summary.people,
+        dest,
+        summary.copied,
+        summary.already_present,
+        summary.skipped_people,
     )
     return summary
 
 
-def import_lfw(dest: str | os.PathLike[str], min_faces_per_person: int = 20, max_people: int | None = None) -> ImportSummary:
+def import_lfw(
+    dest: str | os.PathLike[str], min_faces_per_person: int = 20, max_people: int | None = None
+) -> ImportSummary:
     """Fetch Labeled Faces in the Wild through scikit-learn (needs a network) into the raw data set."""
     from sklearn.datasets import fetch_lfw_people
 

@@ -8,6 +8,7 @@ from functools import cached_property
 import numpy as np
 
 from faceops.errors import FaceopsError
+from faceops.params import FacesParams
 
 
 @dataclass(frozen=True)
@@ -25,17 +26,10 @@ class Box:
         return f"{self.x},{self.y},{self.width},{self.height}"
 
 
-@dataclass(frozen=True)
-class DetectorSettings:
-    scale_factor: float = 1.1
-    min_neighbors: int = 5
-    min_face_size: int = 40
-
-
 class FaceDetector:
-    """OpenCV's Haar cascade for frontal faces; loaded once, on first use."""
+    """OpenCV's Haar cascade for frontal faces, set by params.yaml's `faces` section; loaded on first use."""
 
-    def __init__(self, settings: DetectorSettings = DetectorSettings()) -> None:
+    def __init__(self, settings: FacesParams = FacesParams()) -> None:
         self.settings = settings
 
     @cached_property

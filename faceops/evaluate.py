@@ -41,7 +41,13 @@ def evaluate_recogniser(recogniser: Recogniser, split: pd.DataFrame, cache: Feat
     people = sorted(set(actual) | set(recogniser.labels))
     precision, recall, f1, support = precision_recall_fscore_support(actual, predicted, labels=people, zero_division=0)
     per_person = [
-        {"person": p, "precision": round(float(pr), 4), "recall": round(float(rc), 4), "f1": round(float(f), 4), "support": int(s)}
+        {
+            "person": p,
+            "precision": round(float(pr), 4),
+            "recall": round(float(rc), 4),
+            "f1": round(float(f), 4),
+            "support": int(s),
+        }
         for p, pr, rc, f, s in zip(people, precision, recall, f1, support)
         if s > 0
     ]
@@ -51,22 +57,34 @@ def evaluate_recogniser(recogniser: Recogniser, split: pd.DataFrame, cache: Feat
     )
     metrics = {
         "accuracy": round(float(accuracy_score(actual, predicted)), 4),
-        "macro_f1": round(float(f1_score(actual, predicted, labels=sorted(set(actual)), average="macro", zero_division=0)), 4),
+        "macro_f1": round(
+            float(f1_score(actual, predicted, labels=sorted(set(actual)), average="macro", zero_division=0)), 4
+        ),
         "open_set_accuracy": round(float(np.mean([a.name == p for a, p in zip(answers, actual)])), 4),
         "false_reject_rate": round(float(np.mean([a.name == UNKNOWN for a in answers])), 4),
-        "false_accept_rate": round(float(np.mean([a.name != UNKNOWN for a in stranger_answers])), 4) if stranger_answers else None,
+        "false_accept_rate": round(float(np.mean([a.name != UNKNOWN for a in stranger_answers])), 4)
+        if stranger_answers
+        else None,
         "unknown_threshold": round(recogniser.unknown_threshold, 4),
         "test_faces": len(actual),
         "stranger_faces": len(stranger_answers),
         "people": len(set(actual)),
-        "backbone": recogniser.meta["backbone"],
-        "weights": recogniser.meta.get("weights_description"),
+        "backbone": recogniser.card.backbone,
+        "weights": recogniser.card.weights_description,
     }
     log.info(
-        "test accuracy %.3f, macro F1 %.3f on %d faces of %d people (%s, %s); unknown: %.1f%% of known faces rejected%s",
-        metrics["accuracy"], metrics["macro_f1"], len(actual), metrics["people"], metrics["backbone"], metrics["weights"],
+        "test accuracy %.3f, macro F1 %.3f on %d faces of %d people (%s, %s); "
+        "unknown: %.1f%% of known faces rejected%s",
+        metrics["accuracy"],
+        metrics["macro_f1"],
+        len(actual),
+        metrics["people"],
+        metrics["backbone"],
+        metrics["weights"],
         100 * metrics["false_reject_rate"],
-        "" if metrics["false_accept_rate"] is None else f", {100 * metrics['false_accept_rate']:.1f}% of {len(stranger_answers)} stranger faces accepted",
+        ""
+        if metrics["false_accept_rate"] is None
+        else f", {100 * metrics['false_accept_rate']:.1f}% of {len(stranger_answers)} stranger faces accepted",
     )
     confusion = [{"actual": a, "predicted": p} for a, p in zip(actual, predicted)]
     return Evaluation(metrics, per_person, confusion)
@@ -103,8 +121,15 @@ def plot_confusion(confusion: list[dict], path: str | os.PathLike[str]) -> None:
         for i in range(len(people)):
             for j in range(len(people)):
                 if matrix[i, j]:
-                    ax.text(j, i, matrix[i, j], ha="center", va="center", fontsize=8,
-                            color="white" if share[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        matrix[i, j],
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if share[i, j] > 0.5 else "black",
+                    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
     accuracy = float(np.trace(matrix)) / max(matrix.sum(), 1)

@@ -6,32 +6,20 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from tqdm import tqdm
 
 from faceops.atomic import atomic_dir, write_csv
 from faceops.dataset import list_raw_files
-from faceops.detect import DetectorSettings, FaceDetector, crop_face
+from faceops.detect import FaceDetector, crop_face
 from faceops.errors import FaceopsError, ImageError
 from faceops.images import encode_png, is_image_name, load_image, sha256_bytes
+from faceops.params import FacesParams
 
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("path", "person", "source", "box", "sha256", "width", "height")
 REPORT_COLUMNS = ("source", "person", "status", "reason")
-
-
-@dataclass(frozen=True)
-class FacesParams:
-    margin: float = 0.2
-    scale_factor: float = 1.1
-    min_neighbors: int = 5
-    min_face_size: int = 40
-    multiple_faces: Literal["largest", "reject"] = "largest"
-
-    def detector_settings(self) -> DetectorSettings:
-        return DetectorSettings(self.scale_factor, self.min_neighbors, self.min_face_size)
 
 
 @dataclass(frozen=True)
@@ -72,7 +60,7 @@ def extract_faces(
     detector: FaceDetector | None = None,
 ) -> FacesResult:
     """Write one face crop per usable photo to `out_dir/<person>/`, replacing the folder whole."""
-    detector = detector or FaceDetector(params.detector_settings())
+    detector = detector or FaceDetector(params)
     files = list_raw_files(raw_dir)
     out_dir = Path(out_dir)
     manifest: list[dict] = []
@@ -94,7 +82,11 @@ def extract_faces(
                 continue
             height, width = rgb.shape[:2]
             if min(height, width) < params.min_face_size:
-                note(raw, "rejected", f"too small ({width}x{height} px; faces under {params.min_face_size} px are not detected)")
+                note(
+                    raw,
+                    "rejected",
+                    f"too small ({width}x{height} px; faces under {params.min_face_size} px are not detected)",
+                )
                 continue
             boxes = detector.detect(rgb)
             if not boxes:
@@ -109,20 +101,27 @@ def extract_faces(
             relative = Path(raw.person) / names[raw.path]
             (staging / raw.person).mkdir(exist_ok=True)
             (staging / relative).write_bytes(png)
-            manifest.append({
-                "path": str(out_dir / relative),
-                "person": raw.person,
-                "source": str(raw.path),
-                "box": str(boxes[0]),
-                "sha256": sha256_bytes(png),
-                "width": image_size,
-                "height": image_size,
-            })
+            manifest.append(
+                {
+                    "path": str(out_dir / relative),
+                    "person": raw.person,
+                    "source": str(raw.path),
+                    "box": str(boxes[0]),
+                    "sha256": sha256_bytes(png),
+                    "width": image_size,
+                    "height": image_size,
+                }
+            )
     result = FacesResult(manifest, report)
     counts = result.counts()
     log.info(
         "%d photos -> %d faces of %d people (%dx%d px); %d rejected",
-        counts["photos"], counts["faces"], counts["people"], image_size, image_size, counts["rejected"],
+        counts["photos"],
+        counts["faces"],
+        counts["people"],
+        image_size,
+        image_size,
+        counts["rejected"],
     )
     for row in result.rejected[:10]:
         log.info("rejected %s: %s", row["source"], row["reason"])
@@ -131,7 +130,9 @@ def extract_faces(
     return result
 
 
-def write_faces_outputs(result: FacesResult, manifest_path: str | os.PathLike[str], report_path: str | os.PathLike[str]) -> None:
+def write_faces_outputs(
+    result: FacesResult, manifest_path: str | os.PathLike[str], report_path: str | os.PathLike[str]
+) -> None:
     write_csv(manifest_path, MANIFEST_COLUMNS, result.manifest)
     write_csv(report_path, REPORT_COLUMNS, result.report)
 

@@ -20,18 +20,9 @@ from faceops.atomic import atomic_path
 from faceops.backbones import FeatureExtractor, key_digest
 from faceops.errors import FaceopsError
 from faceops.images import load_image
+from faceops.params import AugmentParams
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AugmentParams:
-    flip: bool = True  # add a mirrored copy of every training face
-    copies: int = 0  # randomly jittered copies per training face
-    rotation: float = 10.0  # degrees, either way
-    shift: float = 0.05  # share of the image size
-    zoom: float = 0.1
-    brightness: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -109,7 +100,9 @@ class FeatureCache:
             with tqdm(total=len(todo), desc=desc, unit="face", disable=None) as bar:
                 for start in range(0, len(todo), self.batch_size):
                     batch = todo[start : start + self.batch_size]
-                    images = np.stack([variant.transform(self._load_face(p, extractor.image_size), sha) for sha, p in batch])
+                    images = np.stack(
+                        [variant.transform(self._load_face(p, extractor.image_size), sha) for sha, p in batch]
+                    )
                     for (sha, _), vector in zip(batch, extractor(images)):
                         table[sha] = vector
                     bar.update(len(batch))
@@ -123,12 +116,12 @@ class FeatureCache:
         image = load_image(path)
         if image.shape[:2] != (size, size):
             raise FaceopsError(
-                f"{path}: face is {image.shape[1]}x{image.shape[0]} px, the model expects {size}x{size}; re-run the faces stage"
+                f"{path}: face is {image.shape[1]}x{image.shape[0]} px, the model expects {size}x{size}; "
+                "re-run the faces stage"
             )
         return image
 
     def _save(self, path: Path, table: dict[str, np.ndarray]) -> None:
         shas = sorted(table)
-        with atomic_path(path, suffix=".npz") as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, sha256=np.array(shas), features=np.stack([table[s] for s in shas]))
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, sha256=np.array(shas), features=np.stack([table[s] for s in shas]))

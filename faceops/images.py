@@ -41,7 +41,9 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
         with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise ImageError(
-                    name, f"image is {image.width}x{image.height} pixels, more than the {MAX_PIXELS:,} allowed", "too_large"
+                    name,
+                    f"image is {image.width}x{image.height} pixels, more than the {MAX_PIXELS:,} allowed",
+                    "too_large",
                 )
             image = ImageOps.exif_transpose(image)
             return np.asarray(image.convert("RGB"))

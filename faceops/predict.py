@@ -8,8 +8,8 @@ from functools import cached_property
 import numpy as np
 
 from faceops.detect import Box, FaceDetector, crop_face
-from faceops.faces import FacesParams
 from faceops.model import Recogniser
+from faceops.params import FacesParams
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,12 @@ class Face:
     distance: float  # to the person's reference; above the model's threshold means unknown
 
     def to_dict(self) -> dict:
-        return {"box": asdict(self.box), "name": self.name, "confidence": round(self.confidence, 4),
-                "distance": round(self.distance, 4)}
+        return {
+            "box": asdict(self.box),
+            "name": self.name,
+            "confidence": round(self.confidence, 4),
+            "distance": round(self.distance, 4),
+        }
 
 
 class FacePredictor:
@@ -30,13 +34,13 @@ class FacePredictor:
     def __init__(self, recogniser: Recogniser) -> None:
         self.recogniser = recogniser
 
-    @cached_property
+    @property
     def faces_params(self) -> FacesParams:
-        return FacesParams(**self.recogniser.meta.get("faces", {}))
+        return self.recogniser.card.faces
 
     @cached_property
     def detector(self) -> FaceDetector:
-        return FaceDetector(self.faces_params.detector_settings())
+        return FaceDetector(self.faces_params)
 
     def predict(self, rgb: np.ndarray) -> list[Face]:
         boxes = self.detector.detect(rgb)

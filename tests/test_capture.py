@@ -5,9 +5,9 @@ import subprocess
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from helpers import tool_env
+from PIL import Image, ImageFilter
 
-from conftest import tool_env
 from faceops.capture import CaptureSettings, capture
 from faceops.errors import FaceopsError
 
@@ -51,12 +51,19 @@ def test_capture_from_folder_counts_every_reason(tmp_path, lfw):
     pair.paste(Image.open(lfw / "Colin_Powell" / "Colin_Powell_0010.jpg"), (250, 0))
     pair.save(folder / "pair.jpg")
     Image.open(lfw / "Colin_Powell" / "Colin_Powell_0011.jpg").resize((90, 90)).save(folder / "far.jpg")
-    Image.open(lfw / "Colin_Powell" / "Colin_Powell_0012.jpg").filter(
-        __import__("PIL.ImageFilter").ImageFilter.GaussianBlur(6)).save(folder / "shaky.jpg")
+    Image.open(lfw / "Colin_Powell" / "Colin_Powell_0012.jpg").filter(ImageFilter.GaussianBlur(6)).save(
+        folder / "shaky.jpg"
+    )
 
     summary = capture("Colin", str(folder), tmp_path / "raw")
     assert len(summary.saved) == 3
-    assert dict(summary.rejected) == {"unreadable": 2, "no face": 1, "several faces": 1, "too small": 1, "too blurry": 1}
+    assert dict(summary.rejected) == {
+        "unreadable": 2,
+        "no face": 1,
+        "several faces": 1,
+        "too small": 1,
+        "too blurry": 1,
+    }
     assert summary.examples["several faces"] == "pair.jpg"
     assert summary.examples["unreadable"] == "broken.jpg: corrupt or truncated image (Truncated File Read)"
     text = "\n".join(summary.lines())
@@ -78,16 +85,26 @@ def test_bad_sources_and_names(tmp_path):
 
 
 def test_cli_missing_camera_is_one_line_and_nonzero(tmp_path):
-    result = subprocess.run(["faceops", "capture", "--person", "Me", "--source", "7"], cwd=tmp_path,
-                            env=tool_env(), capture_output=True, text=True)
+    result = subprocess.run(
+        ["faceops", "capture", "--person", "Me", "--source", "7"],
+        cwd=tmp_path,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "error: camera 7: cannot be opened (is it connected, and free?)"
     assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1
 
 
 def test_cli_capture_prints_summary_and_next_steps(tmp_path, video):
-    result = subprocess.run(["faceops", "capture", "--person", "Me", "--source", str(video), "--count", "3"],
-                            cwd=tmp_path, env=tool_env(), capture_output=True, text=True)
+    result = subprocess.run(
+        ["faceops", "capture", "--person", "Me", "--source", str(video), "--count", "3"],
+        cwd=tmp_path,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("3 photos of Me saved to dataset/raw/Me from ")

@@ -4,8 +4,7 @@ import pytest
 
 from faceops.config import from_mapping
 from faceops.errors import FaceopsError
-from faceops.faces import FacesParams
-from faceops.train import TrainParams
+from faceops.params import FacesParams, TrainParams
 
 
 def test_defaults_fill_missing_keys():
@@ -39,7 +38,7 @@ def test_nested_section_and_int_as_float():
 
 
 def test_invalid_value_is_reported():
-    with pytest.raises(FaceopsError, match=r"section train: epochs must be at least 1"):
+    with pytest.raises(FaceopsError, match=r"^params.yaml: train.epochs is 0; allowed: 1 to 10000$"):
         from_mapping(TrainParams, {"epochs": 0}, "train")
 
 

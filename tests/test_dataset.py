@@ -8,8 +8,14 @@ from faceops.errors import FaceopsError
 
 @pytest.mark.parametrize(
     "name, message",
-    [("", "empty"), ("   ", "empty"), (".hidden", "hidden"), ("a/b", "path separator"), ("a\\b", "path separator"),
-     (" Ann", "space")],
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        (".hidden", "hidden"),
+        ("a/b", "path separator"),
+        ("a\\b", "path separator"),
+        (" Ann", "space"),
+    ],
 )
 def test_bad_person_names(name, message):
     with pytest.raises(FaceopsError, match=message):

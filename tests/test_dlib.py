@@ -3,9 +3,10 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
+from helpers import make_project, sh
 
-from conftest import make_project, sh
 from faceops.backbones import DlibExtractor
 from faceops.faces import extract_faces
 from faceops.images import load_image
@@ -44,7 +45,7 @@ def test_pipeline_with_dlib_backbone_names_people_and_rejects_strangers(tmp_path
     assert evaluation["false_accept_rate"] <= 0.2 and evaluation["false_reject_rate"] <= 0.2
 
     meta = json.loads((path / "models/model.json").read_text())
-    split = __import__("pandas").read_csv(path / "data/split.csv")
+    split = pd.read_csv(path / "data/split.csv")
     [stranger] = split.loc[split["subset"] == "stranger", "person"].unique()
     known = meta["labels"][0]
     known_photo = sorted((lfw / known).iterdir())[-1]  # not among the 20 imported photos

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceops.faces import FacesParams, extract_faces, read_manifest, write_faces_outputs
 from faceops.errors import FaceopsError
+from faceops.faces import extract_faces, read_manifest, write_faces_outputs
 from faceops.images import load_image, sha256_file
+from faceops.params import FacesParams
 
 
 def _two_faces(lfw, path):
@@ -55,15 +56,23 @@ def test_extract_faces_accounts_for_every_photo(tmp_path, raw):
         assert sha256_file(row["path"]) == row["sha256"]
         assert len(row["box"].split(",")) == 4
     assert sorted(p.name for p in (tmp_path / "faces" / "Tony_Blair").iterdir()) == [
-        "Tony_Blair_0001.png", "Tony_Blair_0002.png", "Tony_Blair_0003.png"
+        "Tony_Blair_0001.png",
+        "Tony_Blair_0002.png",
+        "Tony_Blair_0003.png",
     ]
 
 
 def test_reject_multiple_faces_when_asked(tmp_path, raw):
     result = extract_faces(raw, tmp_path / "faces", 48, FacesParams(multiple_faces="reject"))
     pair = [row for row in result.report if row["source"].endswith("pair.jpg")]
-    assert pair == [{"source": str(raw / "Colin_Powell" / "pair.jpg"), "person": "Colin_Powell",
-                     "status": "rejected", "reason": "2 faces found"}]
+    assert pair == [
+        {
+            "source": str(raw / "Colin_Powell" / "pair.jpg"),
+            "person": "Colin_Powell",
+            "status": "rejected",
+            "reason": "2 faces found",
+        }
+    ]
 
 
 def test_outputs_replace_the_previous_run_whole(tmp_path, raw):
@@ -86,9 +95,7 @@ def test_same_stem_keeps_both_photos(tmp_path, lfw):
     shutil.copy(lfw / "Tony_Blair" / "Tony_Blair_0001.jpg", person / "me.jpg")
     Image.open(lfw / "Tony_Blair" / "Tony_Blair_0002.jpg").save(person / "me.png")
     result = extract_faces(tmp_path / "raw", tmp_path / "faces", 48)
-    assert sorted(p.name for p in (tmp_path / "faces" / "Tony_Blair").iterdir()) == [
-        "me_jpg.png", "me_png.png"
-    ]
+    assert sorted(p.name for p in (tmp_path / "faces" / "Tony_Blair").iterdir()) == ["me_jpg.png", "me_png.png"]
     assert len(result.manifest) == 2
 
 

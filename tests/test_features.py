@@ -6,8 +6,9 @@ import pytest
 from faceops.backbones import Vgg16Extractor, build_vgg16_base, weights_identity
 from faceops.errors import FaceopsError
 from faceops.faces import extract_faces
+from faceops.features import ORIGINAL, FeatureCache, training_variants
 from faceops.images import load_image
-from faceops.features import ORIGINAL, AugmentParams, FeatureCache, training_variants
+from faceops.params import AugmentParams
 
 
 @pytest.fixture(scope="module")

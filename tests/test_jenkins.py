@@ -12,9 +12,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
-from conftest import LFW, REPO, make_project, sh, tool_env
-from test_report import Inbox, _free_port
+import yaml
+from helpers import LFW, REPO, Inbox, free_port, make_project, sh, tool_env
 
 JOB_PARAMETERS = ["RETRAIN_THRESHOLD", "FORCE_REPRO", "REPORT_TO"]
 
@@ -29,8 +28,12 @@ def _tool(name: str) -> str:
 @pytest.fixture(scope="module")
 def jobs(tmp_path_factory):
     out = tmp_path_factory.mktemp("jobs")
-    result = subprocess.run([_tool("jenkins-jobs"), "test", str(REPO / "jobs"), "-o", str(out)],
-                            capture_output=True, text=True, env=tool_env())
+    result = subprocess.run(
+        [_tool("jenkins-jobs"), "test", str(REPO / "jobs"), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=tool_env(),
+    )
     assert result.returncode == 0, result.stderr
     return {path.name: ET.parse(path).getroot() for path in out.iterdir()}
 
@@ -41,7 +44,10 @@ def test_jobs_generate(jobs):
         assert root.tag == "flow-definition"
         assert root.findtext("definition/scriptPath") == "Jenkinsfile"
         assert root.findtext("definition/lightweight") == "false"
-        names = [p.findtext("name") for p in root.find("properties/hudson.model.ParametersDefinitionProperty/parameterDefinitions")]
+        names = [
+            p.findtext("name")
+            for p in root.find("properties/hudson.model.ParametersDefinitionProperty/parameterDefinitions")
+        ]
         assert names == JOB_PARAMETERS
         scm = root.find("definition/scm")
         assert scm.findtext("branches/hudson.plugins.git.BranchSpec/name") == "*/main"
@@ -54,7 +60,9 @@ def test_jobs_generate(jobs):
 
 def test_job_triggers(jobs):
     def triggers(name):
-        found = jobs[name].find("properties/org.jenkinsci.plugins.workflow.job.properties.PipelineTriggersJobProperty/triggers")
+        found = jobs[name].find(
+            "properties/org.jenkinsci.plugins.workflow.job.properties.PipelineTriggersJobProperty/triggers"
+        )
         if found is None:
             found = jobs[name].find("triggers")
         return {child.tag.split(".")[-1]: child for child in (found if found is not None else [])}
@@ -72,19 +80,24 @@ def test_jenkinsfile_lints():
     lint = REPO / ".ci/node/node_modules/.bin/npm-groovy-lint"
     if not lint.exists():
         pytest.fail(f"{lint} missing: run `make lint-tools` (needs Node.js and npm)")
-    result = subprocess.run([str(lint), "--failon", "error", "--noserver", "Jenkinsfile"], cwd=REPO,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(lint), "--failon", "error", "--noserver", "Jenkinsfile"], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "'Error'   │ 0" in result.stdout
 
 
-@pytest.mark.parametrize("dockerfile", ["docker/train.Dockerfile", "docker/serve.Dockerfile", "docker/jenkins/Dockerfile"])
+@pytest.mark.parametrize(
+    "dockerfile", ["docker/train.Dockerfile", "docker/serve.Dockerfile", "docker/jenkins/Dockerfile"]
+)
 def test_dockerfiles_lint(dockerfile):
     result = subprocess.run([_tool("hadolint"), dockerfile], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
     ignored = re.findall(r"hadolint ignore=(\S+)", (REPO / dockerfile).read_text())
     for rule in ignored:  # every ignored rule is justified in a comment naming it
-        assert re.search(rf"#\s*{rule}:", (REPO / dockerfile).read_text()), f"{dockerfile}: {rule} ignored without a reason"
+        assert re.search(rf"#\s*{rule}:", (REPO / dockerfile).read_text()), (
+            f"{dockerfile}: {rule} ignored without a reason"
+        )
 
 
 def jenkinsfile_steps(text: str) -> list[tuple[str, str]]:
@@ -103,7 +116,13 @@ def jenkinsfile_steps(text: str) -> list[tuple[str, str]]:
 def test_steps_are_found():
     steps = jenkinsfile_steps((REPO / "Jenkinsfile").read_text())
     assert [stage for stage, _ in steps] == [
-        "Checkout", "Pull data", "Test", "Train and evaluate", "Retrain if below threshold", "Publish", "post"
+        "Checkout",
+        "Pull data",
+        "Test",
+        "Train and evaluate",
+        "Retrain if below threshold",
+        "Publish",
+        "post",
     ]
     assert all(command.startswith("make ci-") for _, command in steps)
 
@@ -112,10 +131,13 @@ def test_steps_are_found():
 def test_jenkinsfile_steps_run_in_a_clone(tmp_path, lfw):
     # The user's repository: faces committed with DVC, data pushed to the DVC remote, code pushed to origin.
     project = make_project(tmp_path / "project", lfw)
-    params = __import__("yaml").safe_load((project / "params.yaml").read_text())
-    params["retrain"].update(threshold=0.9, max_attempts=1,
-                             schedule=[{"name": "face-backbone", "set": {"train.backbone": "dlib_resnet", "train.epochs": 30}}])
-    (project / "params.yaml").write_text(__import__("yaml").safe_dump(params, sort_keys=False))
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["retrain"].update(
+        threshold=0.9,
+        max_attempts=1,
+        schedule=[{"name": "face-backbone", "set": {"train.backbone": "dlib_resnet", "train.epochs": 30}}],
+    )
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh("git", "commit", "-qam", "retrain with the face backbone", cwd=project)
     remote = tmp_path / "dvc-remote"
     sh("dvc", "remote", "add", "--local", "local", str(remote), cwd=project)
@@ -127,13 +149,19 @@ def test_jenkinsfile_steps_run_in_a_clone(tmp_path, lfw):
     inbox = Inbox()
     from aiosmtpd.controller import Controller
 
-    port = _free_port()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     env = tool_env() | {
-        "DVC_REMOTE_URL": str(remote), "FACEOPS_LFW": str(LFW), "GIT_BRANCH": "origin/main",
-        "FORCE_REPRO": "false", "RETRAIN_THRESHOLD": "", "REPORT_TO": "team@faceops.test",
-        "FACEOPS_SMTP_HOST": "127.0.0.1", "FACEOPS_SMTP_PORT": str(port), "FACEOPS_SMTP_SECURITY": "none",
+        "DVC_REMOTE_URL": str(remote),
+        "FACEOPS_LFW": str(LFW),
+        "GIT_BRANCH": "origin/main",
+        "FORCE_REPRO": "false",
+        "RETRAIN_THRESHOLD": "",
+        "REPORT_TO": "team@faceops.test",
+        "FACEOPS_SMTP_HOST": "127.0.0.1",
+        "FACEOPS_SMTP_PORT": str(port),
+        "FACEOPS_SMTP_SECURITY": "none",
     }
     for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
         env.pop(name)  # as on a Jenkins agent: ci-setup and the publish step set the identity

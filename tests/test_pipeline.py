@@ -6,9 +6,8 @@ import json
 import pandas as pd
 import pytest
 import yaml
+from helpers import make_project, sh
 from PIL import Image
-
-from conftest import make_project, sh
 
 pytestmark = pytest.mark.slow
 

@@ -3,32 +3,15 @@
 import email
 import email.policy
 import io
-import socket
 
 import pytest
 import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from helpers import Inbox, free_port, make_project, sh, tool_env
 from PIL import Image
 
-from conftest import make_project, sh, tool_env
-
 pytestmark = pytest.mark.slow
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -40,8 +23,9 @@ def smtp():
         ok = auth_data.login == b"reporter" and auth_data.password == b"s3cret"
         return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(), authenticator=authenticate,
-                            auth_require_tls=False)
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=free_port(), authenticator=authenticate, auth_require_tls=False
+    )
     controller.start()
     yield inbox, controller.port
     controller.stop()
@@ -64,13 +48,19 @@ def project(tmp_path_factory, lfw):
 
 
 def _report(path, port, *extra, **env):
-    environment = tool_env() | {"FACEOPS_SMTP_HOST": "127.0.0.1", "FACEOPS_SMTP_PORT": str(port),
-                                "FACEOPS_SMTP_SECURITY": "none", "FACEOPS_SMTP_USER": "reporter",
-                                "FACEOPS_SMTP_PASSWORD": "s3cret", **env}
+    environment = tool_env() | {
+        "FACEOPS_SMTP_HOST": "127.0.0.1",
+        "FACEOPS_SMTP_PORT": str(port),
+        "FACEOPS_SMTP_SECURITY": "none",
+        "FACEOPS_SMTP_USER": "reporter",
+        "FACEOPS_SMTP_PASSWORD": "s3cret",
+        **env,
+    }
     import subprocess
 
-    return subprocess.run(["faceops", "report", "--email", *extra], cwd=path, env=environment,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        ["faceops", "report", "--email", *extra], cwd=path, env=environment, capture_output=True, text=True
+    )
 
 
 def test_report_is_mailed_with_html_text_and_inline_plots(project, smtp):
@@ -120,7 +110,7 @@ def test_wrong_password(project, smtp):
 
 
 def test_unreachable_server_and_no_recipients(project):
-    result = _report(project, _free_port())
+    result = _report(project, free_port())
     assert result.returncode == 1 and "error: cannot connect to the SMTP server at 127.0.0.1:" in result.stderr
     result = _report(project, 25, "--params", "nothing.yaml")
     assert result.stderr.strip().endswith("nothing.yaml: not found; run from the repository root")

@@ -9,8 +9,7 @@ import json
 
 import pytest
 import yaml
-
-from conftest import make_project, sh
+from helpers import make_project, sh
 
 pytestmark = pytest.mark.slow
 
@@ -49,12 +48,17 @@ def project(random_weights_project):
 
 
 def test_below_threshold_retrains_until_a_tweak_passes(project):
-    _set_retrain(project, threshold=0.9, max_attempts=4, schedule=[
-        {"name": "broken", "set": {"train.epochs": 0}},
-        {"name": "a-bit-longer", "set": {"train.epochs": 3}},
-        FACE_BACKBONE,
-        {"name": "never-reached", "set": {"train.epochs": 4}},
-    ])
+    _set_retrain(
+        project,
+        threshold=0.9,
+        max_attempts=4,
+        schedule=[
+            {"name": "broken", "set": {"train.epochs": 0}},
+            {"name": "a-bit-longer", "set": {"train.epochs": 3}},
+            FACE_BACKBONE,
+            {"name": "never-reached", "set": {"train.epochs": 4}},
+        ],
+    )
     result = sh("faceops", "retrain", cwd=project, check=False)
     assert result.returncode == 0, result.stderr
     report = json.loads((project / "reports/retrain.json").read_text())
@@ -89,11 +93,18 @@ def test_no_improvement_keeps_the_current_model_and_params(project):
     sh("dvc", "exp", "run", "-S", "train.backbone=dlib_resnet", "-S", "train.epochs=30", cwd=project)
     sh("git", "add", "-A", cwd=project)
     sh("git", "commit", "-qm", "dlib model", cwd=project)
-    _set_retrain(project, threshold=1.01, max_attempts=2, schedule=[
-        {"name": "random-vgg", "set": {"train.backbone": "vgg16", "train.epochs": 2}},
-        {"name": "logistic-random-vgg", "set": {"train.backbone": "vgg16", "train.head": "logistic"}},
-    ])
-    before = {name: _sha(project / name) for name in ("params.yaml", "dvc.lock", "models/model.keras", "metrics/eval.json")}
+    _set_retrain(
+        project,
+        threshold=1.01,
+        max_attempts=2,
+        schedule=[
+            {"name": "random-vgg", "set": {"train.backbone": "vgg16", "train.epochs": 2}},
+            {"name": "logistic-random-vgg", "set": {"train.backbone": "vgg16", "train.head": "logistic"}},
+        ],
+    )
+    before = {
+        name: _sha(project / name) for name in ("params.yaml", "dvc.lock", "models/model.keras", "metrics/eval.json")
+    }
     result = sh("faceops", "retrain", cwd=project, check=False)
     assert result.returncode == 3
     report = json.loads((project / "reports/retrain.json").read_text())

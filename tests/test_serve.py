@@ -11,10 +11,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from helpers import free_port, make_project, sh, tool_env
 from PIL import Image
-
-from conftest import make_project, sh, tool_env
-from test_report import _free_port
 
 pytestmark = pytest.mark.slow
 
@@ -23,9 +21,15 @@ pytestmark = pytest.mark.slow
 def server(tmp_path_factory, lfw):
     path = make_project(tmp_path_factory.mktemp("serve") / "repo", lfw, train={"backbone": "dlib_resnet", "epochs": 30})
     sh("dvc", "repro", cwd=path)
-    port = _free_port()
-    process = subprocess.Popen(["faceops", "serve", "--port", str(port)], cwd=path, env=tool_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    port = free_port()
+    process = subprocess.Popen(
+        ["faceops", "serve", "--port", str(port)],
+        cwd=path,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -47,10 +51,20 @@ def server(tmp_path_factory, lfw):
 
 def post(url: str, data: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg") -> tuple[int, dict]:
     boundary = "faceopsboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: {content_type}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(url + "/predict", data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        url + "/predict",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read())
@@ -82,12 +96,15 @@ def test_no_face_is_an_empty_list(server):
     assert status == 200 and answer["faces"] == [] and (answer["width"], answer["height"]) == (300, 200)
 
 
-@pytest.mark.parametrize("name, data, status, message", [
-    ("text", b"hello, I am not a photo", 415, "not a JPEG, PNG, WebP or BMP image"),
-    ("empty", b"", 400, "empty file"),
-    ("truncated", None, 400, "corrupt or truncated image"),
-    ("huge", None, 413, "pixels, more than the 50,000,000 allowed"),
-])
+@pytest.mark.parametrize(
+    "name, data, status, message",
+    [
+        ("text", b"hello, I am not a photo", 415, "not a JPEG, PNG, WebP or BMP image"),
+        ("empty", b"", 400, "empty file"),
+        ("truncated", None, 400, "corrupt or truncated image"),
+        ("huge", None, 413, "pixels, more than the 50,000,000 allowed"),
+    ],
+)
 def test_bad_uploads_get_4xx_with_a_message(server, lfw, name, data, status, message):
     url, _, _ = server
     if name == "truncated":
@@ -106,8 +123,9 @@ def test_oversized_upload_and_missing_field(server):
     url, _, _ = server
     code, answer = post(url, b"\xff" * (10 * 1024 * 1024 + 10))
     assert code == 413 and answer["detail"] == "upload is larger than 10 MiB"
-    request = urllib.request.Request(url + "/predict", data=b"a=b", method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        url + "/predict", data=b"a=b", method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request, timeout=10)
     assert error.value.code == 415
@@ -140,9 +158,17 @@ def test_web_page_names_an_uploaded_photo(server, lfw, tmp_path):
     person = meta["labels"][-1]
     photo = sorted((lfw / person).iterdir())[-1]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page()
         page.goto(url + "/")
         page.wait_for_function("document.getElementById('model').textContent.startsWith('Knows')")

@@ -2,7 +2,8 @@ import pandas as pd
 import pytest
 
 from faceops.errors import FaceopsError
-from faceops.split import SplitParams, split_manifest
+from faceops.params import SplitParams
+from faceops.split import split_manifest
 
 
 def _manifest(counts: dict[str, int], duplicates: int = 0) -> pd.DataFrame:
@@ -53,7 +54,7 @@ def test_every_person_on_both_sides_and_single_photos_train():
 def test_bad_inputs():
     with pytest.raises(FaceopsError, match="manifest is empty"):
         split_manifest(_manifest({}).reindex(columns=["path", "person", "sha256"]), 0.25, seed=0)
-    with pytest.raises(ValueError, match="test_size must be between 0 and 1"):
+    with pytest.raises(ValueError, match="test_size is 1.5; allowed: 0.05 to 0.5"):
         SplitParams(test_size=1.5)
 
 

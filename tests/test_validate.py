@@ -7,12 +7,14 @@ import pytest
 from PIL import Image
 
 from faceops.faces import extract_faces
-from faceops.validate import ValidateParams, validate_faces
+from faceops.params import ValidateParams
+from faceops.validate import validate_faces
 
 PEOPLE = ("Tony_Blair", "Colin_Powell", "Donald_Rumsfeld")
 SIZE = 48
-LOOSE = ValidateParams(min_people=2, min_images_per_person=3, warn_images_per_person=4, max_imbalance=3.0,
-                       max_rejected_share=0.2)
+LOOSE = ValidateParams(
+    min_people=2, min_images_per_person=3, warn_images_per_person=4, max_imbalance=3.0, max_rejected_share=0.2
+)
 
 
 @pytest.fixture
@@ -42,17 +44,31 @@ def test_clean_data_passes(faces):
 
 def test_person_below_minimum(faces):
     few = faces.drop(faces[faces["person"] == "Colin_Powell"].index[2:])
-    report = validate_faces(few, photos=18, rejected=0, image_size=SIZE, params=ValidateParams(min_images_per_person=3, warn_images_per_person=3, max_imbalance=5))
+    report = validate_faces(
+        few,
+        photos=18,
+        rejected=0,
+        image_size=SIZE,
+        params=ValidateParams(min_images_per_person=3, warn_images_per_person=3, max_imbalance=5),
+    )
     assert not report.success
     check = _check(report, "enough images per person")
     assert check.problems == ["Colin_Powell has 2 face images, fewer than 3 (validate.min_images_per_person)"]
 
 
 def test_few_images_is_a_warning_when_the_minimum_is_met(faces):
-    report = validate_faces(faces, photos=18, rejected=0, image_size=SIZE, params=ValidateParams(min_images_per_person=3, warn_images_per_person=10))
+    report = validate_faces(
+        faces,
+        photos=18,
+        rejected=0,
+        image_size=SIZE,
+        params=ValidateParams(min_images_per_person=3, warn_images_per_person=10),
+    )
     assert report.success
     assert [c.name for c in report.warnings] == ["images per person, comfortable"]
-    assert "Tony_Blair has 6 face images, fewer than 10 (validate.warn_images_per_person)" in report.warnings[0].problems
+    assert (
+        "Tony_Blair has 6 face images, fewer than 10 (validate.warn_images_per_person)" in report.warnings[0].problems
+    )
     assert "WARN  images per person, comfortable" in report.summary()
 
 
@@ -81,7 +97,9 @@ def test_unreadable_file(faces):
 
 def test_too_much_imbalance(faces):
     lean = faces.drop(faces[faces["person"] == "Donald_Rumsfeld"].index[2:])
-    report = validate_faces(lean, photos=18, rejected=0, image_size=SIZE, params=ValidateParams(min_images_per_person=1, max_imbalance=2.0))
+    report = validate_faces(
+        lean, photos=18, rejected=0, image_size=SIZE, params=ValidateParams(min_images_per_person=2, max_imbalance=2.0)
+    )
     assert not report.success
     assert _check(report, "balance between people").problems == [
         "Colin_Powell has 3.0 times the images of Donald_Rumsfeld (2), more than validate.max_imbalance (2)",

@@ -2,10 +2,10 @@
 
 import argparse
 
-from _common import read_base, read_params, run
-
 from faceops.atomic import write_json
-from faceops.faces import FacesParams, extract_faces, write_faces_outputs
+from faceops.entry import run_stage
+from faceops.faces import extract_faces, write_faces_outputs
+from faceops.params import load_params
 
 
 def main() -> None:
@@ -17,11 +17,11 @@ def main() -> None:
     parser.add_argument("--metrics", required=True, help="JSON: counts")
     args = parser.parse_args()
 
-    base, params = read_base(), read_params("faces", FacesParams)
-    result = extract_faces(args.raw, args.out, base.image_size, params)
+    params = load_params()
+    result = extract_faces(args.raw, args.out, params.base.image_size, params.faces)
     write_faces_outputs(result, args.manifest, args.report)
     write_json(args.metrics, result.counts())
 
 
 if __name__ == "__main__":
-    run(main)
+    run_stage("faces", main)

@@ -1,15 +1,14 @@
-"""DVC stage `train`: frozen VGG16 features (cached) + a new dense head; writes the model and its history."""
+"""DVC stage `train`: frozen backbone features (cached) + a new head; writes the model, its card and its history."""
 
 import argparse
-from dataclasses import asdict
-
-from _common import read_base, read_params, run
 
 from faceops.atomic import write_csv, write_json
-from faceops.faces import FacesParams, read_manifest
+from faceops.entry import run_stage
+from faceops.faces import read_manifest
 from faceops.features import FeatureCache
 from faceops.model import save_recogniser
-from faceops.train import TrainParams, train_recogniser
+from faceops.params import load_params
+from faceops.train import train_recogniser
 
 
 def main() -> None:
@@ -21,14 +20,15 @@ def main() -> None:
     parser.add_argument("--cache-dir", required=True, help="feature cache folder (kept between runs)")
     args = parser.parse_args()
 
-    base, params = read_base(), read_params("train", TrainParams)
-    faces = read_params("faces", FacesParams)  # prediction must crop faces as training did
+    params = load_params()
     split = read_manifest(args.split, required=("path", "person", "sha256", "subset"))
-    result = train_recogniser(split, base.image_size, base.seed, faces.margin, params, FeatureCache(args.cache_dir))
-    save_recogniser(args.model, result.model, {**result.meta, "faces": asdict(faces)})
+    result = train_recogniser(
+        split, params.base.image_size, params.base.seed, params.faces, params.train, FeatureCache(args.cache_dir)
+    )
+    save_recogniser(args.model, result.model, result.card)
     write_csv(args.history, list(result.history[0]), result.history)
     write_json(args.metrics, result.metrics)
 
 
 if __name__ == "__main__":
-    run(main)
+    run_stage("train", main)

@@ -3,11 +3,11 @@
 import argparse
 import sys
 
-from _common import read_base, read_params, run
-
 from faceops.atomic import read_json, write_json
+from faceops.entry import run_stage
 from faceops.faces import read_manifest
-from faceops.validate import ValidateParams, validate_faces
+from faceops.params import load_params
+from faceops.validate import validate_faces
 
 MAX_LINES = 20
 
@@ -19,9 +19,15 @@ def main() -> None:
     parser.add_argument("--report", required=True, help="JSON: every expectation with observed value and verdict")
     args = parser.parse_args()
 
-    base, params = read_base(), read_params("validate", ValidateParams)
+    params = load_params()
     counts = read_json(args.faces_metrics, missing="the faces stage counts are missing; run dvc repro")
-    report = validate_faces(read_manifest(args.manifest, required=()), counts["photos"], counts["rejected"], base.image_size, params)
+    report = validate_faces(
+        read_manifest(args.manifest, required=()),
+        counts["photos"],
+        counts["rejected"],
+        params.base.image_size,
+        params.validate,
+    )
     write_json(args.report, report.to_dict())
     print(report.summary())
     if not report.success:
@@ -34,4 +40,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_stage("validate", main)

@@ -3,9 +3,9 @@
 import argparse
 
 import pandas as pd
-from _common import run
 
 from faceops.atomic import write_csv, write_json
+from faceops.entry import run_stage
 from faceops.evaluate import evaluate_recogniser, plot_confusion, plot_history
 from faceops.faces import read_manifest
 from faceops.features import FeatureCache
@@ -36,4 +36,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_stage("evaluate", main)

@@ -3,12 +3,12 @@
 import argparse
 import logging
 
-from _common import read_base, read_params, run
-
 from faceops.atomic import atomic_open, read_json
+from faceops.entry import run_stage
 from faceops.errors import FaceopsError
 from faceops.faces import read_manifest
-from faceops.split import SplitParams, split_manifest
+from faceops.params import load_params
+from faceops.split import split_manifest
 
 
 def main() -> None:
@@ -21,17 +21,24 @@ def main() -> None:
     if not read_json(args.validation, missing="no validation report; run dvc repro").get("success"):
         raise FaceopsError(f"{args.validation}: the data failed validation; fix the data set, then dvc repro")
 
-    base, params = read_base(), read_params("split", SplitParams)
-    split = split_manifest(read_manifest(args.manifest), params.test_size, base.seed, params.strangers)
+    params = load_params()
+    base, settings = params.base, params.split
+    split = split_manifest(read_manifest(args.manifest), settings.test_size, base.seed, settings.strangers)
     counts = split["subset"].value_counts()
     logging.info(
         "%d faces of %d people -> %d train, %d test, %d stranger faces of %d held-out people (test_size %.2f, seed %d)",
-        len(split), split["person"].nunique(), counts.get("train", 0), counts.get("test", 0),
-        counts.get("stranger", 0), params.strangers, params.test_size, base.seed,
+        len(split),
+        split["person"].nunique(),
+        counts.get("train", 0),
+        counts.get("test", 0),
+        counts.get("stranger", 0),
+        settings.strangers,
+        settings.test_size,
+        base.seed,
     )
     with atomic_open(args.out, "w", newline="") as handle:
         split.to_csv(handle, index=False)
 
 
 if __name__ == "__main__":
-    run(main)
+    run_stage("split", main)

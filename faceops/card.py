@@ -1,0 +1,116 @@
+"""The model card: what `models/model.json` says about the model beside it, as one typed contract.
+
+Train writes it; evaluation, `faceops predict`, the service and the report read it through
+`ModelCard.read`, which checks every field the way params.yaml is checked, so a damaged or foreign
+model.json stops with one line naming the file and the field instead of a KeyError far away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from faceops.atomic import read_json, write_json
+from faceops.config import from_mapping
+from faceops.errors import FaceopsError
+from faceops.params import FacesParams, TrainParams
+
+CARD_FORMAT = 1
+VERSIONED_PACKAGES = ("faceops", "tensorflow", "keras", "dlib-bin", "numpy", "scikit-learn")
+
+
+@dataclass(frozen=True)
+class OpenSet:
+    """The "unknown" answer: a face further than `threshold` from its closest person is unknown."""
+
+    threshold: float
+    centroids: tuple[tuple[float, ...], ...]  # one unit vector per label, in label order
+    genuine_quantile_distance: float
+    impostor_quantile_distance: float
+    quantile: float
+    distance: str = "cosine to the person's mean feature direction"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold <= 2:
+            raise ValueError(f"threshold is {self.threshold}; allowed: a cosine distance above 0, at most 2")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    labels: tuple[str, ...]  # the people, in the model's output order
+    backbone: Literal["vgg16", "dlib_resnet"]
+    weights: str | None  # vgg16: the train.weights setting it was trained with
+    weights_description: str  # for people: "ImageNet weights", "RANDOM weights …", "dlib ResNet v1 …"
+    weights_identity: str | None  # vgg16: what its features depend on (the feature cache key)
+    feature_key: str
+    image_size: int
+    n_features: int
+    train_faces: int
+    faces: FacesParams  # the crop settings prediction must repeat
+    train: TrainParams  # the settings it was trained with
+    open_set: OpenSet
+    metrics: Mapping[str, Any] = field(default_factory=dict)  # the train stage's metrics, a snapshot
+    versions: Mapping[str, str] = field(default_factory=dict)  # packages it was trained with
+    format: int = CARD_FORMAT
+
+    def __post_init__(self) -> None:
+        if self.format != CARD_FORMAT:
+            raise ValueError(f"format is {self.format}; allowed: {CARD_FORMAT} (train the model again with dvc repro)")
+        if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels is {list(self.labels)!r}; allowed: two or more distinct names")
+        shape = (len(self.open_set.centroids), {len(row) for row in self.open_set.centroids})
+        if shape != (len(self.labels), {self.n_features}):
+            raise ValueError(
+                f"open_set.centroids has {shape[0]} rows of {sorted(shape[1])} values; "
+                f"allowed: one row of n_features ({self.n_features}) values per label ({len(self.labels)})"
+            )
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> ModelCard:
+        data = read_json(path, missing="model card not found (train a model with `dvc repro`)")
+        if not isinstance(data, Mapping):
+            raise FaceopsError(f"{path}: not a model card (expected an object, found {type(data).__name__})")
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and _required(f)]
+        if missing:
+            raise FaceopsError(
+                f"{path}: not a model card of this faceops: {', '.join(missing)} missing "
+                "(train the model again with dvc repro)"
+            )
+        return from_mapping(cls, data, "", source=str(path))
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        write_json(path, dataclasses.asdict(self))
+
+    @property
+    def version(self) -> str:
+        """A short content hash: what /model and the logs call this model."""
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a model depends on, for its card."""
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def card_path(model_path: str | os.PathLike[str]) -> Path:
+    """model.keras -> model.json: the card lives beside the model it describes."""
+    return Path(model_path).with_suffix(".json")

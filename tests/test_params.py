@@ -1,0 +1,179 @@
+"""params.yaml and model.json as typed contracts: every bad value is refused with one line naming it."""
+
+import json
+
+import pytest
+import yaml
+from helpers import REPO, committed_params, import_closure
+
+from faceops.card import ModelCard
+from faceops.errors import FaceopsError
+from faceops.params import Params, load_params
+
+# (section, key, bad value, what the message must say is allowed)
+BAD_SETTINGS = [
+    ("base", "image_size", 8, "32 to 512 pixels"),
+    ("faces", "margin", -1, "0 to 1"),
+    ("faces", "scale_factor", 1.0, "more than 1, at most 2"),
+    ("faces", "min_neighbors", -2, "0 to 50"),
+    ("faces", "min_face_size", 0, "8 to 4096 pixels"),
+    ("faces", "multiple_faces", "all", "one of 'largest', 'reject'"),
+    ("validate", "min_people", 0, "2 or more"),
+    ("validate", "min_images_per_person", 1, "2 or more"),
+    ("validate", "max_imbalance", 0.5, "1 or more"),
+    ("validate", "max_rejected_share", 1.5, "0 to 1"),
+    ("split", "test_size", 0.9, "0.05 to 0.5"),
+    ("split", "strangers", -1, "0 to 20 people"),
+    ("train", "backbone", "resnet50", "one of 'vgg16', 'dlib_resnet'"),
+    ("train", "head", "svm", "one of 'dense', 'logistic'"),
+    ("train", "epochs", 0, "1 to 10000"),
+    ("train", "batch_size", 0, "1 to 8192"),
+    ("train", "learning_rate", 0, "more than 0, at most 1"),
+    ("train", "learning_rate", -0.1, "more than 0, at most 1"),
+    ("train", "dense_units", 0, "1 to 8192"),
+    ("train", "dropout", 1.0, "0 up to (not including) 1"),
+    ("train", "activation", "swish2", "one of 'relu'"),
+    ("train", "validation_share", 0.9, "0 to 0.5"),
+    ("train", "early_stopping_patience", -1, "0 (off) or more epochs"),
+    ("train", "unknown_quantile", 1.5, "0.5 up to (not including) 1"),
+    ("train", "class_weights", "auto", "one of 'balanced', 'none'"),
+    ("retrain", "threshold", 1.01, "more than 0, at most 1"),
+    ("retrain", "metric", "precision", "one of 'accuracy'"),
+    ("retrain", "max_attempts", -1, "0 to 50"),
+    ("retrain", "schedule", [{"set": {"train.epochs": 3}}], "a name and a set of overrides"),
+    ("report", "recipients", ["not an address"], "e-mail addresses"),
+    ("report", "smtp_port", 70000, "1 to 65535"),
+    ("report", "smtp_security", "tls", "one of 'starttls', 'ssl', 'none'"),
+]
+
+
+@pytest.fixture
+def params_file(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(committed_params()))
+    return path
+
+
+def _with(path, section, key, value):
+    data = yaml.safe_load(path.read_text())
+    data[section][key] = value
+    path.write_text(yaml.safe_dump(data))
+
+
+@pytest.mark.parametrize(("section", "key", "value", "allowed"), BAD_SETTINGS, ids=lambda v: str(v)[:20])
+def test_every_bad_setting_is_one_line_naming_it(params_file, section, key, value, allowed):
+    _with(params_file, section, key, value)
+    with pytest.raises(FaceopsError) as caught:
+        load_params(params_file)
+    message = str(caught.value)
+    shown = repr(value[0]) if isinstance(value, list) else repr(value)  # a list names its bad item
+    assert message.startswith(f"{params_file}: {section}.{key}"), message
+    assert shown in message, message
+    assert allowed in message and "\n" not in message
+
+
+def test_nested_setting_is_named_in_full(params_file):
+    data = yaml.safe_load(params_file.read_text())
+    data["train"]["augment"]["copies"] = -1
+    params_file.write_text(yaml.safe_dump(data))
+    with pytest.raises(FaceopsError, match=r"train\.augment\.copies is -1; allowed: 0 to 10$"):
+        load_params(params_file)
+
+
+def test_misspelt_section_and_key_are_refused(params_file):
+    data = yaml.safe_load(params_file.read_text())
+    data["trian"] = {"epochs": 3}
+    params_file.write_text(yaml.safe_dump(data))
+    with pytest.raises(FaceopsError, match=r"unknown section trian \(known: base, faces, report, retrain"):
+        load_params(params_file)
+    del data["trian"]
+    data["train"]["epoch"] = 3
+    params_file.write_text(yaml.safe_dump(data))
+    with pytest.raises(FaceopsError, match=r"unknown setting train\.epoch \(known: activation"):
+        load_params(params_file)
+
+
+def test_committed_params_are_the_defaults():
+    """The dataclasses hold the defaults; params.yaml as committed spells out exactly those."""
+    from faceops.config import from_mapping
+
+    assert from_mapping(Params, committed_params(), "") == Params()
+
+
+def test_cli_threshold_override_is_checked_too(params_file):
+    with pytest.raises(FaceopsError, match=r"retrain\.threshold is 2\.0; allowed"):
+        load_params(params_file, {"retrain": {"threshold": 2.0}})
+
+
+def _card_data():
+    return {
+        "labels": ["Ann", "Bob"],
+        "backbone": "dlib_resnet",
+        "weights": None,
+        "weights_description": "dlib ResNet v1",
+        "weights_identity": None,
+        "feature_key": "dlib_resnet|resnet_v1|64|margin0.2",
+        "image_size": 64,
+        "n_features": 2,
+        "train_faces": 10,
+        "faces": {"margin": 0.2},
+        "train": {"backbone": "dlib_resnet"},
+        "open_set": {
+            "threshold": 0.4,
+            "centroids": [[1.0, 0.0], [0.0, 1.0]],
+            "genuine_quantile_distance": 0.3,
+            "impostor_quantile_distance": 0.5,
+            "quantile": 0.95,
+        },
+    }
+
+
+def test_model_card_round_trip(tmp_path):
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(_card_data()))
+    card = ModelCard.read(path)
+    assert card.labels == ("Ann", "Bob") and card.faces.margin == 0.2 and card.open_set.centroids[1] == (0.0, 1.0)
+    card.write(tmp_path / "again.json")
+    assert ModelCard.read(tmp_path / "again.json") == card
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.clear(), r"model\.json: not a model card of this faceops: labels, backbone, .* missing"),
+        (lambda d: d.update(labels=["Ann"]), r"labels is \['Ann'\]; allowed: two or more distinct names"),
+        (lambda d: d["open_set"].update(centroids=[[1.0, 0.0]]), r"open_set\.centroids has 1 rows"),
+        (lambda d: d.update(backbone="resnet"), r"backbone is 'resnet', expected one of"),
+        (lambda d: d["faces"].update(margin="wide"), r"faces\.margin is 'wide', expected float"),
+        (lambda d: d.update(format=9), r"format is 9; allowed: 1"),
+    ],
+    ids=["empty", "one-label", "centroids", "backbone", "margin", "format"],
+)
+def test_damaged_model_card_is_one_line_naming_the_file(tmp_path, change, message):
+    data = _card_data()
+    change(data)
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(FaceopsError, match=message) as caught:
+        ModelCard.read(path)
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+
+
+def test_stage_deps_cover_their_imports():
+    """A change to any file a stage runs re-runs that stage: dvc.yaml lists its whole import closure."""
+    pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    for name, stage in pipeline["stages"].items():
+        module = stage["cmd"].split("python -m ")[1].split()[0]
+        script = REPO / (module.replace(".", "/") + ".py")
+        code = {dep for dep in stage["deps"] if dep.startswith(("faceops/", "stages/"))}
+        expected = {str(p) for p in import_closure(script)} | {str(script.relative_to(REPO)), "stages/__init__.py"}
+        assert code == expected, f"stage {name}: missing {sorted(expected - code)}, extra {sorted(code - expected)}"
+
+
+def test_stages_are_importable_modules_with_their_own_names():
+    import importlib
+
+    stage_names = {p.stem for p in (REPO / "stages").glob("*.py")} - {"__init__"}
+    for name in stage_names:
+        assert callable(importlib.import_module(f"stages.{name}").main)
+    assert not stage_names & {p.stem for p in (REPO / "faceops").glob("*.py")}, "stages/ and faceops/ share names"
