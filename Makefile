@@ -7,7 +7,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 LINT_TOOLS := .ci/node/node_modules/.bin/npm-groovy-lint
 
-.PHONY: install demo serve test test-fast lint-tools
+.PHONY: install demo serve test test-fast lint-tools browser
 
 install: $(VENV)/.installed
 
@@ -35,8 +35,19 @@ demo: install
 serve: install
 	faceops serve --host 127.0.0.1 --port 8000
 
-test: install lint-tools
+test: install lint-tools browser
 	$(VENV)/bin/python -m pytest
+
+# The web page test drives Debian's chromium (Playwright downloads no browser here). As root with apt it is
+# installed; otherwise make stops at once and says how.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's chromium for the web page test"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+		else \
+			echo "error: the web page test needs chromium: run 'sudo apt-get install chromium', then make test" >&2; exit 1; \
+		fi; }
 
 # npm-groovy-lint lints the Jenkinsfile in the tests (needs Node.js and Java); 15.x runs on Node 20.
 lint-tools: $(LINT_TOOLS)
@@ -47,42 +58,73 @@ test-fast: install
 	$(VENV)/bin/python -m pytest -m "not slow"
 
 # ---- CI steps: what Jenkinsfile runs, one target per stage (tests run them for real) ----
+# Values from Jenkins (REPORT_TO, RETRAIN_THRESHOLD, BUILD_RESULT, DVC_REMOTE_URL, ...) are read by the shell
+# from the environment ("$$NAME"), never pasted into a command line by make, so no value can inject a command.
 BRANCH ?= $(patsubst origin/%,%,$(or $(GIT_BRANCH),main))
 CI_AUTHOR := -c user.name=faceops-ci -c user.email=faceops-ci@localhost
+# The stage that runs a step (Jenkins sets STAGE_NAME), kept for the report of a failed build.
+MARK_STAGE = @mkdir -p .faceops && printf '%s\n' "$${STAGE_NAME:-$@}" > .faceops/ci-stage
 
-.PHONY: ci-setup ci-pull ci-test ci-repro ci-retrain ci-publish ci-report lint
+.PHONY: ci-setup ci-doctor ci-pull ci-test ci-repro ci-retrain ci-publish ci-report lint
 
 ci-setup:
+	$(MARK_STAGE)
 	@if [ "$$(git rev-parse --is-shallow-repository)" = true ]; then git fetch --unshallow; fi
-	@if [ -n "$$DVC_REMOTE_URL" ]; then dvc remote add --local --default --force ci "$$DVC_REMOTE_URL"; fi
+	git rev-parse HEAD > .faceops/ci-base
+	@if [ -n "$$DVC_REMOTE_URL" ]; then \
+		dvc remote add --local --default --force ci "$$DVC_REMOTE_URL" && echo "DVC remote 'ci' set from DVC_REMOTE_URL"; \
+		if [ -n "$$DVC_REMOTE_ENDPOINT_URL" ]; then dvc remote modify --local ci endpointurl "$$DVC_REMOTE_ENDPOINT_URL"; fi; \
+	fi
 	git config user.name >/dev/null || git config user.name faceops-ci
 	git config user.email >/dev/null || git config user.email faceops-ci@localhost
 
+# Fails the build at its start when the machine cannot do the job (no GPU, remote, recipients or SMTP server).
+ci-doctor:
+	$(MARK_STAGE)
+	faceops doctor --require-mail --require-remote $(if $(filter false,$(REQUIRE_GPU)),,--require-gpu) --to "$$REPORT_TO"
+
 ci-pull:
+	$(MARK_STAGE)
 	dvc pull --allow-missing
 
 ci-test:
-	python -m pytest -m "not slow and not lint" -q
+	$(MARK_STAGE)
+	python -m pytest -m "not slow and not lint" -q -p no:cacheprovider
 
 ci-repro:
-	dvc repro $(if $(filter true,$(FORCE)),--force)
+	$(MARK_STAGE)
+	dvc repro $(if $(filter true,$(FORCE_REPRO)),--force)
 
 ci-retrain:
-	faceops retrain $(if $(THRESHOLD),--threshold $(THRESHOLD))
+	$(MARK_STAGE)
+	faceops retrain --threshold "$$RETRAIN_THRESHOLD"
 
-# Commits the pipeline's new state back (as faceops-ci, which the jobs ignore) only when it changed.
+# Commits the pipeline's new state back (as faceops-ci, which the jobs ignore) only when it changed. When the
+# branch moved during the build, it rebases on it and tries again; if that conflicts, it pushes a branch instead.
 ci-publish:
+	$(MARK_STAGE)
 	dvc push
-	@if [ -n "$$(git status --porcelain -- dvc.lock params.yaml)" ]; then \
-		git add dvc.lock params.yaml metrics plots/*.csv reports/*.csv reports/*.json && \
-		git $(CI_AUTHOR) commit -q -m "faceops: model retrained by CI ($$(python -c 'import json; print(json.load(open("metrics/eval.json"))["accuracy"])') accuracy)" && \
-		git push origin HEAD:$(BRANCH); \
-	else echo "nothing to publish: the model did not change"; fi
+	@if [ -z "$$(git status --porcelain -- dvc.lock params.yaml)" ]; then \
+		echo "nothing to publish: the model did not change"; exit 0; fi; \
+	git add dvc.lock params.yaml metrics plots/*.csv reports/*.csv reports/*.json && \
+	git $(CI_AUTHOR) commit -q -m "faceops: model retrained by CI ($$(python -c 'import json; print(json.load(open("metrics/eval.json"))["accuracy"])') accuracy)" && \
+	for attempt in 1 2 3; do \
+		if git push -q origin HEAD:$(BRANCH); then echo "published to $(BRANCH)"; exit 0; fi; \
+		echo "push rejected ($$attempt/3): $(BRANCH) moved during the build; rebasing on it"; \
+		git fetch -q origin $(BRANCH) && git rebase -q FETCH_HEAD || { \
+			git rebase --abort 2>/dev/null; branch="faceops-ci/build-$${BUILD_NUMBER:-manual}"; \
+			git push -q origin "HEAD:refs/heads/$$branch" && \
+			echo "error: the new model conflicts with $(BRANCH); published to branch $$branch instead, merge it by hand"; \
+			exit 1; }; \
+	done; exit 1
 
 ci-report:
-	faceops report --email $(if $(REPORT_TO),--to "$(REPORT_TO)")
+	faceops report --email --to "$$REPORT_TO" --threshold "$$RETRAIN_THRESHOLD" --result "$$BUILD_RESULT" \
+		--stage "$$(cat .faceops/ci-stage 2>/dev/null)" --base "$$(cat .faceops/ci-base 2>/dev/null)"
 
 lint: install lint-tools
+	ruff check .
+	ruff format --check .
 	jenkins-jobs test jobs/ -o .faceops/jobs-xml
 	hadolint docker/*.Dockerfile docker/jenkins/Dockerfile
 	$(LINT_TOOLS) --failon error Jenkinsfile

@@ -2,16 +2,16 @@
 # Build from the repository root after `dvc repro`:
 #   docker build -f docker/serve.Dockerfile -t faceops-serve .
 #   docker run -p 8000:8000 faceops-serve
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 
 WORKDIR /opt/faceops
 COPY pyproject.toml README.md ./
 COPY faceops ./faceops
-# tensorflow-cpu first, so that the project's tensorflow requirement is already met without CUDA wheels.
+# The `tensorflow` wheel that pyproject.toml asks for runs on the CPU by itself (CUDA comes only with
+# tensorflow[and-cuda]), so nothing else is installed beside it.
 # DL3013: versions come from pyproject.toml's ranges, the project's one place for them.
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir 'setuptools<81' 'tensorflow-cpu>=2.16,<2.22' \
-    && pip install --no-cache-dir '.[serve]'
+RUN pip install --no-cache-dir 'setuptools<81' '.[serve]'
 COPY models ./models
 
 RUN useradd --create-home --uid 10001 faceops

@@ -1,25 +1,43 @@
 # GPU training image: TensorFlow with CUDA plus faceops; runs the DVC pipeline on the mounted checkout.
 # Build from the repository root: docker build -f docker/train.Dockerfile -t faceops-train .
-# Run: docker run --gpus all -v "$PWD":/work -w /work faceops-train   (dvc repro)
-FROM tensorflow/tensorflow:2.18.0-gpu
+# Run: docker run --gpus all -v "$PWD":/work -w /work faceops-train   (faceops doctor --require-gpu && dvc repro)
+#
+# TensorFlow / CUDA / cuDNN: TensorFlow 2.18.0 is built and tested against CUDA 12.5 and cuDNN 9.3
+# (tensorflow.org/install/source, "Tested build configurations", GPU table). `tensorflow[and-cuda]==2.18.0`
+# installs exactly those libraries as pip wheels (nvidia-cuda-*-cu12 12.5, nvidia-cudnn-cu12 9.3), so the
+# base needs only the host's driver, which the NVIDIA Container Toolkit mounts (driver >= 525 for CUDA 12).
+# Not tensorflow/tensorflow:2.18.0-gpu: that image ships cuDNN 8.9, TF 2.18 skips the GPU and trains on the
+# CPU without failing (tensorflow/tensorflow#62412). `faceops doctor --require-gpu`, the first step of every
+# build, fails when no GPU is seen.
+# TF_VERSION=2.18.0 CUDA=12.5 CUDNN=9.3
+FROM python:3.11-slim-bookworm
 
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git make cmake \
+    && apt-get install -y --no-install-recommends git make \
     && rm -rf /var/lib/apt/lists/*
-# DL3008: git, make and cmake follow the base image's Ubuntu release; pinning them would break on its updates.
+# DL3008: git and make follow the base image's Debian release; pinning them would break on its updates.
 
 WORKDIR /opt/faceops
 COPY pyproject.toml README.md ./
 COPY faceops ./faceops
 # setuptools<81: jenkins-job-builder still imports pkg_resources.
-# DL3013: versions come from pyproject.toml's ranges, the project's one place for them.
+# DL3013: faceops' own versions come from pyproject.toml's ranges, the project's one place for them;
+# TensorFlow is pinned here because its CUDA/cuDNN pair is what this image is about.
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir 'setuptools<81' \
+RUN pip install --no-cache-dir 'setuptools<81' 'tensorflow[and-cuda]==2.18.0' \
     && pip install --no-cache-dir '.[dev]' \
-    && git config --system --add safe.directory '*'
+    && git config --system --add safe.directory '*' \
+    && mkdir -p /var/cache/faceops/keras \
+    && chmod -R 1777 /var/cache/faceops
 
+# Jenkins runs the container as the agent's uid with HOME=/ (not writable): Keras keeps its weights in
+# KERAS_HOME on the faceops-cache volume instead, which a new named volume copies, writable, from here;
+# tools that cache under ~/.cache (jenkins-job-builder) or ~/.config (matplotlib) use /tmp.
 WORKDIR /work
-ENV TF_CPP_MIN_LOG_LEVEL=2 \
+ENV KERAS_HOME=/var/cache/faceops/keras \
+    XDG_CACHE_HOME=/tmp/faceops-home/cache \
+    MPLCONFIGDIR=/tmp/faceops-home/matplotlib \
+    TF_CPP_MIN_LOG_LEVEL=2 \
     DVC_NO_ANALYTICS=1
-CMD ["dvc", "repro"]
+CMD ["sh", "-c", "faceops doctor --require-gpu && dvc repro"]

@@ -177,11 +177,30 @@ def _capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from faceops.doctor import FAIL, Requirements, as_json, format_table, run_checks
+
+    needs = Requirements(gpu=args.require_gpu, mail=args.require_mail, remote=args.require_remote)
+    checks = run_checks(".", args.params, args.to, needs)
+    print(json.dumps(as_json(checks), indent=2) if args.json else format_table(checks))
+    return 1 if any(check.status == FAIL for check in checks) else 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from faceops.serve import serve
 
     serve(args.model, args.host, args.port, args.metrics)
     return 0
+
+
+def _optional_float(text: str) -> float | None:
+    """A number, or nothing for an empty string (a Jenkins parameter left blank)."""
+    if not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,6 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
     command = commands.add_parser("check-weights", help="download the VGG16 ImageNet weights, or say why not (exit 3)")
     command.set_defaults(handler=_check_weights)
 
+    command = commands.add_parser(
+        "doctor",
+        help="check that this machine can do the job: OK / WARN / FAIL with advice (exit 1 on any FAIL)",
+        description="Checks Python, Keras and its backend, the GPU, both backbones, the DVC remote (a listing), "
+        "the report's recipients and SMTP server (the password is never printed) and the git identity.",
+    )
+    command.add_argument("--params", default="params.yaml")
+    command.add_argument("--to", action="append", help="report recipients to check instead of report.recipients")
+    command.add_argument("--require-gpu", action="store_true", help="no GPU is a failure, not a warning")
+    command.add_argument("--require-mail", action="store_true", help="no recipients or SMTP server is a failure")
+    command.add_argument("--require-remote", action="store_true", help="no reachable DVC remote is a failure")
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.set_defaults(handler=_doctor)
+
     command = commands.add_parser("predict", help="name the faces in photos")
     command.add_argument("photos", nargs="+")
     command.add_argument("--model", default=MODEL_PATH)
@@ -246,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--params", default="params.yaml")
     command.add_argument("--metrics", default="metrics/eval.json", help="the evaluate stage's metrics file")
     command.add_argument("--report", default="reports/retrain.json")
-    command.add_argument("--threshold", type=float, help="override retrain.threshold")
+    command.add_argument("--threshold", type=_optional_float, help="override retrain.threshold (empty: keep it)")
     command.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     command.set_defaults(handler=_retrain)
 
@@ -265,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command.add_argument(
         "--threshold",
-        type=float,
+        type=_optional_float,
         help="the threshold in force (a build's RETRAIN_THRESHOLD); default retrain.threshold",
     )
     command.add_argument(

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 LFW = Path(os.environ.get("FACEOPS_LFW", REPO.parent / "shared" / "datasets" / "lfw-people-20"))
 # The four people with the most photos in lfw-people-20; import_folder picks them with max_people=4.
 FOUR_PEOPLE = ["Colin_Powell", "Donald_Rumsfeld", "George_W_Bush", "Tony_Blair"]
-PROJECT_FILES = ("dvc.yaml", "Makefile", "Jenkinsfile", "pyproject.toml", "README.md", ".dockerignore")
+PROJECT_FILES = ("dvc.yaml", "Makefile", "Jenkinsfile", "pyproject.toml", "README.md", ".dockerignore", ".gitignore")
 PROJECT_FOLDERS = ("stages", "faceops", "tests", "docker", "jobs")
 # What the small test projects change in the committed params.yaml: small crops, one stranger, random
 # VGG16 weights (no download) and two epochs.
@@ -72,7 +72,6 @@ def make_project(path: Path, lfw: Path, people: int = 4, images: int = 20, **ove
         shutil.copytree(REPO / folder, path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     (path / "params.yaml").write_text(yaml.safe_dump(committed_params(), sort_keys=False))
     write_params(path, {**SMALL, **{k: {**SMALL.get(k, {}), **v} for k, v in overrides.items()}})
-    (path / ".gitignore").write_text("/.faceops/\n__pycache__/\n.pytest_cache/\n")
     sh("git", "init", "-q", "-b", "main", cwd=path)
     sh("dvc", "init", "-q", cwd=path)
     sh("faceops", "import-folder", str(lfw), "--max-people", str(people), "--max-images", str(images), cwd=path)

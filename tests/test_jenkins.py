@@ -2,26 +2,35 @@
 
 No Jenkins server or Docker engine exists here: the jobs are checked as generated XML, the Jenkinsfile
 with npm-groovy-lint, the Dockerfiles with hadolint, and the Jenkinsfile's `sh` steps run in order in a
-clone (its Jenkins-only steps, checkout scm and the docker agent, are the boundary that is not run).
+clone under the docker agent's conditions: as a non-root user, with HOME=/, the volumes mapped, and only
+the variables the Jenkinsfile passes. Jenkins-only steps (checkout scm, the docker agent itself, lock,
+the mail step, unstable()) are the boundary that is emulated, not run.
 """
 
+import email
+import email.policy
+import os
 import re
+import secrets
 import shutil
 import subprocess
+import tempfile
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 from helpers import LFW, REPO, Inbox, free_port, make_project, sh, tool_env
 
-JOB_PARAMETERS = ["RETRAIN_THRESHOLD", "FORCE_REPRO", "REPORT_TO"]
+JOB_PARAMETERS = ["RETRAIN_THRESHOLD", "FORCE_REPRO", "REPORT_TO", "REQUIRE_GPU", "DVC_REMOTE_ENDPOINT_URL"]
 
 
 def _tool(name: str) -> str:
-    found = shutil.which(name, path=str(Path(tool_env()["PATH"].split(":")[0])))
+    """A tool found on PATH, as in the build image (where pip puts scripts in /usr/local/bin)."""
+    found = shutil.which(name, path=tool_env()["PATH"])
     if not found:
-        pytest.fail(f"{name} is not installed: run `make install`")
+        pytest.fail(f"{name} is not on PATH: run `make install`")
     return found
 
 
@@ -100,23 +109,71 @@ def test_dockerfiles_lint(dockerfile):
         )
 
 
-def jenkinsfile_steps(text: str) -> list[tuple[str, str]]:
-    """(stage, command) for every `sh` step, in file order; post steps come under 'post'."""
-    steps, stage = [], None
-    for line in text.splitlines():
-        if match := re.search(r"stage\('([^']+)'\)", line):
-            stage = match.group(1)
-        if re.match(r"\s*post\s*\{", line):
+# ---- The Jenkinsfile, read as the Docker Pipeline plugin runs it ----
+
+
+def _block_end(text: str, open_brace: int) -> int:
+    """Offset of the brace that closes the one at `open_brace` (GString ${...} braces balance too)."""
+    depth = 0
+    for offset in range(open_brace, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[offset], 0)
+        if depth == 0:
+            return offset
+    raise AssertionError("unbalanced braces in the Jenkinsfile")
+
+
+def _spans(text: str, pattern: str) -> list[tuple[int, int, re.Match]]:
+    """(start, end, match) of every block whose header matches `pattern` and ends with `{`."""
+    found = []
+    for match in re.finditer(pattern, text):
+        brace = text.index("{", match.end() - 1)
+        found.append((match.start(), _block_end(text, brace), match))
+    return found
+
+
+@dataclass
+class Step:
+    stage: str  # the stage's name, or "post"
+    command: str
+    credentials: tuple[str, ...]  # variables bound by enclosing withCredentials blocks
+
+
+def jenkinsfile_steps(text: str) -> list[Step]:
+    """Every `sh` step in file order, with its stage and the credential variables bound around it."""
+    stages = _spans(text, r"(?m)^\s*stage\('([^']+)'\)\s*\{")
+    posts = _spans(text, r"(?m)^\s*post\s*\{")
+    bindings = [
+        (start, end, tuple(re.findall(r"(?:usernameVariable|passwordVariable|variable):\s*'(\w+)'", match.group(0))))
+        for start, end, match in _spans(text, r"withCredentials\(\[(?:[^\]]|\n)*?\]\)\s*\{")
+    ]
+    steps = []
+    for match in re.finditer(r"\bsh(?:\(script:)?\s*'([^']+)'", text):
+        at = match.start()
+        stage = next((m.group(1) for s, e, m in stages if s < at < e), None)
+        if any(s < at < e for s, e, _ in posts):
             stage = "post"
-        for command in re.findall(r"sh(?:\(script:)?\s*'([^']+)'", line):
-            steps.append((stage, command))
+        credentials = tuple(name for s, e, names in bindings if s < at < e for name in names)
+        steps.append(Step(stage, match.group(1), credentials))
     return steps
+
+
+def jenkinsfile_environment(text: str) -> dict[str, str]:
+    """The pipeline's environment {} block: NAME = 'value' or NAME = credentials('id')."""
+    [(start, end, _)] = _spans(text, r"(?m)^\s*environment\s*\{")
+    return dict(re.findall(r"^\s*(\w+)\s*=\s*(.+?)\s*(?://.*)?$", text[start:end].split("{", 1)[1], re.M))
+
+
+def image_environment() -> dict[str, str]:
+    """The ENV of the build image (docker/train.Dockerfile): part of every step's environment."""
+    text = (REPO / "docker/train.Dockerfile").read_text().replace("\\\n", " ")
+    return dict(pair.split("=", 1) for line in re.findall(r"(?m)^ENV (.+)$", text) for pair in line.split())
 
 
 def test_steps_are_found():
     steps = jenkinsfile_steps((REPO / "Jenkinsfile").read_text())
-    assert [stage for stage, _ in steps] == [
-        "Checkout",
+    assert [step.stage for step in steps] == [
+        "Check the machine",
+        "Check the machine",
         "Pull data",
         "Test",
         "Train and evaluate",
@@ -124,65 +181,360 @@ def test_steps_are_found():
         "Publish",
         "post",
     ]
-    assert all(command.startswith("make ci-") for _, command in steps)
+    assert all(step.command.startswith("make ci-") for step in steps)
+    by_target = {step.command.split()[1]: step.credentials for step in steps}
+    storage = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    assert by_target["ci-doctor"] == storage and by_target["ci-pull"] == storage
+    assert by_target["ci-report"] == ("FACEOPS_SMTP_USER", "FACEOPS_SMTP_PASSWORD")
+    assert by_target["ci-test"] == () and by_target["ci-repro"] == ()  # no secret where none is needed
 
 
-@pytest.mark.slow
-def test_jenkinsfile_steps_run_in_a_clone(tmp_path, lfw):
-    # The user's repository: faces committed with DVC, data pushed to the DVC remote, code pushed to origin.
-    project = make_project(tmp_path / "project", lfw)
+def test_failure_mail_needs_no_workspace():
+    """After the agent itself fails there is no workspace: the FAILED mail is Jenkins' own `mail` step."""
+    text = (REPO / "Jenkinsfile").read_text()
+    [(start, end, _)] = _spans(text, r"(?m)^\s*unsuccessful\s*\{")
+    block = text[start:end]
+    assert "mail(" in block and "sh" not in re.sub(r"\w+sh|sh\w+", "", block)
+    assert "FAILED" in block and "REPORT_TO" in block
+    assert "lock(resource: 'gpu')" in text and "timeout(" in text
+    assert "mailer:" in (REPO / "docker/jenkins/plugins.txt").read_text()
+
+
+def test_deployment_files_hold_together():
+    plugins = [
+        line
+        for line in (REPO / "docker/jenkins/plugins.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert plugins and all(re.fullmatch(r"[a-z0-9-]+:[\w.-]+", line) for line in plugins), "every plugin id:version"
+    ids = {line.split(":")[0] for line in plugins}
+    assert {"lockable-resources", "docker-workflow", "configuration-as-code", "mailer", "ssh-slaves"} <= ids
+    assert not ids & {"email-ext", "pipeline-utility-steps"}, "unused plugins are dropped"
+    casc = yaml.safe_load((REPO / "docker/jenkins/casc.yaml").read_text())
+    assert casc["jenkins"]["numExecutors"] == 0
+    assert [n["permanent"]["labelString"] for n in casc["jenkins"]["nodes"]] == ["gpu"]
+    assert "password=" not in (REPO / "docker/jenkins/casc.yaml").read_text()  # the seed job writes no secret
+    controller = (REPO / "docker/jenkins/Dockerfile").read_text()
+    assert "/var/jenkins_home" not in controller.replace("VOLUME", "")  # the volume would hide it
+    compose = yaml.safe_load((REPO / "docker/jenkins/compose.yaml").read_text())
+    assert "deploy" not in compose["services"]["jenkins"], "the controller reserves no GPU"
+    assert "/var/run/docker.sock:/var/run/docker.sock" not in compose["services"]["jenkins"].get("volumes", [])
+    assert compose["services"]["agent"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    ignored = sh("git", "check-ignore", "docker/jenkins/.env", "docker/jenkins/secrets/x", cwd=REPO, check=False)
+    assert ignored.stdout.split() == ["docker/jenkins/.env", "docker/jenkins/secrets/x"]
+    assert "docker-ce-cli" in (REPO / "docker/jenkins/agent.Dockerfile").read_text()
+
+
+def test_train_image_documents_a_matching_tensorflow_cuda_cudnn():
+    """TF 2.18 is tested with CUDA 12.5 and cuDNN 9.3; the image must install exactly the TF it documents."""
+    text = (REPO / "docker/train.Dockerfile").read_text()
+    [(tf, cuda, cudnn)] = re.findall(r"# TF_VERSION=(\S+) CUDA=(\S+) CUDNN=(\S+)", text)
+    tested = {"2.18.0": ("12.5", "9.3"), "2.17.0": ("12.3", "8.9"), "2.16.1": ("12.3", "8.9")}
+    assert tested[tf] == (cuda, cudnn)
+    assert f"'tensorflow[and-cuda]=={tf}'" in text
+    assert "tensorflow/tensorflow:2.18.0-gpu" not in text.split("FROM", 1)[1].split("\n")[0]
+    assert "KERAS_HOME=/var/cache/faceops/keras" in text
+    serve = (REPO / "docker/serve.Dockerfile").read_text()
+    assert "tensorflow-cpu" not in serve
+
+
+# ---- The harness: the Jenkinsfile's steps under the docker agent's conditions ----
+
+BUILD_USER = "faceops-agent"
+# Made anew each run, so that finding them in the workspace (whose tests hold this file) means a leak.
+ACCESS_KEY, SECRET_KEY = f"AKIA{secrets.token_hex(8).upper()}", f"faceops-secret-{secrets.token_hex(16)}"
+
+
+def _build_user() -> tuple[int, int] | None:
+    """The uid:gid the Docker Pipeline plugin runs steps as: the agent's user, never root. When the tests
+    run as root, a system user stands in for it; otherwise the tests' own user already is one."""
+    import os
+    import pwd
+
+    if os.getuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(BUILD_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/sh", BUILD_USER], check=True)
+        entry = pwd.getpwnam(BUILD_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+@pytest.fixture(scope="module", autouse=True)
+def interpreter_reachable_by_the_build_user():
+    """In the image Python lives in /usr/local; here the venv's interpreter may sit under a folder only root
+    can enter (pyenv in /root). For the harness's build user, grant search (x, not read) on such folders,
+    and put their modes back afterwards."""
+    import os
+    import stat
+    import sys
+
+    changed = []
+    if _build_user():
+        for folder in Path(os.path.realpath(sys.executable)).parents:
+            mode = folder.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                os.chmod(folder, mode | stat.S_IXOTH)
+                changed.append((folder, mode))
+    yield
+    for folder, mode in changed:
+        os.chmod(folder, stat.S_IMODE(mode))
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A real S3-protocol server (moto's server mode) on 127.0.0.1, with one bucket."""
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    ).create_bucket(Bucket="faces")
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def smtp_inbox():
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield inbox, controller.port
+    controller.stop()
+
+
+def _own(path: Path, user: tuple[int, int] | None) -> None:
+    """Hand `path` to the build user, or back to the tests' own user (git refuses others' repositories)."""
+    import os
+
+    if os.getuid() == 0:
+        owner = f"{user[0]}:{user[1]}" if user else "0:0"
+        subprocess.run(["chown", "-R", owner, str(path)], check=True)
+
+
+@dataclass
+class Build:
+    """One build of the Jenkinsfile: its steps run in order in a clone, as the build user, stopping at the
+    first failure; then the post steps run, with the build's result."""
+
+    workspace: Path
+    results: dict[str, list[subprocess.CompletedProcess]]
+    result: str
+    log: str
+
+
+def run_build(
+    tmp: Path,
+    origin: Path,
+    parameters: dict[str, str],
+    secrets: dict[str, str],
+    controller_env: dict[str, str],
+    before_stage: dict | None = None,
+) -> Build:
+    import os
+    import tempfile
+
+    text = (REPO / "Jenkinsfile").read_text()
+    user = _build_user()
+    # A workspace the build user owns, outside pytest's private tmp folder (mode 0700, root's).
+    root = Path(tempfile.mkdtemp(prefix="faceops-agent-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    workspace, cache = root / "workspace", root / "volume-faceops-cache"
+    sh("git", "clone", "-q", str(origin), str(workspace), cwd=tmp)  # what `checkout scm` does
+    cache.mkdir()
+    (root / "container-tmp").mkdir()
+    if user:
+        for path in (root, origin):
+            _own(path, user)
+    # The agent's -v mounts, and the container's own /tmp.
+    volumes = {"/var/cache/faceops": str(cache), "/data/lfw-people-20": str(LFW), "/tmp/": f"{root}/container-tmp/"}
+
+    def volume(value: str) -> str:
+        for inside, outside in volumes.items():
+            value = value.replace(inside, outside)
+        return value
+
+    environment = {name: volume(value) for name, value in image_environment().items()}
+    for name, value in jenkinsfile_environment(text).items():
+        if credential := re.fullmatch(r"credentials\('([\w-]+)'\)", value):
+            environment[name] = secrets[credential.group(1)]
+        else:
+            environment[name] = volume(value.strip("'\""))
+    # Only what the Jenkinsfile passes reaches the container: its environment {}, the build parameters,
+    # Jenkins' own build variables and the credentials bound around each step. The controller's variables
+    # (`controller_env`) do not: the Docker Pipeline plugin drops the host's environment.
+    base = {
+        "PATH": f"{Path(tool_env()['PATH'].split(os.pathsep)[0])}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/",  # as `docker run -u uid:gid` leaves it: not writable
+        "BUILD_NUMBER": "7",
+        "JOB_NAME": "faceops-on-push",
+        "GIT_BRANCH": "origin/main",
+        "WORKSPACE": str(workspace),
+        **parameters,
+        **environment,
+    }
+    assert not set(controller_env) & set(base), "the harness must not leak the controller's environment"
+    bound = {
+        "AWS_ACCESS_KEY_ID": secrets["faceops-dvc-storage"][0],
+        "AWS_SECRET_ACCESS_KEY": secrets["faceops-dvc-storage"][1],
+        "FACEOPS_SMTP_USER": secrets["faceops-smtp"][0],
+        "FACEOPS_SMTP_PASSWORD": secrets["faceops-smtp"][1],
+    }
+
+    def run(step: Step, extra: dict) -> subprocess.CompletedProcess:
+        env = {**base, **extra, **{name: bound[name] for name in step.credentials if name in bound}}
+        return subprocess.run(
+            ["sh", "-c", step.command],
+            cwd=workspace,
+            env=env,
+            capture_output=True,
+            text=True,
+            user=user[0] if user else None,
+            group=user[1] if user else None,
+        )
+
+    results: dict[str, list[subprocess.CompletedProcess]] = {}
+    result = "SUCCESS"
+    for step in [s for s in jenkinsfile_steps(text) if s.stage != "post"]:
+        if before_stage and step.stage in before_stage and step.stage not in results:
+            before_stage.pop(step.stage)()
+        done = run(step, {"STAGE_NAME": step.stage})
+        results.setdefault(step.stage, []).append(done)
+        if step.stage == "Retrain if below threshold" and done.returncode == 2:
+            result = "UNSTABLE"  # the Jenkinsfile's unstable(...)
+        elif done.returncode != 0:
+            result = "FAILURE"
+            break
+    for step in [s for s in jenkinsfile_steps(text) if s.stage == "post"]:
+        results.setdefault("post", []).append(run(step, {"BUILD_RESULT": result}))
+    log = "\n".join(r.stdout + r.stderr for runs in results.values() for r in runs)
+    return Build(workspace, results, result, log)
+
+
+def _user_project(tmp: Path, lfw: Path, s3: str, smtp_port: int, **overrides) -> Path:
+    """The user's repository: data pushed to the S3 remote with DVC, mail settings in params.yaml."""
+    project = make_project(tmp / "project", lfw, **overrides)
     params = yaml.safe_load((project / "params.yaml").read_text())
+    params["report"].update(
+        smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_security="none", sender="faceops@faceops.test"
+    )
     params["retrain"].update(
         threshold=0.9,
         max_attempts=1,
         schedule=[{"name": "face-backbone", "set": {"train.backbone": "dlib_resnet", "train.epochs": 30}}],
     )
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh("git", "commit", "-qam", "retrain with the face backbone", cwd=project)
-    remote = tmp_path / "dvc-remote"
-    sh("dvc", "remote", "add", "--local", "local", str(remote), cwd=project)
-    sh("dvc", "push", "-q", "-r", "local", cwd=project)
-    sh("git", "clone", "-q", "--bare", str(project), str(tmp_path / "origin.git"), cwd=tmp_path)
-    workspace = tmp_path / "workspace"
-    sh("git", "clone", "-q", str(tmp_path / "origin.git"), str(workspace), cwd=tmp_path)  # = checkout scm
+    sh("git", "commit", "-qam", "mail settings and a retrain schedule", cwd=project)
+    keys = tool_env() | {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    sh("dvc", "remote", "add", "--local", "--default", "store", "s3://faces/store", cwd=project)
+    sh("dvc", "remote", "modify", "--local", "store", "endpointurl", s3, cwd=project)
+    sh("dvc", "push", "-q", cwd=project, env=keys)
+    # The git server: where the build user can reach it (pytest's own tmp folder is root's, mode 0700).
+    server = Path(tempfile.mkdtemp(prefix="faceops-origin-", dir="/tmp"))
+    os.chmod(server, 0o755)
+    sh("git", "clone", "-q", "--bare", str(project), str(server / "origin.git"), cwd=tmp)
+    return server / "origin.git"
 
-    inbox = Inbox()
-    from aiosmtpd.controller import Controller
 
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    env = tool_env() | {
-        "DVC_REMOTE_URL": str(remote),
-        "FACEOPS_LFW": str(LFW),
-        "GIT_BRANCH": "origin/main",
-        "FORCE_REPRO": "false",
-        "RETRAIN_THRESHOLD": "",
-        "REPORT_TO": "team@faceops.test",
-        "FACEOPS_SMTP_HOST": "127.0.0.1",
-        "FACEOPS_SMTP_PORT": str(port),
-        "FACEOPS_SMTP_SECURITY": "none",
+def _secrets() -> dict:
+    return {
+        "faceops-dvc-remote": "s3://faces/store",
+        "faceops-dvc-storage": (ACCESS_KEY, SECRET_KEY),
+        "faceops-smtp": ("", ""),
     }
-    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
-        env.pop(name)  # as on a Jenkins agent: ci-setup and the publish step set the identity
-    try:
-        results = {}
-        for stage, command in jenkinsfile_steps((REPO / "Jenkinsfile").read_text()):
-            result = subprocess.run(["sh", "-c", command], cwd=workspace, env=env, capture_output=True, text=True)
-            results[stage] = result
-            allowed = (0, 2) if stage == "Retrain if below threshold" else (0,)
-            assert result.returncode in allowed, f"{stage}: {command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    finally:
-        controller.stop()
 
-    assert (workspace / "dataset/raw").is_dir()  # pulled from the DVC remote
-    assert "passed" in results["Test"].stdout
-    assert "PASSED: accuracy meets 0.9" in results["Retrain if below threshold"].stdout
-    log = sh("git", "log", "-1", "--format=%an|%s", "main", cwd=tmp_path / "origin.git").stdout.strip()
-    assert log.startswith("faceops-ci|faceops: model retrained by CI (")
-    pushed = sh("git", "show", "main:params.yaml", cwd=tmp_path / "origin.git").stdout
-    assert "backbone: dlib_resnet" in pushed
-    assert "in sync" in sh("dvc", "status", "--cloud", cwd=workspace).stdout  # the new model was pushed
-    [envelope] = inbox.envelopes
+
+CONTROLLER_ENV = {"FACEOPS_SMTP_HOST": "smtp.controller-only.invalid", "FACEOPS_SMTP_PORT": "2525"}
+
+
+@pytest.mark.slow
+def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox):
+    inbox, smtp_port = smtp_inbox
+    origin = _user_project(tmp_path, lfw, s3, smtp_port)
+    base_commit = sh("git", "rev-parse", "main", cwd=origin).stdout.strip()
+    owner_blind = tool_env()
+
+    def someone_pushes():  # main moves while the model trains: publish must rebase, not fail
+        other = tmp_path / "other"
+        colleague = tool_env()
+        _own(origin, None)
+        sh("git", "clone", "-q", str(origin), str(other), cwd=tmp_path, env=colleague)
+        (other / "NOTES.md").write_text("a colleague's note\n")
+        sh("git", "add", "NOTES.md", cwd=other, env=colleague)
+        sh("git", "commit", "-qm", "a colleague's commit", cwd=other, env=colleague)
+        sh("git", "push", "-q", "origin", "HEAD:main", cwd=other, env=colleague)
+        _own(origin, _build_user())
+
+    parameters = {
+        "REPORT_TO": "team@faceops.test",
+        "RETRAIN_THRESHOLD": "",
+        "FORCE_REPRO": "false",
+        "REQUIRE_GPU": "false",
+        "DVC_REMOTE_ENDPOINT_URL": s3,
+    }
+    build = run_build(tmp_path, origin, parameters, _secrets(), CONTROLLER_ENV, {"Publish": someone_pushes})
+    _own(origin, None)
+    _own(build.workspace, None)
+    steps = {stage: [r.returncode for r in runs] for stage, runs in build.results.items()}
+    assert build.result == "SUCCESS", f"{steps}\n{build.log[-6000:]}"
+
+    assert "FAIL" not in build.results["Check the machine"][1].stdout  # doctor: remote, mail, recipients ok
+    assert (build.workspace / "dataset/raw").is_dir()  # pulled from the S3 remote
+    assert "passed" in build.results["Test"][0].stdout
+    assert "PASSED: accuracy meets 0.9" in build.results["Retrain if below threshold"][0].stdout
+    assert "rebasing" in build.results["Publish"][0].stdout
+    log = sh("git", "log", "-2", "--format=%an|%s", "main", cwd=origin, env=owner_blind).stdout.splitlines()
+    assert log[0].startswith("faceops-ci|faceops: model retrained by CI (") and "colleague" in log[1]
+    assert "backbone: dlib_resnet" in sh("git", "show", "main:params.yaml", cwd=origin, env=owner_blind).stdout
+    keys = owner_blind | {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    assert "in sync" in sh("dvc", "status", "--cloud", cwd=build.workspace, env=keys).stdout  # the model was pushed
+    assert (build.workspace.parent / "volume-faceops-cache").is_dir()
+    # The storage keys reach DVC through the environment only: in no log line and no file of the workspace.
+    assert SECRET_KEY not in build.log and ACCESS_KEY not in build.log
+    leaked = sh("grep", "-rlF", SECRET_KEY, str(build.workspace), cwd=REPO, check=False).stdout
+    assert leaked == "", f"the secret key was written to {leaked}"
+    [envelope] = inbox.envelopes  # sent through params.yaml's server, not the controller's
+    message = email.message_from_bytes(envelope.content, policy=email.policy.default)
     assert envelope.rcpt_tos == ["team@faceops.test"]
-    assert b"PASSED: accuracy" in envelope.content
+    assert message["Subject"].strip().startswith("[faceops] PASSED: accuracy")
+    text = message.get_body(("plain",)).get_content()
+    assert f"compared with {base_commit}" in text  # the build's base commit, not HEAD after Publish
+    assert "unchanged from the base commit" not in text
+
+
+@pytest.mark.slow
+def test_a_failing_stage_mails_failed_naming_it(tmp_path, lfw, s3, smtp_inbox):
+    inbox, smtp_port = smtp_inbox
+    # Two of three people held out as strangers: validation passes, training has one person and fails.
+    origin = _user_project(tmp_path, lfw, s3, smtp_port, people=3, split={"strangers": 2})
+    parameters = {
+        "REPORT_TO": "team@faceops.test",
+        "RETRAIN_THRESHOLD": "",
+        "FORCE_REPRO": "false",
+        "REQUIRE_GPU": "false",
+        "DVC_REMOTE_ENDPOINT_URL": s3,
+    }
+    build = run_build(tmp_path, origin, parameters, _secrets(), CONTROLLER_ENV)
+    assert build.result == "FAILURE" and list(build.results)[-2] == "Train and evaluate", build.log[-4000:]
+    assert "training needs at least 2 people" in build.results["Train and evaluate"][0].stderr
+    [envelope] = inbox.envelopes
+    subject = email.message_from_bytes(envelope.content, policy=email.policy.default)["Subject"]
+    assert subject.strip().startswith("[faceops] FAILED at stage 'Train and evaluate'"), subject
+    _own(origin, None)
+    owner_blind = tool_env()
+    assert sh("git", "log", "-1", "--format=%an", "main", cwd=origin, env=owner_blind).stdout.strip() != "faceops-ci"

@@ -67,7 +67,7 @@ def test_below_threshold_retrains_until_a_tweak_passes(project):
     assert [a["name"] for a in report["attempts"]] == ["broken", "a-bit-longer", "face-backbone"]
     assert [a["verdict"] for a in report["attempts"]] == ["crashed", "below_threshold", "passed"]
     broken = report["attempts"][0]
-    assert broken["metrics"] is None and "epochs must be at least 1" in broken["error"]
+    assert broken["metrics"] is None and "train.epochs is 0" in broken["error"]
     assert report["attempts"][2]["metrics"]["accuracy"] >= 0.9
     assert report["chosen"].endswith("-3-face-backbone")
     params = yaml.safe_load((project / "params.yaml").read_text())
@@ -81,12 +81,14 @@ def test_below_threshold_retrains_until_a_tweak_passes(project):
 
 
 def test_improved_but_below_threshold_exits_2(project):
-    _set_retrain(project, threshold=1.01, max_attempts=1, schedule=[FACE_BACKBONE])
+    # Random VGG16 features trained longer: better than 2 epochs, never perfect.
+    longer = {"name": "longer", "set": {"train.epochs": 40}}
+    _set_retrain(project, threshold=1.0, max_attempts=1, schedule=[longer])
     result = sh("faceops", "retrain", cwd=project, check=False)
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stdout + result.stderr
     report = json.loads((project / "reports/retrain.json").read_text())
     assert report["status"] == "improved_below_threshold" and report["chosen"]
-    assert yaml.safe_load((project / "params.yaml").read_text())["train"]["backbone"] == "dlib_resnet"
+    assert yaml.safe_load((project / "params.yaml").read_text())["train"]["epochs"] == 40
 
 
 def test_no_improvement_keeps_the_current_model_and_params(project):
@@ -95,7 +97,7 @@ def test_no_improvement_keeps_the_current_model_and_params(project):
     sh("git", "commit", "-qm", "dlib model", cwd=project)
     _set_retrain(
         project,
-        threshold=1.01,
+        threshold=1.0,
         max_attempts=2,
         schedule=[
             {"name": "random-vgg", "set": {"train.backbone": "vgg16", "train.epochs": 2}},
@@ -118,7 +120,7 @@ def test_no_improvement_keeps_the_current_model_and_params(project):
 
 
 def test_already_passing_does_nothing(project):
-    _set_retrain(project, threshold=0.0)
+    _set_retrain(project, threshold=0.01)
     result = sh("faceops", "retrain", cwd=project)
     report = json.loads((project / "reports/retrain.json").read_text())
     assert report["status"] == "passed" and report["attempts"] == []
@@ -138,5 +140,5 @@ def test_dry_run_prints_the_plan_and_bad_schedules_are_named(project):
     result = sh("faceops", "retrain", "--dry-run", cwd=project, check=False)
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "error: params.yaml: retrain.schedule[0] needs a name and a set of overrides, got {'set': {'train.epochs': 3}}"
+        "error: params.yaml: retrain.schedule[0] is {'set': {'train.epochs': 3}}; allowed: a name and a set of overrides"
     )

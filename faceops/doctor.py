@@ -1,0 +1,315 @@
+"""`faceops doctor`: can this machine do the job? One row per check: OK, WARN or FAIL, with advice.
+
+A person runs it after installing, and every CI build runs it first, so a missing GPU, an unreachable
+DVC remote or a report with no recipients stops the build at the start instead of after hours of
+training. It only looks: it downloads nothing, pushes nothing and never prints a secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import socket
+import sys
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from faceops import tools
+from faceops.errors import FaceopsError
+from faceops.params import Params, load_params, parse_addresses
+
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # OK, WARN or FAIL
+    detail: str  # what was found
+    advice: str = ""  # one line: what to do about it
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What this run of doctor treats as a failure rather than a warning."""
+
+    gpu: bool = False
+    mail: bool = False
+    remote: bool = False
+
+
+def _must(required: bool) -> str:
+    return FAIL if required else WARN
+
+
+def check_python() -> Check:
+    version = platform.python_version()
+    ok = sys.version_info >= (3, 10)
+    return Check(
+        "python", OK if ok else FAIL, f"{version} at {sys.executable}", "" if ok else "use Python 3.10 or later"
+    )
+
+
+def check_keras() -> Check:
+    from importlib import metadata
+
+    from faceops.backbones import keras_module
+
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    try:
+        keras = keras_module()
+    except ImportError as exc:
+        return Check("keras", FAIL, f"cannot import Keras with backend {backend}: {exc}", "pip install -e .")
+    versions = [f"keras {keras.__version__}", f"backend {keras.backend.backend()}"]
+    for package in ("tensorflow", "jax"):
+        try:
+            versions.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return Check("keras", OK, ", ".join(versions))
+
+
+def gpu_devices() -> list[str]:
+    """The GPUs the Keras backend can use (not just the ones the driver shows)."""
+    from faceops.backbones import keras_module
+
+    backend = keras_module().backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [device.name for device in tf.config.list_physical_devices("GPU")]
+    if backend == "jax":
+        import jax
+
+        return [str(device) for device in jax.devices() if device.platform == "gpu"]
+    if backend == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return []
+
+
+def check_gpu(required: bool) -> Check:
+    devices = gpu_devices()
+    if devices:
+        return Check("gpu", OK, f"{len(devices)} seen by the Keras backend: {', '.join(devices)}")
+    return Check(
+        "gpu",
+        _must(required),
+        "no GPU seen by the Keras backend; training runs on the CPU",
+        "in Docker: run with --gpus all on a host with the NVIDIA Container Toolkit, and use an image whose "
+        "CUDA/cuDNN match TensorFlow (docker/train.Dockerfile); check with nvidia-smi",
+    )
+
+
+def check_dlib() -> Check:
+    from faceops.backbones import DLIB_PACKAGES, dlib_model_dir
+
+    try:
+        import dlib  # noqa: F401 - is it importable
+    except ImportError:
+        return Check("backbone dlib_resnet", FAIL, "dlib is not installed", DLIB_PACKAGES)
+    try:
+        folder = dlib_model_dir()
+    except FaceopsError as exc:
+        return Check("backbone dlib_resnet", FAIL, str(exc), DLIB_PACKAGES)
+    missing = [
+        name
+        for name in ("shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat")
+        if not (folder / name).is_file()
+    ]
+    if missing:
+        return Check("backbone dlib_resnet", FAIL, f"{folder}: missing {', '.join(missing)}", DLIB_PACKAGES)
+    return Check("backbone dlib_resnet", OK, f"model files in {folder}")
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded weights: $KERAS_HOME, else ~/.keras (as keras.utils.get_file does)."""
+    return Path(os.environ.get("KERAS_HOME") or Path(os.path.expanduser("~")) / ".keras")
+
+
+def check_vgg16(params: Params, reachable: Callable[[str], bool]) -> Check:
+    from faceops.backbones import VGG16_NOTOP_FILE, VGG16_NOTOP_URL
+
+    used = params.train.backbone == "vgg16"
+    weights = params.train.weights
+    if weights is None:
+        return Check("backbone vgg16", WARN if used else OK, "train.weights: null (random weights, tests only)")
+    if weights != "imagenet":
+        found = Path(weights).is_file()
+        status = OK if found else (FAIL if used else WARN)
+        return Check(
+            "backbone vgg16",
+            status,
+            f"weights file {weights}: {'found' if found else 'not found'}",
+            "" if found else "set train.weights to an existing VGG16 no-top .h5 file",
+        )
+    cached = keras_cache_dir() / "models" / VGG16_NOTOP_FILE
+    if cached.is_file():
+        return Check("backbone vgg16", OK, f"ImageNet weights cached at {cached}")
+    if reachable(VGG16_NOTOP_URL):
+        return Check(
+            "backbone vgg16",
+            OK,
+            f"ImageNet weights not cached yet; {VGG16_NOTOP_URL} is reachable",
+            "" if os.environ.get("KERAS_HOME") else "set KERAS_HOME to a kept folder so they download once",
+        )
+    return Check(
+        "backbone vgg16",
+        FAIL if used else WARN,
+        f"ImageNet weights neither cached at {cached} nor reachable",
+        f"copy {VGG16_NOTOP_FILE} to {cached.parent}/ or set train.weights to its path",
+    )
+
+
+def url_reachable(url: str, timeout: float = 5.0) -> bool:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def check_remote(root: Path, required: bool) -> Check:
+    """The default DVC remote: configured, and answers a listing (nothing is pushed or pulled)."""
+    answer = tools.dvc("remote", "default", cwd=root, check=False)
+    default = answer.stdout.strip() if answer.returncode == 0 else ""
+    if not default:
+        return Check(
+            "dvc remote",
+            _must(required),
+            "no default DVC remote",
+            "dvc remote add --default NAME URL (CI: the faceops-dvc-remote credential)",
+        )
+    try:
+        from dvc.repo import Repo
+
+        with Repo(str(root)) as repo:
+            remote = repo.cloud.get_remote(default)
+            with contextlib.suppress(FileNotFoundError):  # reachable, nothing pushed there yet
+                remote.fs.ls(remote.path, detail=False)
+            where = f"{remote.fs.protocol}://{remote.path}" if isinstance(remote.fs.protocol, str) else remote.path
+    except Exception as exc:  # every fsspec backend raises its own types
+        return Check(
+            "dvc remote",
+            _must(required),
+            f"remote {default!r} is not reachable: {_one_line(exc)}",
+            "check the URL, the endpoint (dvc remote modify --local NAME endpointurl URL) and the "
+            "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY of the storage credential",
+        )
+    return Check("dvc remote", OK, f"{default!r} at {where} answers a listing")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+def check_mail(params: Params, recipients: list[str], required: bool, env: Mapping[str, str]) -> list[Check]:
+    from faceops.report import SmtpSettings
+
+    checks = []
+    if recipients:
+        checks.append(Check("report recipients", OK, ", ".join(recipients)))
+    else:
+        checks.append(
+            Check(
+                "report recipients",
+                _must(required),
+                "none: --to / REPORT_TO empty and report.recipients empty",
+                "set report.recipients in params.yaml or REPORT_TO",
+            )
+        )
+    try:
+        settings = SmtpSettings.resolve(params.report, env)
+    except FaceopsError as exc:
+        checks.append(Check("smtp", _must(required), str(exc), "set report.smtp_host in params.yaml"))
+        return checks
+    login = (
+        f"login as {settings.user} (password {'set' if settings.password else 'NOT set'})"
+        if settings.user
+        else "no login"
+    )
+    try:
+        with socket.create_connection((settings.host, settings.port), timeout=5):
+            pass
+    except OSError as exc:
+        checks.append(
+            Check(
+                "smtp",
+                _must(required),
+                f"{settings.host}:{settings.port} ({settings.security}, {login}) "
+                f"does not answer: {exc.strerror or exc}",
+                "check report.smtp_host / smtp_port and the network between the build agent and the mail server",
+            )
+        )
+        return checks
+    checks.append(
+        Check(
+            "smtp",
+            OK,
+            f"{settings.host}:{settings.port} answers ({settings.security}, {login}, from {settings.sender})",
+        )
+    )
+    return checks
+
+
+def check_git_identity(root: Path) -> Check:
+    name = tools.git("config", "user.name", cwd=root, check=False).stdout.strip()
+    email = tools.git("config", "user.email", cwd=root, check=False).stdout.strip()
+    if name and email:
+        return Check("git identity", OK, f"{name} <{email}>")
+    return Check(
+        "git identity",
+        WARN,
+        "user.name or user.email not set (retrain and publish commit)",
+        "git config user.name NAME && git config user.email ADDRESS (CI: make ci-setup does it)",
+    )
+
+
+def run_checks(
+    root: str | os.PathLike[str] = ".",
+    params_path: str = "params.yaml",
+    to: list[str] | None = None,
+    needs: Requirements = Requirements(),
+    env: Mapping[str, str] = os.environ,
+    reachable: Callable[[str], bool] = url_reachable,
+) -> list[Check]:
+    root = Path(root)
+    checks = [check_python()]
+    try:
+        params = load_params(root / params_path)
+        checks.append(Check("params.yaml", OK, f"{root / params_path}: every setting valid"))
+    except FaceopsError as exc:
+        return [*checks, Check("params.yaml", FAIL, str(exc), "fix the setting it names")]
+    keras = check_keras()
+    checks.append(keras)
+    if keras.status == OK:
+        checks.append(check_gpu(needs.gpu))
+    checks.append(check_dlib())
+    checks.append(check_vgg16(params, reachable))
+    checks.append(check_remote(root, needs.remote))
+    recipients = parse_addresses(to, "--to") or list(params.report.recipients)
+    checks.extend(check_mail(params, recipients, needs.mail, env))
+    checks.append(check_git_identity(root))
+    return checks
+
+
+def format_table(checks: list[Check]) -> str:
+    width = max(len(check.name) for check in checks)
+    lines = []
+    for check in checks:
+        lines.append(f"{check.status:<4}  {check.name:<{width}}  {check.detail}")
+        if check.advice and check.status != OK:
+            lines.append(f"{'':<4}  {'':<{width}}  -> {check.advice}")
+    failed = sum(check.status == FAIL for check in checks)
+    warned = sum(check.status == WARN for check in checks)
+    lines.append(f"{failed} failed, {warned} warnings, {len(checks) - failed - warned} ok")
+    return "\n".join(lines)
+
+
+def as_json(checks: list[Check]) -> dict:
+    return {"ok": not any(check.status == FAIL for check in checks), "checks": [asdict(check) for check in checks]}
