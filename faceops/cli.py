@@ -161,7 +161,8 @@ def _capture(args: argparse.Namespace) -> int:
         raise FaceopsError(f"no photo of {args.person} was saved; see the reasons above")
     steps = [
         ["dvc", "add", args.dest],
-        ["git", "add", f"{args.dest}.dvc", str(Path(args.dest).parent / ".gitignore")],
+        # The folder holds the .dvc file and, where DVC wrote one, its .gitignore; the photos stay ignored.
+        ["git", "add", str(Path(args.dest).parent)],
         ["git", "commit", "-m", f"capture: {len(summary.saved)} photos of {args.person}"],
     ]
     if args.commit:

@@ -520,7 +520,7 @@ def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox
 @pytest.mark.slow
 def test_a_failing_stage_mails_failed_naming_it(tmp_path, lfw, s3, smtp_inbox):
     inbox, smtp_port = smtp_inbox
-    # Two of three people held out as strangers: validation passes, training has one person and fails.
+    # Two of three people held out as strangers: validation passes, then the split stage (in dvc repro) fails.
     origin = _user_project(tmp_path, lfw, s3, smtp_port, people=3, split={"strangers": 2})
     parameters = {
         "REPORT_TO": "team@faceops.test",
@@ -531,7 +531,7 @@ def test_a_failing_stage_mails_failed_naming_it(tmp_path, lfw, s3, smtp_inbox):
     }
     build = run_build(tmp_path, origin, parameters, _secrets(), CONTROLLER_ENV)
     assert build.result == "FAILURE" and list(build.results)[-2] == "Train and evaluate", build.log[-4000:]
-    assert "training needs at least 2 people" in build.results["Train and evaluate"][0].stderr
+    assert "at least 2 must remain to train on" in build.results["Train and evaluate"][0].stderr
     [envelope] = inbox.envelopes
     subject = email.message_from_bytes(envelope.content, policy=email.policy.default)["Subject"]
     assert subject.strip().startswith("[faceops] FAILED at stage 'Train and evaluate'"), subject
