@@ -108,4 +108,4 @@ def test_cli_capture_prints_summary_and_next_steps(tmp_path, video):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("3 photos of Me saved to dataset/raw/Me from ")
-    assert lines[-1].startswith("next: dvc add dataset/raw && git add dataset/raw.dvc dataset/.gitignore && git commit")
+    assert lines[-1].startswith("next: dvc add dataset/raw && git add dataset && git commit")
