@@ -194,3 +194,17 @@ def test_stages_are_importable_modules_with_their_own_names():
     for name in stage_names:
         assert callable(importlib.import_module(f"stages.{name}").main)
     assert not stage_names & {p.stem for p in (REPO / "faceops").glob("*.py")}, "stages/ and faceops/ share names"
+
+
+def test_code_is_lint_clean():
+    """ruff check and ruff format --check, as `make lint` runs them."""
+    import shutil
+    import subprocess
+
+    from helpers import tool_env
+
+    ruff = shutil.which("ruff", path=tool_env()["PATH"])
+    assert ruff, "ruff is not installed: make install"
+    for command in ([ruff, "check", "."], [ruff, "format", "--check", "."]):
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -116,7 +116,10 @@ def test_unreachable_server_and_no_recipients(project):
     assert result.stderr.strip().endswith("nothing.yaml: not found; run from the repository root")
     (project / "quiet.yaml").write_text("retrain: {threshold: 0.9}\n")
     result = _report(project, 25, "--params", "quiet.yaml")
-    assert result.stderr.strip() == "error: no recipients: pass --to ADDRESS (REPORT_TO in Jenkins) or set report.recipients in params.yaml"
+    assert (
+        result.stderr.strip()
+        == "error: no recipients: pass --to ADDRESS (REPORT_TO in Jenkins) or set report.recipients in params.yaml"
+    )
     (project / "quiet.yaml").unlink()
 
 
