@@ -192,6 +192,24 @@ class RetrainParams:
 
 
 @dataclass(frozen=True)
+class PromoteParams:
+    """The release gate: a trained candidate replaces the live model only if it passes every check.
+
+    `retrain.threshold` is the goal retraining aims for; `min_metric` is the floor below which nothing goes
+    live at all. A limit of 1 switches its check off.
+    """
+
+    min_metric: float = 0.5  # retrain.metric (test accuracy) the candidate must reach
+    max_false_accept_rate: float = 0.05  # strangers given a name, at most
+    max_recall_drop: float = 0.2  # largest fall of any one person's recall against the live model
+
+    def __post_init__(self) -> None:
+        _require("min_metric", self.min_metric, 0 <= self.min_metric <= 1, "0 to 1")
+        _require("max_false_accept_rate", self.max_false_accept_rate, 0 <= self.max_false_accept_rate <= 1, "0 to 1")
+        _require("max_recall_drop", self.max_recall_drop, 0 <= self.max_recall_drop <= 1, "0 to 1")
+
+
+@dataclass(frozen=True)
 class ReportParams:
     """Who gets the accuracy report, and the SMTP server's non-secret settings.
 
@@ -245,6 +263,7 @@ class Params:
     validate: ValidateParams = field(default_factory=ValidateParams)
     split: SplitParams = field(default_factory=SplitParams)
     train: TrainParams = field(default_factory=TrainParams)
+    promote: PromoteParams = field(default_factory=PromoteParams)
     retrain: RetrainParams = field(default_factory=RetrainParams)
     report: ReportParams = field(default_factory=ReportParams)
 

@@ -38,6 +38,7 @@ class ReportInputs:
     train_metrics: str = "metrics/train.json"
     per_person: str = "reports/per_person.csv"
     retrain: str = "reports/retrain.json"
+    gate: str = "reports/gate.json"
     validation: str = "reports/data_validation.json"
     dataset: str = "dataset/raw.dvc"
     images: dict = field(default_factory=lambda: dict(IMAGES))
@@ -63,6 +64,10 @@ def metrics_change(root: Path, metrics_path: str, base: str = "HEAD") -> dict[st
         return {}
     result = tools.dvc("metrics", "diff", base, "--all", "--json", "--targets", metrics_path, cwd=root)
     return json.loads(result.stdout or "{}").get(metrics_path, {})
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.4g}"
 
 
 def _pct(value: Any) -> str:
@@ -107,6 +112,7 @@ def build_report(
         raise FaceopsError(f"{root / inputs.metrics}: no metric {metric!r}")
     train = read_json(root / inputs.train_metrics, missing=None) or {}
     retrain = read_json(root / inputs.retrain, missing=None)
+    gate = read_json(root / inputs.gate, missing=None)
     validation = read_json(root / inputs.validation, missing=None)
     change = metrics_change(root, inputs.metrics, build.base) if evaluation else {}
     per_person = []
@@ -195,11 +201,32 @@ def build_report(
         "warnings": warnings,
         "retrain": {"status": retrain["status"], "attempts": attempts} if retrain else None,
         "per_person": per_person,
+        "gate": None
+        if gate is None or build.failed
+        else {
+            "promoted": gate["promoted"],
+            "checks": [
+                {
+                    "name": c["name"],
+                    "live": _num(c["live"]),
+                    "candidate": _num(c["candidate"]),
+                    "limit": c["limit"],
+                    "verdict": "pass" if c["passed"] else "FAIL",
+                }
+                for c in gate["checks"]
+            ],
+        },
     }
     text_lines = [verdict, ""] + [f"{k}: {v}" for k, v in facts]
     if retrain:
         text_lines += ["", f"retraining: {retrain['status']}"] + [
             f"  {a['name']}: {a['score']} ({a['verdict']})" for a in attempts
+        ]
+    if context["gate"]:
+        promoted = "promoted" if context["gate"]["promoted"] else "REFUSED: the live model stays"
+        text_lines += ["", f"release gate: {promoted}"] + [
+            f"  {c['name']}: live {c['live']}, candidate {c['candidate']}, needs {c['limit']}: {c['verdict']}"
+            for c in context["gate"]["checks"]
         ]
     if warnings:
         text_lines += ["", "data validation warnings:"] + [f"  {w}" for w in warnings]

@@ -26,6 +26,8 @@ from faceops.params import RetrainParams
 log = logging.getLogger(__name__)
 
 PASSED, IMPROVED, NO_IMPROVEMENT = "passed", "improved_below_threshold", "no_improvement"
+# What the evaluate stage writes for each candidate: its scores, and the release gate's verdict.
+CANDIDATE_METRICS, GATE_REPORT = "metrics/candidate.json", "reports/gate.json"
 EXIT_CODES = {PASSED: 0, IMPROVED: 2, NO_IMPROVEMENT: 3}
 
 
@@ -36,7 +38,7 @@ class Attempt:
     overrides: dict
     seconds: float = 0.0
     metrics: dict | None = None
-    verdict: str = "pending"  # passed, below_threshold, crashed
+    verdict: str = "pending"  # passed, below_threshold, refused (by the release gate), crashed
     error: str | None = None
 
 
@@ -135,9 +137,14 @@ def retrain(params: RetrainParams, metrics_path: str | os.PathLike[str], workspa
                 attempt.verdict, attempt.error = "crashed", tools.last_error(result)
                 log.warning("attempt %s crashed: %s", tweak.name, attempt.error)
             else:
-                attempt.metrics = read_json(workspace.root / metrics_path)
-                score = _score(attempt.metrics, params.metric, metrics_path)
-                attempt.verdict = "passed" if score >= params.threshold else "below_threshold"
+                attempt.metrics = read_json(workspace.root / CANDIDATE_METRICS)
+                score = _score(attempt.metrics, params.metric, CANDIDATE_METRICS)
+                gate = read_json(workspace.root / GATE_REPORT)
+                if not gate["promoted"]:
+                    failed = [check["name"] for check in gate["checks"] if not check["passed"]]
+                    attempt.verdict, attempt.error = "refused", "release gate: " + ", ".join(failed)
+                else:
+                    attempt.verdict = "passed" if score >= params.threshold else "below_threshold"
                 log.info("attempt %s: %s %.4f (%s)", tweak.name, params.metric, score, attempt.verdict)
             workspace.restore(keep)
             if attempt.verdict == "passed":
@@ -146,7 +153,7 @@ def retrain(params: RetrainParams, metrics_path: str | os.PathLike[str], workspa
         workspace.restore(keep)
         shutil.rmtree(keep, ignore_errors=True)
 
-    scored = [a for a in outcome.attempts if a.metrics is not None]
+    scored = [a for a in outcome.attempts if a.verdict in ("passed", "below_threshold")]  # promoted in its run
     best = max(scored, key=lambda a: _score(a.metrics, params.metric, metrics_path), default=None)
     if best is not None and _score(best.metrics, params.metric, metrics_path) > current:
         workspace.dvc("exp", "apply", best.experiment)

@@ -1,38 +1,62 @@
-"""DVC stage `evaluate`: scores the model on the test faces and draws the plots."""
+"""DVC stage `evaluate`: scores the candidate on the test faces, judges it against the live model with the
+release gate, and promotes it only if it passes; the live model's metrics and plots change only then."""
 
 import argparse
+import logging
+import sys
 
 import pandas as pd
 
 from faceops.atomic import write_csv, write_json
 from faceops.entry import run_stage
+from faceops.errors import FaceopsError
 from faceops.evaluate import evaluate_recogniser, plot_confusion, plot_history
 from faceops.faces import read_manifest
 from faceops.features import FeatureCache
 from faceops.model import Recogniser
+from faceops.params import load_params
+from faceops.promote import judge, promote
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--split", required=True)
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--candidate", required=True, help="the model the train stage just wrote")
+    parser.add_argument("--model", required=True, help="the live model (predict and serve use it)")
     parser.add_argument("--history", required=True, help="train history CSV, drawn as a PNG")
     parser.add_argument("--cache-dir", required=True)
-    parser.add_argument("--metrics", required=True, help="JSON: accuracy, macro F1")
+    parser.add_argument("--candidate-metrics", required=True, help="JSON: the candidate's scores, always written")
+    parser.add_argument("--gate", required=True, help="JSON: each check of the release gate, live vs candidate")
+    parser.add_argument("--metrics", required=True, help="JSON: the live model's scores")
     parser.add_argument("--per-person", required=True, help="CSV: precision and recall per person, weakest first")
     parser.add_argument("--confusion", required=True, help="CSV: actual and predicted person per test face")
     parser.add_argument("--confusion-png", required=True)
     parser.add_argument("--history-png", required=True)
     args = parser.parse_args()
 
+    params = load_params()
     split = read_manifest(args.split, required=("path", "person", "sha256", "subset"))
-    evaluation = evaluate_recogniser(Recogniser.load(args.model), split, FeatureCache(args.cache_dir))
-    write_json(args.metrics, evaluation.metrics)
-    write_csv(args.per_person, ["person", "precision", "recall", "f1", "support"], evaluation.per_person)
-    write_csv(args.confusion, ["actual", "predicted"], evaluation.confusion)
-    plot_confusion(evaluation.confusion, args.confusion_png)
+    cache = FeatureCache(args.cache_dir)
+    candidate = evaluate_recogniser(Recogniser.load(args.candidate), split, cache)
+    write_json(args.candidate_metrics, candidate.metrics)
+    live = None
+    try:
+        live = evaluate_recogniser(Recogniser.load(args.model), split, cache)
+    except FaceopsError as exc:  # no live model yet, or one that no longer loads: nothing to compare with
+        logging.info("no live model to compare with (%s)", exc)
+    result = judge(candidate, live, params.promote, params.retrain.metric)
+    write_json(args.gate, result.to_dict())
+    metric = params.retrain.metric
+    if not result.passed:
+        print(f"candidate REFUSED by the release gate: {result.reason()}; the live model stays", file=sys.stderr)
+        return
+    promote(args.candidate, args.model)
+    write_json(args.metrics, candidate.metrics)
+    write_csv(args.per_person, ["person", "precision", "recall", "f1", "support"], candidate.per_person)
+    write_csv(args.confusion, ["actual", "predicted"], candidate.confusion)
+    plot_confusion(candidate.confusion, args.confusion_png)
     plot_history(pd.read_csv(args.history), args.history_png)
-    print(f"test accuracy {evaluation.metrics['accuracy']:.1%}, macro F1 {evaluation.metrics['macro_f1']:.3f}")
+    print(f"PROMOTED: {metric} {candidate.metrics[metric]:.1%}, macro F1 {candidate.metrics['macro_f1']:.3f}")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,13 @@ FOUR_PEOPLE = ["Colin_Powell", "Donald_Rumsfeld", "George_W_Bush", "Tony_Blair"]
 PROJECT_FILES = ("dvc.yaml", "Makefile", "Jenkinsfile", "pyproject.toml", "README.md", ".dockerignore", ".gitignore")
 PROJECT_FOLDERS = ("stages", "faceops", "tests", "docker", "jobs")
 # What the small test projects change in the committed params.yaml: small crops, one stranger, random
-# VGG16 weights (no download) and two epochs.
-SMALL = {"base": {"image_size": 64}, "split": {"strangers": 1}, "train": {"weights": None, "epochs": 2}}
+# VGG16 weights (no download), two epochs, and a release gate that lets such a weak model go live.
+SMALL = {
+    "base": {"image_size": 64},
+    "split": {"strangers": 1},
+    "train": {"weights": None, "epochs": 2},
+    "promote": {"min_metric": 0.0, "max_false_accept_rate": 1.0, "max_recall_drop": 1.0},
+}
 
 
 def tool_env() -> dict[str, str]:

@@ -38,6 +38,9 @@ BAD_SETTINGS = [
     ("train", "early_stopping_patience", -1, "0 (off) or more epochs"),
     ("train", "unknown_quantile", 1.5, "0.5 up to (not including) 1"),
     ("train", "class_weights", "auto", "one of 'balanced', 'none'"),
+    ("promote", "min_metric", 1.5, "0 to 1"),
+    ("promote", "max_false_accept_rate", -0.1, "0 to 1"),
+    ("promote", "max_recall_drop", 2, "0 to 1"),
     ("retrain", "threshold", 1.01, "more than 0, at most 1"),
     ("retrain", "metric", "precision", "one of 'accuracy'"),
     ("retrain", "max_attempts", -1, "0 to 50"),
@@ -85,7 +88,7 @@ def test_misspelt_section_and_key_are_refused(params_file):
     data = yaml.safe_load(params_file.read_text())
     data["trian"] = {"epochs": 3}
     params_file.write_text(yaml.safe_dump(data))
-    with pytest.raises(FaceopsError, match=r"unknown section trian \(known: base, faces, report, retrain"):
+    with pytest.raises(FaceopsError, match=r"unknown section trian \(known: base, faces, promote, report, retrain"):
         load_params(params_file)
     del data["trian"]
     data["train"]["epoch"] = 3
