@@ -1,0 +1,62 @@
+"""The release gate: a bad candidate never replaces the live model."""
+
+import hashlib
+import json
+
+import pytest
+import yaml
+from helpers import make_project, sh, write_params
+
+from faceops.evaluate import Evaluation
+from faceops.params import PromoteParams
+from faceops.promote import judge
+
+
+def _evaluation(accuracy, far, recalls):
+    per_person = [{"person": p, "precision": 1.0, "recall": r, "f1": r, "support": 5} for p, r in recalls.items()]
+    return Evaluation({"accuracy": accuracy, "false_accept_rate": far}, per_person, [])
+
+
+def test_gate_names_the_check_and_the_person():
+    live = _evaluation(0.9, 0.01, {"Ann": 1.0, "Bob": 0.8})
+    worse = _evaluation(0.85, 0.2, {"Ann": 0.5, "Bob": 0.8})
+    result = judge(
+        worse, live, PromoteParams(min_metric=0.5, max_false_accept_rate=0.05, max_recall_drop=0.2), "accuracy"
+    )
+    assert not result.passed
+    assert [c.passed for c in result.checks] == [True, False, False]
+    assert result.reason() == (
+        "false_accept_rate 0.2 (needs <= 0.05 (promote.max_false_accept_rate)); "
+        "largest recall drop (Ann) 0.5 (needs <= 0.2 (promote.max_recall_drop))"
+    )
+    assert judge(live, None, PromoteParams(), "accuracy").passed  # a first model: nothing to drop from
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_refused_candidate_leaves_the_live_model_and_its_metrics(tmp_path, lfw):
+    path = make_project(tmp_path / "repo", lfw, people=3, images=12)
+    sh("dvc", "repro", cwd=path)
+    sh("git", "add", "-A", cwd=path)
+    sh("git", "commit", "-qm", "first model", cwd=path)
+    live = {name: _sha(path / name) for name in ("models/model.keras", "models/model.json", "metrics/eval.json")}
+    write_params(path, {"promote": {"min_metric": 0.99}, "train": {"learning_rate": 1e-9, "epochs": 1}})
+    result = sh("dvc", "repro", cwd=path)
+    refused = [line for line in result.stderr.splitlines() if "REFUSED" in line]
+    assert len(refused) == 1 and "(needs >= 0.99 (promote.min_metric))" in refused[0], result.stderr
+    assert refused[0].endswith("the live model stays")
+    assert {name: _sha(path / name) for name in live} == live  # the model, its card and its metrics
+    gate = json.loads((path / "reports/gate.json").read_text())
+    assert gate["promoted"] is False and gate["checks"][0]["live"] is not None
+    candidate = json.loads((path / "metrics/candidate.json").read_text())
+    assert candidate["accuracy"] < 0.99
+    report = sh("faceops", "report", cwd=path)
+    assert "REFUSED" in (path / "reports/report.html").read_text() and report.returncode == 0
+    # The same candidate passes a gate that lets it through, and only then goes live.
+    write_params(path, {"promote": {"min_metric": 0.0}})
+    sh("dvc", "repro", cwd=path)
+    assert _sha(path / "models/model.keras") != live["models/model.keras"]
+    assert yaml.safe_load((path / "params.yaml").read_text())["promote"]["min_metric"] == 0.0
