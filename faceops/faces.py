@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,14 +42,23 @@ class FacesResult:
         }
 
 
-def _face_file_names(paths: list[Path]) -> dict[Path, str]:
-    """`Alice_0001.jpg` -> `Alice_0001.png`, keeping the suffix where two photos share a stem."""
-    stems: dict[str, int] = {}
-    for path in paths:
-        stems[path.stem] = stems.get(path.stem, 0) + 1
+def _face_file_names(files: list, raw_dir: Path) -> dict[Path, str]:
+    """A crop name per photo that no two photos of a person share: `Alice_0001.jpg` -> `Alice_0001.png`;
+    a photo in a subfolder keeps the folder (`cam1/IMG_1.jpg` -> `cam1__IMG_1.png`), and where two names still
+    meet (`a.jpg` beside `a.png`) the extension stays in (`a_jpg.png`)."""
+    stems = {}
+    for raw in files:
+        inside = raw.path.relative_to(raw_dir / raw.person)
+        stems[raw.path] = "__".join((*inside.parent.parts, inside.stem))
+    counts = Counter((raw.person, stems[raw.path]) for raw in files)
     return {
-        path: (path.stem if stems[path.stem] == 1 else f"{path.stem}_{path.suffix.lstrip('.')}") + ".png"
-        for path in paths
+        raw.path: (
+            stems[raw.path]
+            if counts[(raw.person, stems[raw.path])] == 1
+            else f"{stems[raw.path]}_{raw.path.suffix.lstrip('.')}"
+        )
+        + ".png"
+        for raw in files
     }
 
 
@@ -65,7 +75,7 @@ def extract_faces(
     out_dir = Path(out_dir)
     manifest: list[dict] = []
     report: list[dict] = []
-    names = _face_file_names([f.path for f in files])
+    names = _face_file_names(files, Path(raw_dir))
 
     def note(raw, status: str, reason: str) -> None:
         report.append({"source": str(raw.path), "person": raw.person, "status": status, "reason": reason})
@@ -142,7 +152,10 @@ def read_manifest(path: str | os.PathLike[str], required: tuple[str, ...] = MANI
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, dtype={"person": str, "sha256": str, "path": str})
+        # Only an empty cell is missing: a person folder named NA, None, null or nan is a name, not a gap.
+        frame = pd.read_csv(
+            path, dtype={"person": str, "sha256": str, "path": str}, keep_default_na=False, na_values=[""]
+        )
     except FileNotFoundError:
         raise FaceopsError(f"{path}: manifest not found (run the `faces` stage first: dvc repro)") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

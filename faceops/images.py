@@ -33,6 +33,16 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    """RGB uint8. 16-bit and 32-bit greyscale (PNG modes I;16, I) are scaled to 8 bits, not clipped to white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        grey = np.clip(np.round(values / top * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    return np.asarray(image.convert("RGB"))
+
+
 def decode_image(data: bytes, name: str) -> np.ndarray:
     """Decode bytes to an RGB uint8 array, honouring EXIF rotation (phone photos)."""
     if not data:
@@ -46,7 +56,7 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
                     "too_large",
                 )
             image = ImageOps.exif_transpose(image)
-            return np.asarray(image.convert("RGB"))
+            return _to_rgb(image)
     except UnidentifiedImageError:
         raise ImageError(name, "not a JPEG, PNG, WebP or BMP image", "not_image") from None
     except Image.DecompressionBombError:

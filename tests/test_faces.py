@@ -1,5 +1,6 @@
 import csv
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,3 +107,49 @@ def test_read_manifest_errors(tmp_path):
     bad.write_text("path,person\nx.png,Ann\n")
     with pytest.raises(FaceopsError, match=r"bad\.csv: manifest lacks the column\(s\) source, box, sha256"):
         read_manifest(bad)
+
+
+def test_same_named_photos_in_subfolders_get_their_own_crops(tmp_path, lfw):
+    raw = tmp_path / "raw"
+    for person, sources in {
+        "Ann": ["Tony_Blair_0001.jpg", "Tony_Blair_0002.jpg"],
+        "Bob": ["Tony_Blair_0003.jpg"],
+    }.items():
+        for i, source in enumerate(sources):
+            folder = raw / person / f"cam{i + 1}"
+            folder.mkdir(parents=True)
+            shutil.copy(lfw / "Tony_Blair" / source, folder / "IMG_0001.jpg")
+    shutil.copy(lfw / "Tony_Blair" / "Tony_Blair_0004.jpg", raw / "Bob" / "IMG_0001.jpg")
+    shutil.copy(lfw / "Tony_Blair" / "Tony_Blair_0005.jpg", raw / "Bob" / "IMG_0001.png")
+    result = extract_faces(raw, tmp_path / "faces", 48, FacesParams())
+    names = sorted(str(Path(row["path"]).relative_to(tmp_path / "faces")) for row in result.manifest)
+    assert names == [
+        "Ann/cam1__IMG_0001.png",
+        "Ann/cam2__IMG_0001.png",
+        "Bob/IMG_0001_jpg.png",
+        "Bob/IMG_0001_png.png",
+        "Bob/cam1__IMG_0001.png",
+    ]
+    assert len({row["sha256"] for row in result.manifest}) == 5  # five photos, five different crops
+
+
+@pytest.mark.parametrize("name", ["NA", "None", "null", "nan"])
+def test_person_names_pandas_would_read_as_missing(tmp_path, lfw, name):
+    raw = tmp_path / "raw"
+    (raw / name).mkdir(parents=True)
+    shutil.copy(lfw / "Tony_Blair" / "Tony_Blair_0001.jpg", raw / name / "a.jpg")
+    result = extract_faces(raw, tmp_path / "faces", 48, FacesParams())
+    write_faces_outputs(result, tmp_path / "faces.csv", tmp_path / "report.csv")
+    assert read_manifest(tmp_path / "faces.csv")["person"].tolist() == [name]
+
+
+def test_16_bit_greyscale_png_is_scaled_not_clipped(tmp_path, lfw):
+    import numpy as np
+
+    grey = np.asarray(Image.open(lfw / "Tony_Blair" / "Tony_Blair_0001.jpg").convert("L"), dtype=np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(grey * 257).save(path)  # the same picture in 16 bits
+    assert Image.open(path).mode.startswith("I")
+    rgb = load_image(path)
+    assert rgb.dtype == np.uint8 and rgb.shape == (*grey.shape, 3)
+    assert np.abs(rgb[:, :, 0].astype(int) - grey.astype(int)).max() <= 1
