@@ -459,6 +459,17 @@ def _secrets() -> dict:
     }
 
 
+def _parameters(s3: str) -> dict[str, str]:
+    """The build parameters (jobs/faceops.yaml) as a user starts a build on a CPU agent."""
+    return {
+        "REPORT_TO": "team@faceops.test",
+        "RETRAIN_THRESHOLD": "",
+        "FORCE_REPRO": "false",
+        "REQUIRE_GPU": "false",
+        "DVC_REMOTE_ENDPOINT_URL": s3,
+    }
+
+
 CONTROLLER_ENV = {"FACEOPS_SMTP_HOST": "smtp.controller-only.invalid", "FACEOPS_SMTP_PORT": "2525"}
 
 
@@ -480,14 +491,7 @@ def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox
         sh("git", "push", "-q", "origin", "HEAD:main", cwd=other, env=colleague)
         _own(origin, _build_user())
 
-    parameters = {
-        "REPORT_TO": "team@faceops.test",
-        "RETRAIN_THRESHOLD": "",
-        "FORCE_REPRO": "false",
-        "REQUIRE_GPU": "false",
-        "DVC_REMOTE_ENDPOINT_URL": s3,
-    }
-    build = run_build(tmp_path, origin, parameters, _secrets(), CONTROLLER_ENV, {"Publish": someone_pushes})
+    build = run_build(tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, {"Publish": someone_pushes})
     _own(origin, None)
     _own(build.workspace, None)
     steps = {stage: [r.returncode for r in runs] for stage, runs in build.results.items()}
@@ -522,14 +526,7 @@ def test_a_failing_stage_mails_failed_naming_it(tmp_path, lfw, s3, smtp_inbox):
     inbox, smtp_port = smtp_inbox
     # Two of three people held out as strangers: validation passes, then the split stage (in dvc repro) fails.
     origin = _user_project(tmp_path, lfw, s3, smtp_port, people=3, split={"strangers": 2})
-    parameters = {
-        "REPORT_TO": "team@faceops.test",
-        "RETRAIN_THRESHOLD": "",
-        "FORCE_REPRO": "false",
-        "REQUIRE_GPU": "false",
-        "DVC_REMOTE_ENDPOINT_URL": s3,
-    }
-    build = run_build(tmp_path, origin, parameters, _secrets(), CONTROLLER_ENV)
+    build = run_build(tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV)
     assert build.result == "FAILURE" and list(build.results)[-2] == "Train and evaluate", build.log[-4000:]
     assert "at least 2 must remain to train on" in build.results["Train and evaluate"][0].stderr
     [envelope] = inbox.envelopes
