@@ -116,11 +116,16 @@ def plan(params: RetrainParams) -> list[str]:
 
 def retrain(params: RetrainParams, metrics_path: str | os.PathLike[str], workspace: Workspace) -> RetrainOutcome:
     """Try tweaks until one passes; apply the best attempt only if it beats the current model."""
-    baseline = read_json(workspace.root / metrics_path)
-    current = _score(baseline, params.metric, metrics_path)
-    if current >= params.threshold:
-        log.info("%s %.4f meets the threshold %.4f: nothing to do", params.metric, current, params.threshold)
-        return RetrainOutcome(PASSED, baseline)
+    baseline = read_json(workspace.root / metrics_path, missing=None)
+    if baseline is None:  # no model went live yet: the release gate refused the first candidate
+        baseline = read_json(workspace.root / CANDIDATE_METRICS, missing="not found; run `dvc repro` first")
+        current = float("-inf")  # any attempt that goes live is an improvement
+        log.info("no live model yet; the refused candidate had %s %s", params.metric, baseline.get(params.metric))
+    else:
+        current = _score(baseline, params.metric, metrics_path)
+        if current >= params.threshold:
+            log.info("%s %.4f meets the threshold %.4f: nothing to do", params.metric, current, params.threshold)
+            return RetrainOutcome(PASSED, baseline)
     workspace.ensure_git_identity()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     outcome = RetrainOutcome(NO_IMPROVEMENT, baseline)
