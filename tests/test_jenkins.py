@@ -365,8 +365,10 @@ def run_build(
     volumes = {"/var/cache/faceops": str(cache), "/data/lfw-people-20": str(LFW), "/tmp/": f"{root}/container-tmp/"}
 
     def volume(value: str) -> str:
+        """A path inside the container as it is outside: the first mount it lies under (mapped once)."""
         for inside, outside in volumes.items():
-            value = value.replace(inside, outside)
+            if value.startswith(inside):
+                return outside + value[len(inside) :]
         return value
 
     environment = {name: volume(value) for name, value in image_environment().items()}

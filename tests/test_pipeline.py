@@ -63,7 +63,7 @@ def test_repro_writes_every_declared_output(project):
     for png in ("plots/confusion.png", "plots/train_history.png"):
         with Image.open(path / png) as image:
             assert image.format == "PNG" and image.width > 300
-    assert "test accuracy" in first.stdout
+    assert "PROMOTED: accuracy" in first.stdout  # the first candidate goes live
     assert "data validation: 4 people, 80 faces: 11 checks passed" in first.stdout
     assert json.loads((path / "reports/data_validation.json").read_text())["success"] is True
     meta = json.loads((path / "models/model.json").read_text())
