@@ -66,6 +66,8 @@ def main() -> None:
         base={"seed": 42},
         split={"test_size": 0.25, "strangers": args.strangers},
         train={"weights": "imagenet" if imagenet else None},
+        # A benchmark measures every backbone, weak ones too: the release gate lets each model go live.
+        promote={"min_metric": 0.0, "max_false_accept_rate": 1.0, "max_recall_drop": 1.0},
     )
     for command in (
         ["git", "init", "-q"],
