@@ -8,6 +8,8 @@ model.json stops with one line naming the file and the field instead of a KeyErr
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import platform
 from collections.abc import Mapping
@@ -90,9 +92,6 @@ class ModelCard:
     @property
     def version(self) -> str:
         """A short content hash: what /model and the logs call this model."""
-        import hashlib
-        import json
-
         return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
 

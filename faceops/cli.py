@@ -86,12 +86,16 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _threshold_override(args: argparse.Namespace) -> dict | None:
+    """--threshold replaces retrain.threshold, checked like the file's own value."""
+    return {"retrain": {"threshold": args.threshold}} if args.threshold is not None else None
+
+
 def _retrain(args: argparse.Namespace) -> int:
     from faceops.params import load_params
     from faceops.retrain import Workspace, plan, retrain, write_report
 
-    overrides = {"retrain": {"threshold": args.threshold}} if args.threshold is not None else None
-    params = load_params(args.params, overrides).retrain
+    params = load_params(args.params, _threshold_override(args)).retrain
     if args.dry_run:
         print("\n".join(plan(params)))
         return 0
@@ -119,8 +123,7 @@ def _report(args: argparse.Namespace) -> int:
     from faceops.params import load_params
     from faceops.report import BuildInfo, SmtpSettings, build_report, compose_email, send_email, write_report_html
 
-    overrides = {"retrain": {"threshold": args.threshold}} if args.threshold is not None else None
-    params = load_params(args.params, overrides)
+    params = load_params(args.params, _threshold_override(args))
     recipients = report_recipients(args.to, params.report.recipients) if args.email else []
     settings = SmtpSettings.resolve(params.report) if args.email else None  # refuse bad settings before the work
     build = BuildInfo(args.result or None, args.stage or None, args.base or "HEAD")

@@ -11,7 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from faceops.atomic import atomic_dir, write_csv
-from faceops.dataset import list_raw_files
+from faceops.dataset import RawFile, list_raw_files
 from faceops.detect import FaceDetector, crop_face
 from faceops.errors import FaceopsError, ImageError
 from faceops.images import encode_png, is_image_name, load_image, sha256_bytes
@@ -42,7 +42,7 @@ class FacesResult:
         }
 
 
-def _face_file_names(files: list, raw_dir: Path) -> dict[Path, str]:
+def _face_file_names(files: list[RawFile], raw_dir: Path) -> dict[Path, str]:
     """A crop name per photo that no two photos of a person share: `Alice_0001.jpg` -> `Alice_0001.png`;
     a photo in a subfolder keeps the folder (`cam1/IMG_1.jpg` -> `cam1__IMG_1.png`), and where two names still
     meet (`a.jpg` beside `a.png`) the extension stays in (`a_jpg.png`)."""

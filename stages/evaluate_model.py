@@ -43,7 +43,7 @@ def main() -> None:
     try:
         live = evaluate_recogniser(Recogniser.load(args.model), split, cache)
     except FaceopsError as exc:  # no live model yet, or one that no longer loads: nothing to compare with
-        logging.info("no live model to compare with (%s)", exc)
+        logging.warning("the release gate compares with no live model: %s", exc)
     result = judge(candidate, live, params.promote, params.retrain.metric)
     write_json(args.gate, result.to_dict())
     metric = params.retrain.metric
