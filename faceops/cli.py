@@ -113,6 +113,7 @@ def _retrain(args: argparse.Namespace) -> int:
         "passed": f"PASSED: {params.metric} meets {params.threshold}",
         "improved_below_threshold": f"IMPROVED but still below {params.threshold}",
         "no_improvement": f"NO IMPROVEMENT over the current model ({params.metric} {baseline}); it stays in place",
+        "interrupted": f"INTERRUPTED by {outcome.interrupted_by}: the workspace is as it was before retraining",
     }
     chosen = f"; applied {outcome.chosen} to the workspace" if outcome.chosen else ""
     print(f"{messages[outcome.status]} (was {baseline}){chosen}; report in {args.report}")

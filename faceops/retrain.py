@@ -4,13 +4,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,9 +28,63 @@ from faceops.params import RetrainParams
 log = logging.getLogger(__name__)
 
 PASSED, IMPROVED, NO_IMPROVEMENT = "passed", "improved_below_threshold", "no_improvement"
+INTERRUPTED = "interrupted"
 # What the evaluate stage writes for each candidate: its scores, and the release gate's verdict.
 CANDIDATE_METRICS, GATE_REPORT = "metrics/candidate.json", "reports/gate.json"
-EXIT_CODES = {PASSED: 0, IMPROVED: 2, NO_IMPROVEMENT: 3}
+EXIT_CODES = {PASSED: 0, IMPROVED: 2, NO_IMPROVEMENT: 3, INTERRUPTED: 4}
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived; a BaseException so that no `except Exception` swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signal_name = signal.Signals(signum).name
+
+
+class SignalGuard:
+    """Turns SIGINT and SIGTERM into `Interrupted`, except inside `hold()`, where they wait.
+
+    Snapshot and restore run under `hold()`: an impatient second Ctrl-C must not leave a half-copied
+    workspace. Outside the main thread (signals cannot be handled there) it does nothing.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.pending: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.holding:
+            self.pending = self.pending or signum
+        else:
+            raise Interrupted(signum)
+
+    def __enter__(self) -> SignalGuard:
+        with contextlib.suppress(ValueError):  # not the main thread
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    @contextlib.contextmanager
+    def hold(self, deliver: bool = True) -> Iterator[None]:
+        """Signals wait until the block ends; then, with `deliver`, the first of them is raised."""
+        outer, self.holding = self.holding, True
+        try:
+            yield
+        finally:
+            self.holding = outer
+        if not deliver:
+            self.pending = None
+        elif not outer and self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise Interrupted(signum)
 
 
 @dataclass
@@ -48,6 +104,7 @@ class RetrainOutcome:
     baseline: dict
     attempts: list[Attempt] = field(default_factory=list)
     chosen: str | None = None
+    interrupted_by: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -85,24 +142,40 @@ class Workspace:
                             paths.append(self.root / name)
         return paths
 
+    def git_index(self) -> Path:
+        return self.root / self.git("rev-parse", "--git-path", "index").stdout.strip()
+
     def snapshot(self) -> Path:
+        """Copy what an experiment may change (tracked outputs, the git index, HEAD) to a temporary folder."""
         keep = Path(tempfile.mkdtemp(prefix="faceops-retrain-"))
         for path in self.tracked_outputs():
             if path.exists():
-                target = keep / path.relative_to(self.root)
+                target = keep / "workspace" / path.relative_to(self.root)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, target)
+        if self.git_index().exists():
+            shutil.copy2(self.git_index(), keep / "index")
+        head = self.git("symbolic-ref", "-q", "HEAD", check=False).stdout.strip()
+        (keep / "HEAD").write_text(head or self.git("rev-parse", "HEAD").stdout.strip())
         return keep
 
     def restore(self, keep: Path) -> None:
+        """Put back the snapshot: HEAD, tracked outputs, DVC-tracked files as dvc.lock names them, the index."""
+        head = (keep / "HEAD").read_text()
+        if head.startswith("refs/"):
+            self.git("symbolic-ref", "HEAD", head)
+        else:
+            self.git("update-ref", "--no-deref", "HEAD", head)
         for path in self.tracked_outputs():
-            saved = keep / path.relative_to(self.root)
+            saved = keep / "workspace" / path.relative_to(self.root)
             if saved.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(saved, path)
             elif path.exists():
                 path.unlink()
         self.dvc("checkout", "--force", "--quiet", check=False)
+        if (keep / "index").exists():
+            shutil.copy2(keep / "index", self.git_index())
 
 
 def plan(params: RetrainParams) -> list[str]:
@@ -129,35 +202,63 @@ def retrain(params: RetrainParams, metrics_path: str | os.PathLike[str], workspa
     workspace.ensure_git_identity()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     outcome = RetrainOutcome(NO_IMPROVEMENT, baseline)
-    keep = workspace.snapshot()
-    try:
-        for i, tweak in enumerate(params.tweaks(), 1):
-            attempt = Attempt(tweak.name, f"retrain-{stamp}-{i}-{tweak.name}", dict(tweak.overrides))
-            outcome.attempts.append(attempt)
-            log.info("attempt %d/%d %s: %s", i, len(params.tweaks()), tweak.name, tweak.overrides)
-            started = time.perf_counter()
-            result = workspace.dvc("exp", "run", "--name", attempt.experiment, *tweak.set_args(), check=False)
-            attempt.seconds = round(time.perf_counter() - started, 1)
-            if result.returncode != 0:
-                attempt.verdict, attempt.error = "crashed", tools.last_error(result)
-                log.warning("attempt %s crashed: %s", tweak.name, attempt.error)
-            else:
-                attempt.metrics = read_json(workspace.root / CANDIDATE_METRICS)
-                score = _score(attempt.metrics, params.metric, CANDIDATE_METRICS)
-                gate = read_json(workspace.root / GATE_REPORT)
-                if not gate["promoted"]:
-                    failed = [check["name"] for check in gate["checks"] if not check["passed"]]
-                    attempt.verdict, attempt.error = "refused", "release gate: " + ", ".join(failed)
-                else:
-                    attempt.verdict = "passed" if score >= params.threshold else "below_threshold"
-                log.info("attempt %s: %s %.4f (%s)", tweak.name, params.metric, score, attempt.verdict)
-            workspace.restore(keep)
-            if attempt.verdict == "passed":
-                break
-    finally:
-        workspace.restore(keep)
-        shutil.rmtree(keep, ignore_errors=True)
+    with SignalGuard() as guard:
+        try:
+            with guard.hold():
+                keep = workspace.snapshot()
+            try:
+                _attempts(params, workspace, stamp, outcome, guard, keep)
+            finally:
+                with guard.hold():
+                    workspace.restore(keep)
+                    shutil.rmtree(keep, ignore_errors=True)
+        except Interrupted as interruption:
+            outcome.status, outcome.interrupted_by = INTERRUPTED, interruption.signal_name
+            for attempt in outcome.attempts:
+                if attempt.verdict == "pending":
+                    attempt.verdict = INTERRUPTED
+            log.warning("%s: stopped; the workspace is as it was before retraining", interruption.signal_name)
+            return outcome
+        with guard.hold(deliver=False):  # a short, all-or-nothing step: let it finish
+            return _apply_best(params, metrics_path, workspace, outcome, current)
 
+
+def _attempts(
+    params: RetrainParams, workspace: Workspace, stamp: str, outcome: RetrainOutcome, guard: SignalGuard, keep: Path
+) -> None:
+    """Run the schedule's tweaks as experiments, restoring the workspace after each, until one passes."""
+    for i, tweak in enumerate(params.tweaks(), 1):
+        attempt = Attempt(tweak.name, f"retrain-{stamp}-{i}-{tweak.name}", dict(tweak.overrides))
+        outcome.attempts.append(attempt)
+        log.info("attempt %d/%d %s: %s", i, len(params.tweaks()), tweak.name, tweak.overrides)
+        started = time.perf_counter()
+        try:
+            result = workspace.dvc("exp", "run", "--name", attempt.experiment, *tweak.set_args(), check=False)
+        finally:
+            attempt.seconds = round(time.perf_counter() - started, 1)
+        if result.returncode != 0:
+            attempt.verdict, attempt.error = "crashed", tools.last_error(result)
+            log.warning("attempt %s crashed: %s", tweak.name, attempt.error)
+        else:
+            attempt.metrics = read_json(workspace.root / CANDIDATE_METRICS)
+            score = _score(attempt.metrics, params.metric, CANDIDATE_METRICS)
+            gate = read_json(workspace.root / GATE_REPORT)
+            if not gate["promoted"]:
+                failed = [check["name"] for check in gate["checks"] if not check["passed"]]
+                attempt.verdict, attempt.error = "refused", "release gate: " + ", ".join(failed)
+            else:
+                attempt.verdict = "passed" if score >= params.threshold else "below_threshold"
+            log.info("attempt %s: %s %.4f (%s)", tweak.name, params.metric, score, attempt.verdict)
+        with guard.hold():
+            workspace.restore(keep)
+        if attempt.verdict == "passed":
+            break
+
+
+def _apply_best(
+    params: RetrainParams, metrics_path: Any, workspace: Workspace, outcome: RetrainOutcome, current: float
+) -> RetrainOutcome:
+    """`dvc exp apply` the best promoted attempt, if it beats the model that was live before."""
     scored = [a for a in outcome.attempts if a.verdict in ("passed", "below_threshold")]  # promoted in its run
     best = max(scored, key=lambda a: _score(a.metrics, params.metric, metrics_path), default=None)
     if best is not None and _score(best.metrics, params.metric, metrics_path) > current:
@@ -183,6 +284,7 @@ def write_report(path: str | os.PathLike[str], params: RetrainParams, outcome: R
             "threshold": params.threshold,
             "baseline": outcome.baseline,
             "chosen": outcome.chosen,
+            "interrupted_by": outcome.interrupted_by,
             "attempts": [vars(attempt) for attempt in outcome.attempts],
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },

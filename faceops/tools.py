@@ -8,6 +8,7 @@ that quotes the tool's own last error.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -36,16 +37,51 @@ def last_error(result: subprocess.CompletedProcess) -> str:
 def run(
     args: list[str], cwd: str | os.PathLike[str] = ".", check: bool = True, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """Run a command to completion; with `check`, a non-zero exit is a FaceopsError quoting its error."""
+    """Run a command to completion; with `check`, a non-zero exit is a FaceopsError quoting its error.
+
+    The command runs in its own process group, so an interruption of ours (Ctrl-C, SIGTERM) stops it
+    and everything it started (dvc's stage scripts) before we go on to clean up after it.
+    """
     try:
-        result = subprocess.run(
-            args, cwd=cwd, env=tool_env(env), capture_output=True, text=True, stdin=subprocess.DEVNULL
+        process = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=tool_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
         )
     except FileNotFoundError:
         raise FaceopsError(f"`{args[0]}` is not installed or not on PATH") from None
+    try:
+        stdout, stderr = process.communicate()
+    except BaseException:
+        stop_group(process)
+        raise
+    result = subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
     if check and result.returncode != 0:
         raise FaceopsError(f"`{' '.join(args)}` failed: {last_error(result)}")
     return result
+
+
+def stop_group(process: subprocess.Popen, grace_seconds: float = 20.0) -> None:
+    """SIGTERM to the process and its children, SIGKILL for whatever is left after `grace_seconds`."""
+    for sig, wait in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.communicate(timeout=wait)
+            # The leader is gone; its children may not be: one last sweep of the group.
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            break
+        except subprocess.TimeoutExpired:
+            continue
+        break
 
 
 def git(*args: str, cwd: str | os.PathLike[str] = ".", check: bool = True) -> subprocess.CompletedProcess:

@@ -6,10 +6,15 @@ face backbone (near perfect on four people), so which attempt passes does not de
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 import yaml
-from helpers import make_project, sh
+from helpers import make_project, sh, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -144,3 +149,73 @@ def test_dry_run_prints_the_plan_and_bad_schedules_are_named(project):
         "error: params.yaml: retrain.schedule[0] is {'set': {'train.epochs': 3}}; "
         "allowed: a name and a set of overrides"
     )
+
+
+def _workspace_bytes(path: Path) -> dict[str, bytes]:
+    """Every file of the workspace and the git index and HEAD, byte for byte; not git's object store, the DVC
+    cache or the feature cache (caches may grow), nor the retrain report the run is meant to write."""
+    files = {}
+    for file in sorted(path.rglob("*")):
+        name = file.relative_to(path).as_posix()
+        skipped = (".git/", ".dvc/cache/", ".dvc/tmp/", ".faceops/")
+        if file.is_file() and not name.startswith(skipped) and name != "reports/retrain.json":
+            files[name] = file.read_bytes()
+    for name in (".git/index", ".git/HEAD"):
+        files[name] = (path / name).read_bytes()
+    return files
+
+
+def _stage_processes(project: Path) -> list[int]:
+    """Processes running a stage script of this project (what `dvc exp run` starts)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cwd = os.readlink(entry / "cwd")
+        except (OSError, ValueError):
+            continue
+        if "stages." in cmdline and cwd == str(project):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_mid_attempt_puts_the_workspace_back_byte_for_byte(project, tmp_path, signum):
+    _set_retrain(project, threshold=1.0, max_attempts=1, schedule=[{"name": "long", "set": {"train.epochs": 5000}}])
+    (project / "notes.txt").write_text("staged, not committed\n")
+    sh("git", "add", "notes.txt", cwd=project)  # the index must come back with this in it, and nothing more
+    before = _workspace_bytes(project)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    retrain = subprocess.Popen(
+        ["faceops", "retrain"],
+        cwd=project,
+        env={**tool_env(), "TMPDIR": str(scratch)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not _stage_processes(project) and retrain.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _stage_processes(project), "the attempt never started a stage"
+    time.sleep(3)  # into the stage: dvc has rewritten params.yaml and the stage is at work
+    assert yaml.safe_load((project / "params.yaml").read_text())["train"]["epochs"] == 5000
+    retrain.send_signal(signum)
+    stdout, stderr = retrain.communicate(timeout=120)
+
+    assert retrain.returncode == 4, stdout + stderr
+    assert f"INTERRUPTED by {signal.Signals(signum).name}" in stdout
+    assert "Traceback" not in stderr
+    after = _workspace_bytes(project)
+    assert sorted(after) == sorted(before)
+    assert [name for name in before if before[name] != after[name]] == []
+    report = json.loads((project / "reports/retrain.json").read_text())
+    assert report["status"] == "interrupted" and report["exit_code"] == 4
+    assert report["interrupted_by"] == signal.Signals(signum).name
+    assert [a["verdict"] for a in report["attempts"]] == ["interrupted"]
+    assert _stage_processes(project) == []  # the experiment's stage was stopped, not orphaned
+    assert list(scratch.iterdir()) == []  # no snapshot left behind
+    assert "up to date" in sh("dvc", "status", cwd=project).stdout
+    if signum == signal.SIGTERM:  # nothing stale (locks, half an experiment) stops the next run
+        sh("dvc", "exp", "run", "-S", "train.epochs=1", cwd=project)
