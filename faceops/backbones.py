@@ -130,6 +130,7 @@ class FeatureExtractor(Protocol):
 
     name: str
     image_size: int
+    parallel: bool  # whether worker processes may run it (a CPU extractor that pickles), else one batched process
 
     @property
     def key(self) -> str: ...  # what the features depend on; the feature cache is keyed by it
@@ -148,6 +149,7 @@ class Vgg16Extractor:
     identity: str
     image_size: int
     name: str = "vgg16"
+    parallel: bool = False  # batched in one process, on the GPU where there is one
 
     @property
     def key(self) -> str:
@@ -186,6 +188,11 @@ class DlibExtractor:
     margin: float
     name: str = "dlib_resnet"
     n_features: int = 128
+    parallel: bool = True  # one face at a time on the CPU, holding the GIL: worker processes use the cores
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Without the loaded dlib models, which do not pickle; a worker process loads its own."""
+        return {k: v for k, v in self.__dict__.items() if k != "_models"}
 
     @cached_property
     def _models(self) -> tuple[Any, Any]:

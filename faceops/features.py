@@ -2,15 +2,19 @@
 
 Retraining the head, or adding a few photos, then costs seconds instead of a pass of VGG16 over
 every image. The cache is keyed by the extractor (base, weights, image size), the variant and
-each face file's sha256, so a change to any of them is a miss, never a stale hit.
+each face file's sha256, so a change to any of them is a miss, never a stale hit. Each file
+carries a checksum of its contents: a damaged file is named once, recomputed and replaced,
+never trained on. Progress is saved every few hundred faces, so an interrupted run keeps it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ from faceops.atomic import atomic_path
 from faceops.backbones import FeatureExtractor, key_digest
 from faceops.errors import FaceopsError
 from faceops.images import load_image
+from faceops.parallel import process_pool, worker_count
 from faceops.params import AugmentParams
 
 log = logging.getLogger(__name__)
@@ -27,101 +32,195 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Variant:
-    """One deterministic view of an image: the original, its mirror, or a seeded jitter."""
+    """One deterministic view of an image: the original, its mirror, or a seeded jitter.
 
-    key: str
-    transform: Callable[[np.ndarray, str], np.ndarray] = field(compare=False)
+    Plain data (no closures), so that worker processes can be handed it.
+    """
 
+    kind: str = "original"  # original, flip or jitter
+    augment: AugmentParams | None = None
+    seed: int = 0
+    copy: int = 0
 
-ORIGINAL = Variant("original", lambda image, sha: image)
+    @property
+    def key(self) -> str:
+        if self.kind != "jitter" or self.augment is None:
+            return self.kind
+        a = self.augment
+        return f"jitter{self.copy}|seed{self.seed}|{a.rotation}|{a.shift}|{a.zoom}|{a.brightness}"
 
+    @property
+    def label(self) -> str:
+        return self.key.split("|")[0]
 
-def _jitter(params: AugmentParams, seed: int, copy: int) -> Callable[[np.ndarray, str], np.ndarray]:
-    def transform(image: np.ndarray, sha: str) -> np.ndarray:
+    def apply(self, image: np.ndarray, sha: str) -> np.ndarray:
+        if self.kind == "flip":
+            return image[:, ::-1]
+        if self.kind != "jitter" or self.augment is None:
+            return image
         import cv2
 
-        rng = np.random.default_rng([seed, copy, int(sha[:12], 16)])
+        a = self.augment
+        rng = np.random.default_rng([self.seed, self.copy, int(sha[:12], 16)])
         size = image.shape[0]
-        angle = rng.uniform(-params.rotation, params.rotation)
-        scale = 1 + rng.uniform(-params.zoom, params.zoom)
+        angle = rng.uniform(-a.rotation, a.rotation)
+        scale = 1 + rng.uniform(-a.zoom, a.zoom)
         matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
-        matrix[:, 2] += rng.uniform(-params.shift, params.shift, size=2) * size
+        matrix[:, 2] += rng.uniform(-a.shift, a.shift, size=2) * size
         moved = cv2.warpAffine(image, matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
-        factor = 1 + rng.uniform(-params.brightness, params.brightness)
+        factor = 1 + rng.uniform(-a.brightness, a.brightness)
         return np.clip(moved.astype("float32") * factor, 0, 255).astype("uint8")
 
-    return transform
+
+ORIGINAL = Variant()
 
 
 def training_variants(params: AugmentParams, seed: int) -> list[Variant]:
     variants = [ORIGINAL]
     if params.flip:
-        variants.append(Variant("flip", lambda image, sha: image[:, ::-1]))
-    for copy in range(params.copies):
-        key = f"jitter{copy}|seed{seed}|{params.rotation}|{params.shift}|{params.zoom}|{params.brightness}"
-        variants.append(Variant(key, _jitter(params, seed, copy)))
+        variants.append(Variant("flip"))
+    variants.extend(Variant("jitter", params, seed, copy) for copy in range(params.copies))
     return variants
 
 
-class FeatureCache:
-    """One .npz file per (extractor, variant), holding a sha256 -> feature vector table."""
+def load_face(path: str, size: int) -> np.ndarray:
+    """A crop of the faces stage, refused (naming the file) when its size is not what the model expects."""
+    image = load_image(path)
+    if image.shape[:2] != (size, size):
+        raise FaceopsError(
+            f"{path}: face is {image.shape[1]}x{image.shape[0]} px, the model expects {size}x{size}; "
+            "re-run the faces stage"
+        )
+    return image
 
-    def __init__(self, directory: str | os.PathLike[str], batch_size: int = 32) -> None:
+
+def compute_features(
+    extractor: FeatureExtractor, variant: Variant, items: Sequence[tuple[str, str]]
+) -> tuple[list[str], np.ndarray]:
+    """Features of (sha256, path) items; the unit of work a worker process is given."""
+    images = np.stack([variant.apply(load_face(path, extractor.image_size), sha) for sha, path in items])
+    return [sha for sha, _ in items], np.asarray(extractor(images), dtype="float32")
+
+
+def table_checksum(shas: Sequence[str], features: np.ndarray) -> str:
+    digest = hashlib.sha256("\n".join(shas).encode())
+    digest.update(np.ascontiguousarray(features, dtype="float32").tobytes())
+    return digest.hexdigest()
+
+
+class FeatureCache:
+    """One .npz file per (extractor, variant), holding a sha256 -> feature vector table and its checksum."""
+
+    def __init__(
+        self, directory: str | os.PathLike[str], batch_size: int = 32, workers: int | None = None, save_every: int = 256
+    ) -> None:
         self.directory = Path(directory)
         self.batch_size = batch_size
+        self.workers = workers
+        self.save_every = save_every
         self.hits = 0
         self.misses = 0
+        self.damaged: list[Path] = []  # files found damaged (and recomputed), each named once in the log
 
     def _file(self, extractor: FeatureExtractor, variant: Variant) -> Path:
         return self.directory / f"{key_digest(extractor.key, variant.key)}.npz"
 
-    def _load(self, path: Path) -> dict[str, np.ndarray]:
+    def _load(self, path: Path, n_features: int) -> dict[str, np.ndarray]:
         if not path.exists():
             return {}
         try:
-            with np.load(path) as stored:
-                return dict(zip(stored["sha256"].tolist(), stored["features"]))
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("ignoring unreadable feature cache %s (%s)", path, exc)
-            return {}
+            with np.load(path, allow_pickle=False) as stored:
+                shas, features = stored["sha256"], stored["features"]
+                checksum = str(stored["checksum"]) if "checksum" in stored.files else None
+            problem = _table_problem(shas, features, checksum, n_features)
+        except Exception as exc:  # noqa: BLE001 - zipfile, zlib, numpy and OS errors alike mean "damaged"
+            problem = f"unreadable: {type(exc).__name__}: {exc}"
+        if problem is None:
+            return dict(zip(shas.tolist(), features))
+        if path not in self.damaged:
+            self.damaged.append(path)
+            log.warning("feature cache %s is damaged (%s); recomputing its features", path, problem)
+        return {}
 
     def features(
         self, extractor: FeatureExtractor, paths: Sequence[str], shas: Sequence[str], variant: Variant = ORIGINAL
     ) -> np.ndarray:
         """Features for each image, computing only those not cached yet."""
         path = self._file(extractor, variant)
-        table = self._load(path)
+        table = self._load(path, extractor.n_features)
         todo = sorted({sha: p for p, sha in zip(paths, shas) if sha not in table}.items())
         missing = sum(sha not in table for sha in shas)
         self.hits += len(shas) - missing
         self.misses += missing
         if todo:
-            desc = f"features ({variant.key.split('|')[0]})"
-            with tqdm(total=len(todo), desc=desc, unit="face", disable=None) as bar:
-                for start in range(0, len(todo), self.batch_size):
-                    batch = todo[start : start + self.batch_size]
-                    images = np.stack(
-                        [variant.transform(self._load_face(p, extractor.image_size), sha) for sha, p in batch]
-                    )
-                    for (sha, _), vector in zip(batch, extractor(images)):
-                        table[sha] = vector
-                    bar.update(len(batch))
-            self._save(path, table)
+            self._compute(extractor, variant, todo, table, path)
         if not shas:
             return np.zeros((0, extractor.n_features), dtype="float32")
         return np.stack([table[sha] for sha in shas])
 
-    @staticmethod
-    def _load_face(path: str, size: int) -> np.ndarray:
-        image = load_image(path)
-        if image.shape[:2] != (size, size):
-            raise FaceopsError(
-                f"{path}: face is {image.shape[1]}x{image.shape[0]} px, the model expects {size}x{size}; "
-                "re-run the faces stage"
-            )
-        return image
+    def _compute(
+        self,
+        extractor: FeatureExtractor,
+        variant: Variant,
+        todo: list[tuple[str, str]],
+        table: dict[str, np.ndarray],
+        path: Path,
+    ) -> None:
+        """Fill `table` with the features of `todo`, saving every `save_every` faces and on the way out."""
+        chunks = [todo[start : start + self.batch_size] for start in range(0, len(todo), self.batch_size)]
+        workers = min(self.workers or worker_count(), len(chunks)) if getattr(extractor, "parallel", False) else 1
+        unsaved = 0
+        with tqdm(total=len(todo), desc=f"features ({variant.label})", unit="face", disable=None) as bar:
+            try:
+                for done_shas, vectors in _results(extractor, variant, chunks, workers):
+                    table.update(zip(done_shas, vectors))
+                    bar.update(len(done_shas))
+                    unsaved += len(done_shas)
+                    if unsaved >= self.save_every:
+                        self._save(path, table)
+                        unsaved = 0
+            finally:
+                if unsaved:
+                    self._save(path, table)
+        log.info("features (%s): %d computed with %d process(es)", variant.label, len(todo), workers)
 
     def _save(self, path: Path, table: dict[str, np.ndarray]) -> None:
         shas = sorted(table)
+        features = np.stack([table[s] for s in shas]).astype("float32")
         with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, sha256=np.array(shas), features=np.stack([table[s] for s in shas]))
+            np.savez(handle, sha256=np.array(shas), features=features, checksum=table_checksum(shas, features))
+
+
+def _results(extractor: FeatureExtractor, variant: Variant, chunks: list, workers: int):  # noqa: ANN202
+    """(shas, features) per chunk, in this process or across `workers` processes (a few chunks in flight each)."""
+    if workers <= 1:
+        for chunk in chunks:
+            yield compute_features(extractor, variant, chunk)
+        return
+    pool = process_pool(workers)
+    try:
+        pending = list(reversed(chunks))
+        running = set()
+        while pending or running:
+            while pending and len(running) < 2 * workers:
+                running.add(pool.submit(compute_features, extractor, variant, pending.pop()))
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _table_problem(shas: np.ndarray, features: np.ndarray, checksum: str | None, n_features: int) -> str | None:
+    """Why a stored table cannot be trusted, or None."""
+    if checksum is None:
+        return "no checksum (written by an older faceops)"
+    if features.ndim != 2 or features.shape != (len(shas), n_features):
+        return f"features of shape {features.shape}, expected ({len(shas)}, {n_features})"
+    if features.dtype != np.float32 or shas.dtype.kind != "U":
+        return f"unexpected types {shas.dtype}/{features.dtype}"
+    if table_checksum(shas.tolist(), features) != checksum:
+        return "checksum mismatch"
+    if not np.isfinite(features).all():
+        return "values that are not finite"
+    return None

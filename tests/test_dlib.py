@@ -9,6 +9,7 @@ from helpers import make_project, sh
 
 from faceops.backbones import DlibExtractor
 from faceops.faces import extract_faces
+from faceops.features import FeatureCache
 from faceops.images import load_image
 
 
@@ -22,11 +23,22 @@ def descriptors(tmp_path_factory, lfw):
     manifest = extract_faces(root / "raw", root / "faces", 96).manifest
     extractor = DlibExtractor(96, margin=0.2)
     features = extractor(np.stack([load_image(row["path"]) for row in manifest]))
-    return features, np.array([row["person"] for row in manifest])
+    return features, np.array([row["person"] for row in manifest]), manifest
+
+
+def test_worker_processes_compute_the_same_descriptors(descriptors, tmp_path, caplog):
+    features, _, manifest = descriptors
+    cache = FeatureCache(tmp_path, batch_size=2, workers=2)
+    with caplog.at_level("INFO", logger="faceops.features"):
+        parallel = cache.features(
+            DlibExtractor(96, margin=0.2), [row["path"] for row in manifest], [row["sha256"] for row in manifest]
+        )
+    np.testing.assert_allclose(parallel, features, atol=1e-6)
+    assert "12 computed with 2 process(es)" in caplog.text
 
 
 def test_same_person_is_closer_than_different_people(descriptors):
-    features, people = descriptors
+    features, people, _ = descriptors
     assert features.shape == (12, 128)
     distances = np.linalg.norm(features[:, None] - features[None], axis=2)
     same = people[:, None] == people[None]

@@ -6,7 +6,7 @@ import pytest
 from faceops.backbones import Vgg16Extractor, build_vgg16_base, weights_identity
 from faceops.errors import FaceopsError
 from faceops.faces import extract_faces
-from faceops.features import ORIGINAL, FeatureCache, training_variants
+from faceops.features import ORIGINAL, FeatureCache, table_checksum, training_variants
 from faceops.images import load_image
 from faceops.params import AugmentParams
 
@@ -92,3 +92,93 @@ def test_weights_errors(tmp_path):
         build_vgg16_base(str(bad), 32, seed=0)
     with pytest.raises(FaceopsError, match=r"VGG16 needs at least 32 px"):
         build_vgg16_base(None, 16, seed=0)
+
+
+def _damage_truncated(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _damage_empty(path):
+    path.write_bytes(b"")
+
+
+def _damage_bit_flip(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10  # inside the features array
+    path.write_bytes(bytes(data))
+
+
+def _damage_wrong_shape(path):
+    """A well-formed file, checksum and all, whose vectors are not this extractor's 512 features."""
+    with np.load(path) as stored:
+        shas = stored["sha256"].tolist()
+    features = np.ones((len(shas), 7), dtype="float32")
+    np.savez(path.open("wb"), sha256=np.array(shas), features=features, checksum=table_checksum(shas, features))
+
+
+def _damage_noise(path):
+    """Valid layout and shape, but values someone replaced without the checksum that goes with them."""
+    with np.load(path) as stored:
+        shas, checksum, features = stored["sha256"], stored["checksum"], stored["features"]
+    noise = np.random.default_rng(0).normal(size=features.shape).astype("float32")
+    np.savez(path.open("wb"), sha256=shas, features=noise, checksum=checksum)
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (_damage_truncated, "unreadable"),
+        (_damage_empty, "unreadable"),
+        (_damage_bit_flip, ""),  # a CRC or checksum failure, depending on where the bit lands
+        (_damage_wrong_shape, "features of shape (4, 7), expected (4, 512)"),
+        (_damage_noise, "checksum mismatch"),
+    ],
+    ids=["truncated", "empty", "bit-flipped", "wrong-shape", "noise"],
+)
+def test_a_damaged_cache_file_is_named_once_and_recomputed(tmp_path, faces, caplog, damage, reason):
+    paths, shas = faces[32]
+    extractor = _extractor(32)
+    good = FeatureCache(tmp_path).features(extractor, paths, shas)
+    [cache_file] = tmp_path.glob("*.npz")
+    damage(cache_file)
+    cache = FeatureCache(tmp_path)
+    with caplog.at_level("WARNING", logger="faceops.features"):
+        again = cache.features(extractor, paths, shas)
+        cache.features(extractor, paths, shas)  # the same cache again: no second warning
+    np.testing.assert_allclose(again, good, atol=1e-5)  # recomputed, never the damaged values
+    assert (cache.hits, cache.misses) == (4, 4)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and str(cache_file) in warnings[0] and reason in warnings[0], warnings
+    assert "recomputing" in warnings[0]
+    fresh = FeatureCache(tmp_path)  # the damaged file was replaced by a good one
+    np.testing.assert_allclose(fresh.features(extractor, paths, shas), good, atol=1e-5)
+    assert fresh.damaged == [] and fresh.hits == 4
+
+
+class _Failing:
+    """Wraps an extractor and fails on its third batch, as a killed or crashing run would stop."""
+
+    def __init__(self, inner, directory):
+        self.inner, self.calls, self.directory, self.on_disk = inner, 0, directory, None
+        self.name, self.image_size, self.parallel = inner.name, inner.image_size, False
+        self.key, self.n_features = inner.key, inner.n_features
+
+    def __call__(self, images):
+        self.calls += 1
+        if self.calls == 3:
+            [saved] = self.directory.glob("*.npz")  # what a SIGKILL now would leave
+            with np.load(saved) as stored:
+                self.on_disk = len(stored["sha256"])
+            raise RuntimeError("stopped mid-way")
+        return self.inner(images)
+
+
+def test_an_interrupted_run_keeps_what_it_computed(tmp_path, faces):
+    paths, shas = faces[32]
+    failing = _Failing(_extractor(32), tmp_path)
+    with pytest.raises(RuntimeError, match="stopped mid-way"):
+        FeatureCache(tmp_path, batch_size=1, save_every=2).features(failing, paths, shas)
+    assert failing.on_disk == 2  # saved as it went, not only at the end
+    cache = FeatureCache(tmp_path, batch_size=1)
+    cache.features(_extractor(32), paths, shas)
+    assert (cache.hits, cache.misses) == (2, 2)
