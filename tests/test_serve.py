@@ -9,12 +9,20 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from helpers import free_port, make_project, sh, tool_env
 from PIL import Image
 
 pytestmark = pytest.mark.slow
+
+
+SERVERS = {}  # url -> pid of `faceops serve`
+
+
+def server_pid(url: str) -> int:
+    return SERVERS[url]
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +52,7 @@ def server(tmp_path_factory, lfw):
         process.kill()
         pytest.fail("faceops serve did not start within 120 s")
     meta = json.loads((path / "models/model.json").read_text())
+    SERVERS[url] = process.pid
     yield url, path, meta
     process.terminate()
     process.wait(timeout=20)
@@ -187,3 +196,76 @@ def test_model_is_reloaded_when_a_new_one_is_promoted(server):
     sh("dvc", "exp", "run", "-S", "train.epochs=31", cwd=path)  # promotes a new model.keras / model.json
     after = json.loads(urllib.request.urlopen(url + "/model").read())["version"]
     assert after != before
+
+
+def _process_tree(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *[p for child in children for p in _process_tree(int(child))]]
+
+
+def test_dlib_model_is_served_and_predicted_without_tensorflow(server, lfw):
+    url, path, meta = server
+    post(url, sorted((lfw / meta["labels"][0]).iterdir())[-1].read_bytes())  # every worker has loaded the model
+    processes = _process_tree(server_pid(url))
+    assert len(processes) >= 2  # the web process and its prediction workers
+    for pid in processes:
+        assert "tensorflow" not in Path(f"/proc/{pid}/maps").read_text(), f"process {pid} loaded TensorFlow"
+    photo = sorted((lfw / meta["labels"][0]).iterdir())[-1]
+    check = (
+        "import sys; from faceops.cli import main; code = main(['predict', '--json', sys.argv[1]]); "
+        "print('tensorflow' in sys.modules, file=sys.stderr); sys.exit(code)"
+    )
+    result = sh("python", "-c", check, str(photo), cwd=path)
+    assert json.loads(result.stdout)[0]["faces"][0]["name"] == meta["labels"][0]
+    assert result.stderr.strip().splitlines()[-1] == "False"
+
+
+def test_health_answers_while_large_photos_are_processed(server, lfw):
+    url, _, meta = server
+    photo = sorted((lfw / meta["labels"][0]).iterdir())[-1]
+    big = io.BytesIO()
+    Image.open(photo).resize((4000, 4000)).save(big, format="JPEG", quality=90)
+    finished = []
+
+    def upload(i):
+        status, _ = post(url, big.getvalue())
+        finished.append(("predict", status))
+
+    with ThreadPoolExecutor(3) as pool:
+        uploads = [pool.submit(upload, i) for i in range(3)]
+        time.sleep(0.5)  # the uploads have arrived and are being processed
+        health = json.loads(urllib.request.urlopen(url + "/health", timeout=60).read())
+        finished.append(("health", health["status"]))
+        for future in uploads:
+            future.result()
+    assert finished[0] == ("health", "ok"), finished  # not queued behind the photos
+    assert sorted(finished[1:]) == [("predict", 200)] * 3
+
+
+def test_a_model_that_does_not_load_leaves_the_last_good_one_serving(server, lfw):
+    url, path, meta = server
+    model, card = path / "models/model.keras", path / "models/model.json"
+    good = {model: model.read_bytes(), card: card.read_bytes()}
+    before = json.loads(urllib.request.urlopen(url + "/health").read())
+    photo = sorted((lfw / meta["labels"][0]).iterdir())[-1].read_bytes()
+    try:
+        model.write_bytes(good[model][: len(good[model]) // 3])  # a truncated model file
+        health = json.loads(urllib.request.urlopen(url + "/health").read())
+        assert health["status"] == "degraded" and health["model_version"] == before["model_version"]
+        assert "model.keras: cannot load the model" in health["reason"]
+        status, answer = post(url, photo)
+        assert status == 200 and answer["faces"][0]["name"] == meta["labels"][0]
+        assert answer["model_version"] == before["model_version"]
+        info = json.loads(urllib.request.urlopen(url + "/model").read())
+        assert info["status"] == "degraded" and info["version"] == before["model_version"]
+
+        model.write_bytes(good[model])
+        card.write_text("{}")  # a card of nothing
+        health = json.loads(urllib.request.urlopen(url + "/health").read())
+        assert health["status"] == "degraded" and "model.json: not a model card" in health["reason"]
+        cli = sh("faceops", "predict", "x.jpg", cwd=path, check=False)
+        assert cli.returncode == 1 and "models/model.json: not a model card" in cli.stderr
+    finally:
+        for file, data in good.items():
+            file.write_bytes(data)
+    assert json.loads(urllib.request.urlopen(url + "/health").read()) == before
