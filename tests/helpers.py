@@ -68,8 +68,8 @@ def write_params(path: Path, sections: dict) -> None:
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def make_project(path: Path, lfw: Path, people: int = 4, images: int = 20, **overrides: dict) -> Path:
-    """A fresh git + DVC repository holding the project's pipeline and a slice of LFW as dataset/raw."""
+def new_project(path: Path, **overrides: dict) -> Path:
+    """A fresh git + DVC repository holding the project's pipeline and the SMALL settings, no data yet."""
     path.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         shutil.copy(REPO / name, path / name)
@@ -79,6 +79,12 @@ def make_project(path: Path, lfw: Path, people: int = 4, images: int = 20, **ove
     write_params(path, {**SMALL, **{k: {**SMALL.get(k, {}), **v} for k, v in overrides.items()}})
     sh("git", "init", "-q", "-b", "main", cwd=path)
     sh("dvc", "init", "-q", cwd=path)
+    return path
+
+
+def make_project(path: Path, lfw: Path, people: int = 4, images: int = 20, **overrides: dict) -> Path:
+    """A fresh git + DVC repository holding the project's pipeline and a slice of LFW as dataset/raw."""
+    new_project(path, **overrides)
     sh("faceops", "import-folder", str(lfw), "--max-people", str(people), "--max-images", str(images), cwd=path)
     sh("dvc", "add", "-q", "dataset/raw", cwd=path)
     sh("git", "add", "-A", cwd=path)

@@ -258,6 +258,8 @@ def test_a_model_that_does_not_load_leaves_the_last_good_one_serving(server, lfw
         assert answer["model_version"] == before["model_version"]
         info = json.loads(urllib.request.urlopen(url + "/model").read())
         assert info["status"] == "degraded" and info["version"] == before["model_version"]
+        cli = sh("faceops", "predict", "x.jpg", cwd=path, check=False)
+        assert cli.returncode == 1 and "models/model.keras: cannot load the model, the file is damaged" in cli.stderr
 
         model.write_bytes(good[model])
         card.write_text("{}")  # a card of nothing
