@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import os
+import shutil
+import tempfile
+import time
 from collections import Counter
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from faceops.atomic import atomic_dir, write_csv
+from faceops.atomic import atomic_dir, atomic_path, write_csv, write_json
 from faceops.dataset import RawFile, list_raw_files
-from faceops.detect import FaceDetector, crop_face
+from faceops.detect import Box, FaceDetector, crop_face
 from faceops.errors import FaceopsError, ImageError
-from faceops.images import encode_png, is_image_name, load_image, sha256_bytes
+from faceops.images import encode_png, is_image_name, load_image, sha256_bytes, sha256_file
+from faceops.parallel import process_pool, worker_count
 from faceops.params import FacesParams
 
 log = logging.getLogger(__name__)
@@ -62,67 +70,144 @@ def _face_file_names(files: list[RawFile], raw_dir: Path) -> dict[Path, str]:
     }
 
 
+CROP_FORMAT = 1  # bump when detection or cropping changes what a photo gives, so old crops are not reused
+SAVE_EVERY = 256  # photos between saves of the crop cache's index
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    """What one photo gave: a face crop (its PNG written to the crop cache), or why not."""
+
+    status: str  # "face" or "rejected"
+    reason: str = ""  # why it was rejected, or a caveat of a kept face
+    box: str = ""
+    png_sha256: str = ""
+
+
+class CropCache:
+    """Face crops of photos already seen, keyed by the photo's sha256 under one set of faces settings.
+
+    Adding a few photos, or running again after an interruption, detects only the photos not seen yet.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], params: FacesParams, image_size: int) -> None:
+        import cv2
+
+        settings = json.dumps([CROP_FORMAT, image_size, cv2.__version__, dataclasses.asdict(params)], sort_keys=True)
+        self.image_size = image_size
+        self.folder = Path(directory) / hashlib.sha256(settings.encode()).hexdigest()[:20]
+        self.index_path = self.folder / "index.json"
+        self.results: dict[str, PhotoResult] = {}
+        if self.index_path.exists():
+            try:
+                stored = json.loads(self.index_path.read_text())
+                self.results = {sha: PhotoResult(**row) for sha, row in stored.items()}
+            except (ValueError, TypeError) as exc:
+                log.warning("crop cache index %s is damaged (%s); detecting every photo again", self.index_path, exc)
+
+    def png(self, photo_sha: str) -> Path:
+        return self.folder / f"{photo_sha}.png"
+
+    def get(self, photo_sha: str) -> PhotoResult | None:
+        """The stored result, if its crop is still there and is the crop it was."""
+        result = self.results.get(photo_sha)
+        if result is None or result.status != "face":
+            return result
+        png = self.png(photo_sha)
+        if png.exists() and sha256_bytes(png.read_bytes()) == result.png_sha256:
+            return result
+        return None
+
+    def save(self) -> None:
+        write_json(self.index_path, {sha: dataclasses.asdict(result) for sha, result in self.results.items()})
+
+
+def detect_photos(
+    items: list[tuple[str, str]], params: FacesParams, image_size: int, folder: str
+) -> list[tuple[str, PhotoResult]]:
+    """Detect and crop the face of each (photo path, photo sha256); the crops go to `folder`.
+
+    The unit of work of the faces stage's worker processes: plain data in, plain data out.
+    """
+    detector = _detector(params)
+    results = []
+    for path, photo_sha in items:
+        outcome = _detect_photo(Path(path), detector, params, image_size)
+        if isinstance(outcome, PhotoResult):
+            results.append((photo_sha, outcome))
+            continue
+        png, box, caveat = outcome
+        with atomic_path(Path(folder) / f"{photo_sha}.png") as tmp:
+            tmp.write_bytes(png)
+        results.append((photo_sha, PhotoResult("face", caveat, str(box), sha256_bytes(png))))
+    return results
+
+
+_detectors: dict[FacesParams, FaceDetector] = {}  # one per worker process and settings
+
+
+def _detector(params: FacesParams) -> FaceDetector:
+    if params not in _detectors:
+        _detectors[params] = FaceDetector(params)
+    return _detectors[params]
+
+
+def _detect_photo(
+    path: Path, detector: FaceDetector, params: FacesParams, image_size: int
+) -> PhotoResult | tuple[bytes, Box, str]:
+    try:
+        rgb = load_image(path)
+    except ImageError as exc:
+        return PhotoResult("rejected", exc.reason)
+    height, width = rgb.shape[:2]
+    if min(height, width) < params.min_face_size:
+        return PhotoResult(
+            "rejected", f"too small ({width}x{height} px; faces under {params.min_face_size} px are not detected)"
+        )
+    boxes = detector.detect(rgb)
+    if not boxes:
+        return PhotoResult("rejected", "no face found")
+    caveat = ""
+    if len(boxes) > 1:
+        if params.multiple_faces == "reject":
+            return PhotoResult("rejected", f"{len(boxes)} faces found")
+        caveat = f"{len(boxes)} faces found, kept the largest"
+    return encode_png(crop_face(rgb, boxes[0], params.margin, image_size)), boxes[0], caveat
+
+
 def extract_faces(
     raw_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     image_size: int,
     params: FacesParams = FacesParams(),
-    detector: FaceDetector | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
 ) -> FacesResult:
-    """Write one face crop per usable photo to `out_dir/<person>/`, replacing the folder whole."""
-    detector = detector or FaceDetector(params)
+    """Write one face crop per usable photo to `out_dir/<person>/`, replacing the folder whole.
+
+    Photos already in the crop cache (same content, same settings) are not detected again; the others
+    are detected across `workers` processes (FACEOPS_WORKERS, else every core).
+    """
     files = list_raw_files(raw_dir)
     out_dir = Path(out_dir)
-    manifest: list[dict] = []
-    report: list[dict] = []
     names = _face_file_names(files, Path(raw_dir))
-
-    def note(raw, status: str, reason: str) -> None:
-        report.append({"source": str(raw.path), "person": raw.person, "status": status, "reason": reason})
-
-    with atomic_dir(out_dir) as staging:
-        for raw in tqdm(files, desc="faces", unit="photo", disable=None):
-            if not is_image_name(raw.path):
-                note(raw, "rejected", f"not an image file (extension {raw.path.suffix or 'none'})")
-                continue
-            try:
-                rgb = load_image(raw.path)
-            except ImageError as exc:
-                note(raw, "rejected", exc.reason)
-                continue
-            height, width = rgb.shape[:2]
-            if min(height, width) < params.min_face_size:
-                note(
-                    raw,
-                    "rejected",
-                    f"too small ({width}x{height} px; faces under {params.min_face_size} px are not detected)",
-                )
-                continue
-            boxes = detector.detect(rgb)
-            if not boxes:
-                note(raw, "rejected", "no face found")
-                continue
-            if len(boxes) > 1:
-                if params.multiple_faces == "reject":
-                    note(raw, "rejected", f"{len(boxes)} faces found")
-                    continue
-                note(raw, "kept", f"{len(boxes)} faces found, kept the largest")
-            png = encode_png(crop_face(rgb, boxes[0], params.margin, image_size))
-            relative = Path(raw.person) / names[raw.path]
-            (staging / raw.person).mkdir(exist_ok=True)
-            (staging / relative).write_bytes(png)
-            manifest.append(
-                {
-                    "path": str(out_dir / relative),
-                    "person": raw.person,
-                    "source": str(raw.path),
-                    "box": str(boxes[0]),
-                    "sha256": sha256_bytes(png),
-                    "width": image_size,
-                    "height": image_size,
-                }
-            )
-    result = FacesResult(manifest, report)
+    with tempfile.TemporaryDirectory(prefix="faceops-crops-") as scratch:
+        cache = CropCache(cache_dir or scratch, params, image_size)
+        cache.folder.mkdir(parents=True, exist_ok=True)
+        images = [raw for raw in files if is_image_name(raw.path)]
+        photo_shas = {raw.path: sha256_file(raw.path) for raw in images}
+        todo = sorted({sha: str(raw.path) for raw in images if cache.get(sha := photo_shas[raw.path]) is None}.items())
+        new = {sha for sha, _ in todo}
+        detected = _detect_all(todo, params, image_size, cache, workers)
+        log.info(
+            "%d photos: %d detected in %.1f s (%d process(es)), %d reused from the crop cache",
+            len(files),
+            len(todo),
+            detected.seconds,
+            detected.workers,
+            sum(photo_shas[raw.path] not in new for raw in images),
+        )
+        result = _assemble(files, names, photo_shas, cache, out_dir)
     counts = result.counts()
     log.info(
         "%d photos -> %d faces of %d people (%dx%d px); %d rejected",
@@ -138,6 +223,89 @@ def extract_faces(
     if len(result.rejected) > 10:
         log.info("... and %d more rejected photos, see the faces report", len(result.rejected) - 10)
     return result
+
+
+@dataclass(frozen=True)
+class _Detected:
+    seconds: float
+    workers: int
+
+
+def _detect_all(
+    todo: list[tuple[str, str]], params: FacesParams, image_size: int, cache: CropCache, workers: int | None
+) -> _Detected:
+    """Detect the photos not in the cache, in chunks across processes, saving the cache as it goes."""
+    started = time.perf_counter()
+    items = [(path, sha) for sha, path in todo]
+    chunks = [items[i : i + 16] for i in range(0, len(items), 16)]
+    n = min(workers or worker_count(), len(chunks)) if len(items) >= 64 else 1
+    unsaved = 0
+    try:
+        with tqdm(total=len(items), desc="faces", unit="photo", disable=None) as bar:
+            for results in _chunk_results(chunks, params, image_size, str(cache.folder), n):
+                cache.results.update(results)
+                bar.update(len(results))
+                unsaved += len(results)
+                if unsaved >= SAVE_EVERY:
+                    cache.save()
+                    unsaved = 0
+    finally:
+        if unsaved:
+            cache.save()
+    return _Detected(time.perf_counter() - started, max(n, 1))
+
+
+def _chunk_results(chunks: list, params: FacesParams, image_size: int, folder: str, workers: int):  # noqa: ANN202
+    if workers <= 1:
+        for chunk in chunks:
+            yield detect_photos(chunk, params, image_size, folder)
+        return
+    with process_pool(workers) as pool:
+        futures = [pool.submit(detect_photos, chunk, params, image_size, folder) for chunk in chunks]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _assemble(
+    files: list[RawFile], names: dict[Path, str], photo_shas: dict[Path, str], cache: CropCache, out_dir: Path
+) -> FacesResult:
+    """The face folder, manifest and report, in the photos' order, from the cached results."""
+    manifest: list[dict] = []
+    report: list[dict] = []
+
+    def note(raw: RawFile, status: str, reason: str) -> None:
+        report.append({"source": str(raw.path), "person": raw.person, "status": status, "reason": reason})
+
+    with atomic_dir(out_dir) as staging:
+        for raw in files:
+            if raw.path not in photo_shas:
+                note(raw, "rejected", f"not an image file (extension {raw.path.suffix or 'none'})")
+                continue
+            result = cache.get(photo_shas[raw.path])
+            if result is None or result.status != "face":
+                note(raw, "rejected", result.reason if result else "no result (the crop cache lost it)")
+                continue
+            if result.reason:
+                note(raw, "kept", result.reason)
+            relative = Path(raw.person) / names[raw.path]
+            (staging / raw.person).mkdir(exist_ok=True)
+            shutil.copyfile(cache.png(photo_shas[raw.path]), staging / relative)
+            manifest.append(
+                {
+                    "path": str(out_dir / relative),
+                    "person": raw.person,
+                    "source": str(raw.path),
+                    "box": result.box,
+                    "sha256": result.png_sha256,
+                    "width": cache.image_size,
+                    "height": cache.image_size,
+                }
+            )
+    return FacesResult(manifest, report)
 
 
 def write_faces_outputs(

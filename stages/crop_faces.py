@@ -15,10 +15,11 @@ def main() -> None:
     parser.add_argument("--manifest", required=True, help="CSV: one row per face crop")
     parser.add_argument("--report", required=True, help="CSV: photos rejected or kept with a caveat, with the reason")
     parser.add_argument("--metrics", required=True, help="JSON: counts")
+    parser.add_argument("--cache-dir", required=True, help="crop cache folder (kept between runs)")
     args = parser.parse_args()
 
     params = load_params()
-    result = extract_faces(args.raw, args.out, params.base.image_size, params.faces)
+    result = extract_faces(args.raw, args.out, params.base.image_size, params.faces, args.cache_dir)
     write_faces_outputs(result, args.manifest, args.report)
     write_json(args.metrics, result.counts())
 

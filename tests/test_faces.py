@@ -153,3 +153,33 @@ def test_16_bit_greyscale_png_is_scaled_not_clipped(tmp_path, lfw):
     rgb = load_image(path)
     assert rgb.dtype == np.uint8 and rgb.shape == (*grey.shape, 3)
     assert np.abs(rgb[:, :, 0].astype(int) - grey.astype(int)).max() <= 1
+
+
+def test_crop_cache_detects_only_new_photos_and_worker_processes_agree(tmp_path, raw, lfw, caplog):
+    cache = tmp_path / "crops"
+    for person in ("Serena_Williams", "Hugo_Chavez"):  # enough photos (>= 64) for worker processes
+        (raw / person).mkdir()
+        for photo in sorted((lfw / person).iterdir())[:35]:
+            shutil.copy(photo, raw / person / photo.name)
+    with caplog.at_level("INFO", logger="faceops.faces"):
+        serial = extract_faces(raw, tmp_path / "serial", 48, FacesParams(), workers=1)
+        parallel = extract_faces(raw, tmp_path / "faces", 48, FacesParams(), cache_dir=cache, workers=2)
+    assert "82 photos: 81 detected in" in caplog.text and "(2 process(es)), 0 reused" in caplog.text
+    strip = lambda rows, folder: [{**row, "path": row["path"].replace(folder, "")} for row in rows]  # noqa: E731
+    assert strip(parallel.manifest, "faces") == strip(serial.manifest, "serial")
+    assert parallel.report == serial.report
+
+    (raw / "Newcomer").mkdir()
+    for photo in sorted((lfw / "Tony_Blair").iterdir())[10:15]:  # photos the cache has not seen
+        shutil.copy(photo, raw / "Newcomer" / photo.name)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="faceops.faces"):
+        again = extract_faces(raw, tmp_path / "faces", 48, FacesParams(), cache_dir=cache, workers=2)
+    assert "87 photos: 5 detected in" in caplog.text and "81 reused from the crop cache" in caplog.text
+    assert again.counts()["people"] == parallel.counts()["people"] + 1
+    assert [row for row in again.manifest if row["person"] != "Newcomer"] == parallel.manifest
+
+    caplog.clear()
+    with caplog.at_level("INFO", logger="faceops.faces"):
+        extract_faces(raw, tmp_path / "faces", 48, FacesParams(margin=0.3), cache_dir=cache)
+    assert "87 photos: 86 detected in" in caplog.text  # other settings: other crops
