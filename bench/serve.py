@@ -1,11 +1,13 @@
-"""Benchmark the web service and the CLI on a trained model.
+"""Benchmark the web service and the CLI on a trained model, on 127.0.0.1 only.
 
-    python bench/serve.py --project DIR [--requests 400] [--clients 8]
+    python bench/serve.py [--project DIR] [--people 8] [--clients 8] [--requests 200] [--json]
 
-Starts `faceops serve` on 127.0.0.1 in DIR (which holds models/model.keras from `dvc repro`), sends
---requests POST /predict requests of real LFW photos from --clients concurrent clients, and prints
-requests per second with p50/p95 latency; then times `faceops predict PHOTO` end to end (model load
-included) and a single prediction inside a warm process.
+Without --project it first trains its own small project (dlib backbone, --people people of LFW,
+20 photos each). Then it starts `faceops serve`, sends --requests POST /predict requests of real LFW
+photos from one client and then from --clients concurrent clients (while a further client polls
+/health), times `faceops predict PHOTO` end to end (process start and model load included) and one
+prediction inside a warm process. With --json the last stdout line is one JSON object: rps,
+single_client_rps, p50_ms, single_client_p50_ms, warm_ms, health_max_ms, predict_cold_s, workers, cpus.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -50,27 +55,56 @@ def post(url: str, data: bytes) -> float:
     return time.perf_counter() - started
 
 
+def load(url: str, photos: list[bytes], clients: int, requests: int) -> tuple[float, list[float]]:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = sorted(pool.map(lambda i: post(url + "/predict", photos[i % len(photos)]), range(requests)))
+    return time.perf_counter() - started, latencies
+
+
+def train_project(data: Path, people: int, env: dict) -> Path:
+    project = Path(tempfile.mkdtemp(prefix="faceops-bench-serve-"))
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, project / name)
+    for folder in ("stages", "faceops"):
+        shutil.copytree(REPO / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for command in (
+        ["git", "init", "-q"],
+        ["dvc", "init", "-q"],
+        ["faceops", "import-folder", str(data), "--max-people", str(people), "--max-images", "20"],
+        ["dvc", "add", "-q", "dataset/raw"],
+        ["dvc", "exp", "run", "-q", "-S", "train.backbone=dlib_resnet", "-S", "split.strangers=0"],
+    ):
+        result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.exit(f"{' '.join(command)} failed:\n{(result.stderr + result.stdout)[-3000:]}")
+    if not (project / "models/model.keras").exists():
+        sys.exit(f"the release gate refused the model trained in {project}; see reports/gate.json there")
+    return project
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--project", required=True, help="folder with models/model.keras (after dvc repro)")
+    parser.add_argument("--project", help="folder with models/model.keras (after dvc repro); default: train one")
+    parser.add_argument(
+        "--people", type=int, default=8, help="people in the project trained when --project is not given"
+    )
     parser.add_argument("--data", default=str(REPO.parent / "shared/datasets/lfw-people-20"))
-    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, help="faceops serve --workers (default: one per core)")
+    parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
     args = parser.parse_args()
 
-    project = Path(args.project).resolve()
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
+    project = Path(args.project).resolve() if args.project else train_project(Path(args.data), args.people, env)
     labels = json.loads((project / "models/model.json").read_text())["labels"]
     photos = [sorted((Path(args.data) / person).iterdir())[-1].read_bytes() for person in labels]
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     port = free_port()
-    server = subprocess.Popen(
-        ["faceops", "serve", "--port", str(port)],
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    serve = ["faceops", "serve", "--port", str(port)] + (["--workers", str(args.workers)] if args.workers else [])
+    server = subprocess.Popen(serve, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
+    health: list[float] = []
     try:
         for _ in range(240):
             try:
@@ -78,24 +112,28 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.5)
-        post(url + "/predict", photos[0])  # warm up
-        started = time.perf_counter()
-        with ThreadPoolExecutor(args.clients) as pool:
-            latencies = sorted(
-                pool.map(lambda i: post(url + "/predict", photos[i % len(photos)]), range(args.requests))
-            )
-        elapsed = time.perf_counter() - started
+        for photo in photos[:4]:
+            post(url + "/predict", photo)  # warm up
+        single_elapsed, single = load(url, photos, 1, args.requests)
+        stop = threading.Event()
+
+        def poll_health() -> None:
+            while not stop.is_set():
+                started = time.perf_counter()
+                urllib.request.urlopen(url + "/health", timeout=60).read()
+                health.append(time.perf_counter() - started)
+                time.sleep(0.05)
+
+        poller = threading.Thread(target=poll_health)
+        poller.start()
+        try:
+            elapsed, latencies = load(url, photos, args.clients, args.requests)
+        finally:
+            stop.set()
+            poller.join()
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-    backbone = json.loads((project / "models/model.json").read_text())["backbone"]
-    print(f"model: {backbone}, {len(labels)} people; {os.cpu_count()} CPUs; 250x250 JPEG photos, one face each")
-    print(
-        f"POST /predict: {args.requests} requests from {args.clients} clients in {elapsed:.1f} s: "
-        f"{args.requests / elapsed:.1f} requests/s, p50 {1000 * statistics.median(latencies):.0f} ms, "
-        f"p95 {1000 * latencies[int(0.95 * len(latencies)) - 1]:.0f} ms"
-    )
 
     photo = project / ".bench-photo.jpg"
     photo.write_bytes(photos[0])
@@ -105,11 +143,11 @@ def main() -> None:
         subprocess.run(["faceops", "predict", str(photo)], cwd=project, env=env, check=True, capture_output=True)
         runs.append(time.perf_counter() - started)
     photo.unlink()
-    print(f"faceops predict PHOTO (process start and model load included): median {statistics.median(runs):.1f} s of 3")
 
     sys.path.insert(0, str(REPO))
     from faceops.images import decode_image
     from faceops.model import Recogniser
+    from faceops.parallel import worker_count
     from faceops.predict import FacePredictor
 
     predictor = FacePredictor(Recogniser.load(project / "models/model.keras"))
@@ -118,12 +156,44 @@ def main() -> None:
     timings = []
     for _ in range(20):
         started = time.perf_counter()
-        predictor.predict(rgb)
+        predictor.predict(decode_image(photos[0], "photo"))
         timings.append(time.perf_counter() - started)
+
+    backbone = json.loads((project / "models/model.json").read_text())["backbone"]
+    result = {
+        "backbone": backbone,
+        "people": len(labels),
+        "cpus": len(os.sched_getaffinity(0)),
+        "workers": args.workers or worker_count(),
+        "clients": args.clients,
+        "requests": args.requests,
+        "rps": round(args.requests / elapsed, 1),
+        "single_client_rps": round(args.requests / single_elapsed, 1),
+        "p50_ms": round(1000 * statistics.median(latencies), 1),
+        "p95_ms": round(1000 * latencies[int(0.95 * len(latencies)) - 1], 1),
+        "single_client_p50_ms": round(1000 * statistics.median(single), 1),
+        "warm_ms": round(1000 * statistics.median(timings), 1),
+        "health_max_ms": round(1000 * max(health), 1) if health else None,
+        "predict_cold_s": round(statistics.median(runs), 2),
+    }
+    print(f"model: {backbone}, {len(labels)} people; {result['cpus']} CPUs; 250x250 JPEG photos, one face each")
+    print("| measure | value |")
+    print("|---|---|")
     print(
-        f"one photo in a warm process (detect + {backbone} + head): "
-        f"median {1000 * statistics.median(timings):.0f} ms of 20"
+        f"| 1 client, {args.requests} requests | {result['single_client_rps']} req/s, "
+        f"p50 {result['single_client_p50_ms']} ms |"
     )
+    print(
+        f"| {args.clients} clients, {args.requests} requests | {result['rps']} req/s, "
+        f"p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms |"
+    )
+    print(f"| throughput ratio ({args.clients} clients / 1) | {result['rps'] / result['single_client_rps']:.2f} |")
+    print(f"| one photo in a warm process (decode, detect, {backbone}, head) | {result['warm_ms']} ms |")
+    print(f"| single-client p50 / warm | {result['single_client_p50_ms'] / result['warm_ms']:.2f} |")
+    print(f"| slowest /health during the {args.clients}-client load | {result['health_max_ms']} ms |")
+    print(f"| `faceops predict PHOTO`, cold (median of 3) | {result['predict_cold_s']} s |")
+    if args.json:
+        print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -75,9 +75,9 @@ class Variant:
 ORIGINAL = Variant()
 
 
-def training_variants(params: AugmentParams, seed: int) -> list[Variant]:
+def training_variants(params: AugmentParams, seed: int, backbone: str = "vgg16") -> list[Variant]:
     variants = [ORIGINAL]
-    if params.flip:
+    if params.mirrors(backbone):
         variants.append(Variant("flip"))
     variants.extend(Variant("jitter", params, seed, copy) for copy in range(params.copies))
     return variants

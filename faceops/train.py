@@ -76,7 +76,7 @@ def train_recogniser(
 
     started = time.perf_counter()
     extractor = build_extractor(params.backbone, params.weights, image_size, seed, faces.margin)
-    variants = training_variants(params.augment, seed)
+    variants = training_variants(params.augment, seed, params.backbone)
     x_fit = np.concatenate(
         [cache.features(extractor, fit["path"].tolist(), fit["sha256"].tolist(), v) for v in variants]
     )

@@ -32,7 +32,7 @@ def test_nested_section_and_int_as_float():
     params = from_mapping(TrainParams, {"weights": None, "learning_rate": 1, "augment": {"copies": 2}}, "train")
     assert params.weights is None
     assert params.learning_rate == 1.0 and isinstance(params.learning_rate, float)
-    assert params.augment.copies == 2 and params.augment.flip is True
+    assert params.augment.copies == 2 and params.augment.flip == "auto"
     with pytest.raises(FaceopsError, match=r"train\.augment\.copies is 'x'"):
         from_mapping(TrainParams, {"augment": {"copies": "x"}}, "train")
 

@@ -67,6 +67,9 @@ def test_variants_are_cached_separately_and_differ(tmp_path, faces):
     extractor = _extractor(32)
     variants = training_variants(AugmentParams(flip=True, copies=1), seed=0)
     assert [v.key.split("|")[0] for v in variants] == ["original", "flip", "jitter0"]
+    assert [v.label for v in training_variants(AugmentParams(), 0, "dlib_resnet")] == ["original"]
+    assert [v.label for v in training_variants(AugmentParams(), 0, "vgg16")] == ["original", "flip"]
+    assert [v.label for v in training_variants(AugmentParams(flip=True), 0, "dlib_resnet")] == ["original", "flip"]
     cache = FeatureCache(tmp_path)
     outputs = [cache.features(extractor, paths, shas, v) for v in variants]
     assert cache.misses == 12

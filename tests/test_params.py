@@ -82,6 +82,10 @@ def test_nested_setting_is_named_in_full(params_file):
     params_file.write_text(yaml.safe_dump(data))
     with pytest.raises(FaceopsError, match=r"train\.augment\.copies is -1; allowed: 0 to 10$"):
         load_params(params_file)
+    data["train"]["augment"].update(copies=0, flip="sometimes")
+    params_file.write_text(yaml.safe_dump(data))
+    with pytest.raises(FaceopsError, match=r"train\.augment\.flip is 'sometimes', expected bool or one of 'auto'$"):
+        load_params(params_file)
 
 
 def test_misspelt_section_and_key_are_refused(params_file):
