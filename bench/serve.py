@@ -27,6 +27,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -68,12 +70,15 @@ def train_project(data: Path, people: int, env: dict) -> Path:
         shutil.copy(REPO / name, project / name)
     for folder in ("stages", "faceops"):
         shutil.copytree(REPO / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["backbone"], params["split"]["strangers"] = "dlib_resnet", 0
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (
         ["git", "init", "-q"],
         ["dvc", "init", "-q"],
         ["faceops", "import-folder", str(data), "--max-people", str(people), "--max-images", "20"],
         ["dvc", "add", "-q", "dataset/raw"],
-        ["dvc", "exp", "run", "-q", "-S", "train.backbone=dlib_resnet", "-S", "split.strangers=0"],
+        ["dvc", "repro"],
     ):
         result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
         if result.returncode != 0:
