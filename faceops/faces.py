@@ -11,8 +11,8 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import as_completed
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,7 +22,7 @@ from faceops.dataset import RawFile, list_raw_files
 from faceops.detect import Box, FaceDetector, crop_face
 from faceops.errors import FaceopsError, ImageError
 from faceops.images import encode_png, is_image_name, load_image, sha256_bytes, sha256_file
-from faceops.parallel import process_pool, worker_count
+from faceops.parallel import map_chunks, worker_count
 from faceops.params import FacesParams
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ class CropCache:
         self.folder = Path(directory) / hashlib.sha256(settings.encode()).hexdigest()[:20]
         self.index_path = self.folder / "index.json"
         self.results: dict[str, PhotoResult] = {}
+        self._checked: set[str] = set()  # crops read back and found intact in this run
         if self.index_path.exists():
             try:
                 stored = json.loads(self.index_path.read_text())
@@ -113,10 +114,12 @@ class CropCache:
         result = self.results.get(photo_sha)
         if result is None or result.status != "face":
             return result
-        png = self.png(photo_sha)
-        if png.exists() and sha256_bytes(png.read_bytes()) == result.png_sha256:
-            return result
-        return None
+        if photo_sha not in self._checked:
+            png = self.png(photo_sha)
+            if not png.exists() or sha256_bytes(png.read_bytes()) != result.png_sha256:
+                return None
+            self._checked.add(photo_sha)
+        return result
 
     def save(self) -> None:
         write_json(self.index_path, {sha: dataclasses.asdict(result) for sha, result in self.results.items()})
@@ -242,7 +245,8 @@ def _detect_all(
     unsaved = 0
     try:
         with tqdm(total=len(items), desc="faces", unit="photo", disable=None) as bar:
-            for results in _chunk_results(chunks, params, image_size, str(cache.folder), n):
+            detect = partial(detect_photos, params=params, image_size=image_size, folder=str(cache.folder))
+            for results in map_chunks(detect, chunks, n):
                 cache.results.update(results)
                 bar.update(len(results))
                 unsaved += len(results)
@@ -253,21 +257,6 @@ def _detect_all(
         if unsaved:
             cache.save()
     return _Detected(time.perf_counter() - started, max(n, 1))
-
-
-def _chunk_results(chunks: list, params: FacesParams, image_size: int, folder: str, workers: int):  # noqa: ANN202
-    if workers <= 1:
-        for chunk in chunks:
-            yield detect_photos(chunk, params, image_size, folder)
-        return
-    with process_pool(workers) as pool:
-        futures = [pool.submit(detect_photos, chunk, params, image_size, folder) for chunk in chunks]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()
 
 
 def _assemble(

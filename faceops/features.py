@@ -13,8 +13,8 @@ import hashlib
 import logging
 import os
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from faceops.atomic import atomic_path
 from faceops.backbones import FeatureExtractor, key_digest
 from faceops.errors import FaceopsError
 from faceops.images import load_image
-from faceops.parallel import process_pool, worker_count
+from faceops.parallel import map_chunks, worker_count
 from faceops.params import AugmentParams
 
 log = logging.getLogger(__name__)
@@ -168,11 +168,11 @@ class FeatureCache:
     ) -> None:
         """Fill `table` with the features of `todo`, saving every `save_every` faces and on the way out."""
         chunks = [todo[start : start + self.batch_size] for start in range(0, len(todo), self.batch_size)]
-        workers = min(self.workers or worker_count(), len(chunks)) if getattr(extractor, "parallel", False) else 1
+        workers = min(self.workers or worker_count(), len(chunks)) if extractor.parallel else 1
         unsaved = 0
         with tqdm(total=len(todo), desc=f"features ({variant.label})", unit="face", disable=None) as bar:
             try:
-                for done_shas, vectors in _results(extractor, variant, chunks, workers):
+                for done_shas, vectors in map_chunks(partial(compute_features, extractor, variant), chunks, workers):
                     table.update(zip(done_shas, vectors))
                     bar.update(len(done_shas))
                     unsaved += len(done_shas)
@@ -189,26 +189,6 @@ class FeatureCache:
         features = np.stack([table[s] for s in shas]).astype("float32")
         with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
             np.savez(handle, sha256=np.array(shas), features=features, checksum=table_checksum(shas, features))
-
-
-def _results(extractor: FeatureExtractor, variant: Variant, chunks: list, workers: int):  # noqa: ANN202
-    """(shas, features) per chunk, in this process or across `workers` processes (a few chunks in flight each)."""
-    if workers <= 1:
-        for chunk in chunks:
-            yield compute_features(extractor, variant, chunk)
-        return
-    pool = process_pool(workers)
-    try:
-        pending = list(reversed(chunks))
-        running = set()
-        while pending or running:
-            while pending and len(running) < 2 * workers:
-                running.add(pool.submit(compute_features, extractor, variant, pending.pop()))
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _table_problem(shas: np.ndarray, features: np.ndarray, checksum: str | None, n_features: int) -> str | None:

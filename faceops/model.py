@@ -84,16 +84,16 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
     "tanh": np.tanh,
     "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
-    "gelu": lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2))),  # Keras' default: the exact form
+    "gelu": lambda x: 0.5 * x * (1 + scipy_special().erf(x / np.sqrt(2))),  # Keras' default: the exact form
     "softmax": lambda x: (e := np.exp(x - x.max(axis=1, keepdims=True))) / e.sum(axis=1, keepdims=True),
 }
 KERAS_EPSILON = 1e-7
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    from math import erf
+def scipy_special() -> Any:
+    import scipy.special  # a scikit-learn dependency; imported only for a gelu head
 
-    return np.vectorize(erf, otypes=[np.float64])(x)
+    return scipy.special
 
 
 class NumpyHead:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import TypeVar
 
 from faceops.errors import FaceopsError
 
@@ -37,3 +39,28 @@ def worker_count() -> int:
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+Chunk = TypeVar("Chunk")
+Result = TypeVar("Result")
+
+
+def map_chunks(function: Callable[[Chunk], Result], chunks: Sequence[Chunk], workers: int) -> Iterator[Result]:
+    """`function(chunk)` for each chunk, yielded as each finishes: in this process when `workers` is 1, else
+    across that many worker processes with two chunks per worker in flight (so a caller that stops early,
+    or is interrupted, leaves little work behind; what has not started is cancelled)."""
+    if workers <= 1:
+        for chunk in chunks:
+            yield function(chunk)
+        return
+    pool = process_pool(workers)
+    try:
+        pending, running = list(reversed(chunks)), set()
+        while pending or running:
+            while pending and len(running) < 2 * workers:
+                running.add(pool.submit(function, pending.pop()))
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -38,8 +38,8 @@ class Interrupted(BaseException):
     """SIGINT or SIGTERM arrived; a BaseException so that no `except Exception` swallows it."""
 
     def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
         self.signal_name = signal.Signals(signum).name
+        super().__init__(self.signal_name)
 
 
 class SignalGuard:

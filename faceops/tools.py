@@ -7,6 +7,7 @@ that quotes the tool's own last error.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -67,21 +68,15 @@ def run(
 
 
 def stop_group(process: subprocess.Popen, grace_seconds: float = 20.0) -> None:
-    """SIGTERM to the process and its children, SIGKILL for whatever is left after `grace_seconds`."""
-    for sig, wait in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.communicate(timeout=wait)
-            # The leader is gone; its children may not be: one last sweep of the group.
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            break
-        except subprocess.TimeoutExpired:
-            continue
-        break
+    """SIGTERM to the process and its children; SIGKILL for whatever of the group is left after `grace_seconds`."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.communicate(timeout=grace_seconds)
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:  # the group is gone already
+        pass
+    process.communicate()
 
 
 def git(*args: str, cwd: str | os.PathLike[str] = ".", check: bool = True) -> subprocess.CompletedProcess:
