@@ -29,13 +29,25 @@ REPO = Path(__file__).resolve().parents[1]
 NEWCOMER_PHOTOS = 20
 
 
-def run(args: list[str], cwd: Path, env: dict) -> float:
-    """Run a command; its wall seconds. A failure stops the benchmark with the command's error output."""
+def run(args: list[str], cwd: Path, env: dict, stages: dict[str, float] | None = None) -> float:
+    """Run a command; its wall seconds. A failure stops the benchmark with the command's error output.
+    With `stages`, the seconds from each "Running stage 'NAME'" line of `dvc repro` to the next go there."""
     started = time.perf_counter()
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed:\n{(result.stderr + result.stdout)[-3000:]}")
-    return time.perf_counter() - started
+    process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output, current, since = [], None, started
+    for line in process.stdout:
+        output.append(line)
+        if stages is not None and line.startswith("Running stage '"):
+            now = time.perf_counter()
+            if current:
+                stages[current] = now - since
+            current, since = line.split("'")[1], now
+    if process.wait() != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{''.join(output)[-3000:]}")
+    finished = time.perf_counter()
+    if stages is not None and current:
+        stages[current] = finished - since
+    return finished - started
 
 
 def set_params(project: Path, assignments: dict[str, object]) -> None:
@@ -116,7 +128,8 @@ def main() -> None:
         run(command, project, env)
     shutil.rmtree(staging)
 
-    repro_seconds = run(["dvc", "repro"], project, env)
+    stage_seconds: dict[str, float] = {}
+    repro_seconds = run(["dvc", "repro"], project, env, stage_seconds)
     train = json.loads((project / "metrics/train.json").read_text())
     evaluation = json.loads((project / "metrics/eval.json").read_text())
     faces = json.loads((project / "metrics/faces.json").read_text())
@@ -128,7 +141,8 @@ def main() -> None:
     for photo in sorted(newcomer.iterdir())[:NEWCOMER_PHOTOS]:
         shutil.copy(photo, target / photo.name)
     run(["dvc", "add", "-q", "dataset/raw"], project, env)
-    add_seconds = run(["dvc", "repro"], project, env)
+    add_stage_seconds: dict[str, float] = {}
+    add_seconds = run(["dvc", "repro"], project, env, add_stage_seconds)
     after = json.loads((project / "metrics/faces.json").read_text())
 
     result = {
@@ -143,6 +157,8 @@ def main() -> None:
         "extract_speedup": round(extract_rate / reference, 2) if reference else None,
         "train_descriptors": train["cache_misses"],
         "add_person_seconds": round(add_seconds, 1),
+        "stage_seconds": {name: round(value, 1) for name, value in stage_seconds.items()},
+        "add_person_stage_seconds": {name: round(value, 1) for name, value in add_stage_seconds.items()},
         "people_after_adding": after["people"],
         "accuracy": evaluation["accuracy"],
         "macro_f1": evaluation["macro_f1"],
@@ -154,6 +170,9 @@ def main() -> None:
     print("| measure | value |")
     print("|---|---|")
     print(f"| `dvc repro`, cold caches | {repro_seconds:.0f} s |")
+    for name, seconds in stage_seconds.items():
+        again = add_stage_seconds.get(name, 0)
+        print(f"| stage {name} (then after adding a person) | {seconds:.0f} s ({again:.0f} s) |")
     print(f"| descriptors computed by train | {train['cache_misses']} in {train['feature_seconds']:.0f} s |")
     print(f"| extraction | {extract_rate:.1f} faces/s |")
     if reference:

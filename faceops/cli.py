@@ -192,9 +192,12 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from faceops.serve import serve
+    from faceops.serve import Limits, serve
 
-    serve(args.model, args.host, args.port, args.metrics, args.workers)
+    logging.getLogger("faceops").setLevel(logging.INFO)  # a service says what it loaded and how it is guarded
+
+    limits = Limits(max_connections=args.max_connections, header_timeout=args.header_timeout)
+    serve(args.model, args.host, args.port, args.metrics, args.workers, args.allowed_host, args.insecure, limits)
     return 0
 
 
@@ -202,6 +205,16 @@ def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
     return int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
 
 
 def _optional_float(text: str) -> float | None:
@@ -274,13 +287,37 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--json", action="store_true", help="machine-readable output")
     command.set_defaults(handler=_predict)
 
-    command = commands.add_parser("serve", help="web service and page: POST /predict, GET /model, GET /")
+    command = commands.add_parser(
+        "serve",
+        help="web service and page: POST /predict, GET /model, GET /",
+        description="API keys come from FACEOPS_API_KEYS (role:key,...) or FACEOPS_API_KEYS_FILE, roles predict "
+        "and admin; without keys the service binds only to loopback unless --insecure.",
+    )
     command.add_argument("--model", default=MODEL_PATH)
     command.add_argument("--metrics", default="metrics/eval.json", help="shown by GET /model when it exists")
-    command.add_argument("--host", default="127.0.0.1")
+    command.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     command.add_argument("--port", type=int, default=8000)
     command.add_argument(
         "--workers", type=_positive_int, help="prediction processes (default: FACEOPS_WORKERS, else one per core)"
+    )
+    command.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="a Host name clients may use (repeat; * for any); default: FACEOPS_ALLOWED_HOSTS (comma-separated), "
+        "else localhost, 127.0.0.1, ::1 and --host",
+    )
+    command.add_argument(
+        "--insecure", action="store_true", help="allow a non-loopback --host without API keys (anyone may use it)"
+    )
+    command.add_argument(
+        "--max-connections", type=_positive_int, default=100, help="open connections at most; beyond: 503"
+    )
+    command.add_argument(
+        "--header-timeout",
+        type=_positive_float,
+        default=10.0,
+        help="seconds a client may take to send its request headers (default 10)",
     )
     command.set_defaults(handler=_serve)
 

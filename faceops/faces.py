@@ -70,7 +70,7 @@ def _face_file_names(files: list[RawFile], raw_dir: Path) -> dict[Path, str]:
     }
 
 
-CROP_FORMAT = 1  # bump when detection or cropping changes what a photo gives, so old crops are not reused
+CROP_FORMAT = 2  # bump when detection or cropping changes what a photo gives, so old crops are not reused
 SAVE_EVERY = 256  # photos between saves of the crop cache's index
 
 

@@ -312,6 +312,12 @@ def send_email(message: EmailMessage, settings: SmtpSettings, timeout: float = 3
             client = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
         with client:
             if settings.security == "starttls":
+                client.ehlo_or_helo_if_needed()
+                if not client.has_extn("starttls"):
+                    raise FaceopsError(
+                        f"the SMTP server at {where} does not offer STARTTLS; set FACEOPS_SMTP_SECURITY=ssl, "
+                        "or none to send unencrypted"
+                    )
                 client.starttls(context=ssl.create_default_context())
             if settings.user:
                 client.ehlo_or_helo_if_needed()
@@ -323,11 +329,6 @@ def send_email(message: EmailMessage, settings: SmtpSettings, timeout: float = 3
                     )
                 client.login(settings.user, settings.password or "")
             client.send_message(message)
-    except smtplib.SMTPNotSupportedError:
-        raise FaceopsError(
-            f"the SMTP server at {where} does not offer STARTTLS; set FACEOPS_SMTP_SECURITY=ssl, "
-            "or none to send unencrypted"
-        ) from None
     except smtplib.SMTPAuthenticationError as exc:
         raise FaceopsError(
             f"SMTP login as {settings.user} at {where} failed: {exc.smtp_code} "

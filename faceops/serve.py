@@ -25,6 +25,15 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from faceops.access import (
+    KEYS_VARIABLE,
+    LOCAL_HOSTS,
+    AccessGuard,
+    ApiKey,
+    default_allowed_hosts,
+    is_loopback,
+    keys_from_environment,
+)
 from faceops.card import ModelCard, card_path
 from faceops.errors import FaceopsError, ImageError
 from faceops.parallel import process_pool, worker_count
@@ -35,6 +44,18 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the photo
 STATUS_FOR = {"empty": 400, "corrupt": 400, "unreadable": 400, "not_image": 415, "too_large": 413}
 KEPT_COPIES = 3  # live model copies kept: requests already queued may still name the previous ones
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may hold: the upload size, how long its headers and body may take, and how many
+    connections the service keeps open at once (beyond that, requests get 503)."""
+
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+    header_timeout: float = 10.0  # seconds from a connection's first byte (or its last answer) to its full headers
+    body_timeout: float = 15.0  # seconds a request body may stall between two chunks
+    body_deadline: float = 120.0  # seconds for a whole request body
+    max_connections: int = 100
 
 
 @dataclass(frozen=True)
@@ -182,14 +203,18 @@ def warm_up(model_path: Path, linger: float) -> int:
 def create_app(
     model_path: str | os.PathLike[str],
     metrics_path: str | os.PathLike[str] | None = None,
-    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    limits: Limits = Limits(),
     workers: int | None = None,
+    allowed_hosts: list[str] | None = None,
+    keys: list[ApiKey] | None = None,
 ):  # noqa: ANN201 - FastAPI
+    """The service: the page, /health, /model, /predict, /reload and offline /docs, behind the Host and key check."""
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse
+    from fastapi_offline import FastAPIOffline
     from starlette.concurrency import run_in_threadpool
 
     holder = ModelHolder(model_path, metrics_path)
@@ -214,11 +239,13 @@ def create_app(
             pool.shutdown(wait=False, cancel_futures=True)
             holder.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs from Swagger UI files inside the package: it works offline
         title="faceops",
         description="Who is this? Upload a photo; get the faces, names and confidences.",
         lifespan=lifespan,
+        redoc_url=None,
     )
+    app.add_middleware(AccessGuard, allowed_hosts=allowed_hosts or list(LOCAL_HOSTS), keys=keys or [])
     page = resources.files("faceops").joinpath("web/index.html").read_text()
 
     async def live() -> LiveModel:
@@ -252,7 +279,7 @@ def create_app(
 
     @app.post("/predict")
     async def predict(request: Request) -> dict:
-        data, name = await _read_upload(request, max_upload_bytes)
+        data, name = await _read_upload(request, limits)
         current = await live()
         loop = asyncio.get_running_loop()
         answer = await loop.run_in_executor(pool, predict_upload, current.path, data, name)
@@ -263,21 +290,25 @@ def create_app(
     return app
 
 
-async def _read_upload(request, limit: int) -> tuple:  # noqa: ANN001 - starlette Request
+async def _read_upload(request, limits: Limits) -> tuple:  # noqa: ANN001 - starlette Request
     """The photo's bytes and name from a multipart form or a raw body, never reading past the cap.
 
-    The body is read into memory up to `limit` (plus room for multipart headers) and only then
+    The body is read into memory up to the cap (plus room for multipart headers) and only then
     parsed, so an oversized upload is refused with 413 before it has all arrived, and nothing of it
     is spooled to disk.
     """
     from fastapi import HTTPException
     from starlette.requests import Request
 
+    limit = limits.max_upload_bytes
     too_large = HTTPException(413, f"upload is larger than {limit // (1024 * 1024)} MiB")
     content_type = request.headers.get("content-type", "")
     multipart = content_type.startswith("multipart/form-data")
     cap = limit + (MULTIPART_OVERHEAD if multipart else 0)
-    body = await _read_body(request, cap)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise too_large
+    body = await _read_body(request, cap, limits)
     if len(body) > cap:
         raise too_large
     if not multipart:
@@ -298,18 +329,104 @@ async def _read_upload(request, limit: int) -> tuple:  # noqa: ANN001 - starlett
     return data, upload.filename or "upload"
 
 
-async def _read_body(request, limit: int) -> bytes:  # noqa: ANN001 - starlette Request
-    """The raw body, read no further than one byte past `limit` (so a huge upload is not held in memory)."""
+async def _read_body(request, cap: int, limits: Limits) -> bytes:  # noqa: ANN001 - starlette Request
+    """The raw body, read no further than one byte past `cap` (so a huge upload is not held in memory);
+    408 when it stalls for `body_timeout` seconds or takes longer than `body_deadline` in all."""
+    from fastapi import HTTPException
+
     chunks, size = [], 0
-    async for chunk in request.stream():
+    deadline = time.monotonic() + limits.body_deadline
+    stream = request.stream()
+    while size <= cap:
+        wait = min(limits.body_timeout, deadline - time.monotonic())
+        try:
+            chunk = await asyncio.wait_for(anext(stream), timeout=max(wait, 0.001))
+        except StopAsyncIteration:
+            break
+        except asyncio.TimeoutError:
+            raise HTTPException(408, f"the upload was too slow (no more than {wait:.0f} s allowed)") from None
         chunks.append(chunk)
         size += len(chunk)
-        if size > limit:
-            break
     return b"".join(chunks)
 
 
-def serve(model_path: str, host: str, port: int, metrics_path: str | None, workers: int | None = None) -> None:
+def guarded_protocol(header_timeout: float) -> type:
+    """uvicorn's h11 protocol, closing a connection whose request headers take longer than `header_timeout`
+    seconds (uvicorn has no such limit: a client sending a header byte a second would hold a connection
+    forever). The clock starts at the connection and again after each answer."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        _header_timer = None
+
+        def _arm(self) -> None:
+            if self._header_timer is None:
+                self._header_timer = self.loop.call_later(header_timeout, self._headers_too_slow)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_too_slow(self) -> None:
+            self._header_timer = None
+            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+                log.warning("closed a connection whose request headers took over %.0f s", header_timeout)
+                self.transport.close()
+
+        def connection_made(self, transport) -> None:  # noqa: ANN001 - asyncio transport
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return GuardedH11Protocol
+
+
+def serve(
+    model_path: str,
+    host: str,
+    port: int,
+    metrics_path: str | None,
+    workers: int | None = None,
+    allowed_hosts: list[str] | None = None,
+    insecure: bool = False,
+    limits: Limits = Limits(),
+) -> None:
+    """Run the service. Without API keys it binds only to loopback, unless `insecure`."""
     import uvicorn
 
-    uvicorn.run(create_app(model_path, metrics_path, workers=workers), host=host, port=port, log_level="info")
+    keys = keys_from_environment()
+    if not keys and not is_loopback(host) and not insecure:
+        raise FaceopsError(
+            f"--host {host} would let anyone who can reach this machine use the service without a key; "
+            f"set {KEYS_VARIABLE} (see README: Exposing the service) or pass --insecure"
+        )
+    if not keys and not is_loopback(host):
+        log.warning("serving on %s without API keys (--insecure): anyone who can reach it may use it", host)
+    hosts = allowed_hosts or default_allowed_hosts(host)
+    log.info("API keys: %d (%s); allowed Host names: %s", len(keys), "required" if keys else "off", ", ".join(hosts))
+    app = create_app(model_path, metrics_path, limits=limits, workers=workers, allowed_hosts=hosts, keys=keys)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        http=guarded_protocol(limits.header_timeout),
+        limit_concurrency=limits.max_connections,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,  # request line and headers
+    )

@@ -183,3 +183,13 @@ def test_crop_cache_detects_only_new_photos_and_worker_processes_agree(tmp_path,
     with caplog.at_level("INFO", logger="faceops.faces"):
         extract_faces(raw, tmp_path / "faces", 48, FacesParams(margin=0.3), cache_dir=cache)
     assert "87 photos: 86 detected in" in caplog.text  # other settings: other crops
+
+
+def test_one_box_per_face_when_haar_also_boxes_a_group_of_them():
+    """Haar's grouping gave a 21st, weaker box around a face of a 20-face group photo; nested boxes keep the surer."""
+    from faceops.detect import Box, suppress_overlaps
+
+    face, around, beside = Box(364, 363, 123, 123), Box(286, 233, 281, 281), Box(530, 360, 126, 126)
+    assert suppress_overlaps([around, face, beside], [1.5, 10.3, 4.4]) == [face, beside]
+    assert suppress_overlaps([around, face], [12.0, 3.0]) == [around]  # the surer one stays, whichever is larger
+    assert suppress_overlaps([face, Box(500, 500, 40, 40)], [5.0, 6.0]) == [Box(500, 500, 40, 40), face]

@@ -100,6 +100,27 @@ def test_starttls_required_but_not_offered(project, smtp):
     assert (project / "reports/report.html").exists()  # written before sending
 
 
+def test_a_server_without_auth_is_named_as_such(project):
+    """A user is set but the server offers no AUTH at all (and no STARTTLS): each cause is named as it is."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        result = _report(project, controller.port)
+        starttls = _report(project, controller.port, FACEOPS_SMTP_SECURITY="starttls")
+        anonymous = _report(project, controller.port, FACEOPS_SMTP_USER="")
+    finally:
+        controller.stop()
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: the SMTP server at 127.0.0.1:{controller.port} does not offer AUTH (login), but FACEOPS_SMTP_USER "
+        "is set; unset it to send without logging in, or use the server's submission port"
+    )
+    assert "does not offer STARTTLS" in starttls.stderr and starttls.returncode == 1
+    assert anonymous.returncode == 0, anonymous.stderr
+    assert len(inbox.envelopes) == 1
+
+
 def test_wrong_password(project, smtp):
     inbox, port = smtp
     result = _report(project, port, FACEOPS_SMTP_PASSWORD="guess")

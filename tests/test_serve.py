@@ -3,7 +3,9 @@
 import io
 import json
 import os
+import select
 import shutil
+import socket
 import subprocess
 import time
 import urllib.error
@@ -19,46 +21,81 @@ pytestmark = pytest.mark.slow
 
 
 SERVERS = {}  # url -> pid of `faceops serve`
+PREDICT_KEY = "predict-key-0123456789abcdef"
+ADMIN_KEY = "admin-key-0123456789abcdef"
 
 
 def server_pid(url: str) -> int:
     return SERVERS[url]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, lfw):
-    path = make_project(tmp_path_factory.mktemp("serve") / "repo", lfw, train={"backbone": "dlib_resnet", "epochs": 30})
-    sh("dvc", "repro", cwd=path)
+def start_server(path: Path, *args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """`faceops serve` in `path` on a free port of 127.0.0.1, once /health answers; its output is kept in a file."""
     port = free_port()
+    log = open(path / f"serve-{port}.log", "w")  # noqa: SIM115 - closed by stop_server
     process = subprocess.Popen(
-        ["faceops", "serve", "--port", str(port)],
+        ["faceops", "serve", "--port", str(port), *args],
         cwd=path,
-        env=tool_env(),
-        stdout=subprocess.PIPE,
+        env=env or tool_env(),
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    process.log_path = path / f"serve-{port}.log"
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(url + "/health", timeout=2)
-            break
+            SERVERS[url] = process.pid
+            return process, url
         except (urllib.error.URLError, ConnectionError):
             if process.poll() is not None:
-                pytest.fail(f"faceops serve exited: {process.stdout.read()}")
+                pytest.fail(f"faceops serve exited: {process.log_path.read_text()}")
             time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("faceops serve did not start within 120 s")
-    meta = json.loads((path / "models/model.json").read_text())
-    SERVERS[url] = process.pid
-    yield url, path, meta
+    process.kill()
+    pytest.fail("faceops serve did not start within 120 s")
+
+
+def stop_server(process: subprocess.Popen) -> str:
     process.terminate()
     process.wait(timeout=20)
+    return process.log_path.read_text()
 
 
-def post(url: str, data: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg") -> tuple[int, dict]:
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, lfw):
+    path = make_project(tmp_path_factory.mktemp("serve") / "repo", lfw, train={"backbone": "dlib_resnet", "epochs": 30})
+    sh("dvc", "repro", cwd=path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server_tmp(tmp_path_factory):
+    """The TMPDIR of the module's server, to see what uploads write to disk."""
+    return tmp_path_factory.mktemp("server-tmp")
+
+
+@pytest.fixture(scope="module")
+def server(project, server_tmp):
+    process, url = start_server(project, env=tool_env() | {"TMPDIR": str(server_tmp)})
+    meta = json.loads((project / "models/model.json").read_text())
+    yield url, project, meta
+    stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def keyed_server(project):
+    """The same model served with API keys (one predict, one admin) from the environment."""
+    keys = f"predict:{PREDICT_KEY}, admin:{ADMIN_KEY}"
+    process, url = start_server(project, env=tool_env() | {"FACEOPS_API_KEYS": keys})
+    yield url, process
+    stop_server(process)
+
+
+def post(
+    url: str, data: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg", headers: dict | None = None
+) -> tuple[int, dict]:
     boundary = "faceopsboundary"
     body = (
         (
@@ -72,7 +109,7 @@ def post(url: str, data: bytes, filename: str = "photo.jpg", content_type: str =
         url + "/predict",
         data=body,
         method="POST",
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -271,3 +308,226 @@ def test_a_model_that_does_not_load_leaves_the_last_good_one_serving(server, lfw
         for file, data in good.items():
             file.write_bytes(data)
     assert json.loads(urllib.request.urlopen(url + "/health").read()) == before
+
+
+# --- hardening: uploads, slow clients, Host, keys, offline docs, group photos ------------------------------
+
+
+def _tree_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def _request(url: str, path: str, method: str = "GET", headers: dict | None = None) -> tuple[int, dict | str]:
+    request = urllib.request.Request(url + path, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body, status = response.read(), response.status
+    except urllib.error.HTTPError as error:
+        body, status = error.read(), error.code
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, body.decode()
+
+
+def test_a_200_mb_upload_is_refused_before_it_is_sent_and_nothing_is_spooled(server, server_tmp):
+    """Chunked (no Content-Length), so only the cap while reading can stop it."""
+    url, _, _ = server
+    port = int(url.rsplit(":", 1)[1])
+    before, largest = _tree_bytes(server_tmp), 0
+    boundary = "faceopsboundary"
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nTransfer-Encoding: chunked\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n"
+    ).encode()
+    part = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n'.encode()
+    block = b"\xff" * (1024 * 1024)
+    sent, answer = 0, b""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(head + b"%x\r\n%s\r\n" % (len(part), part))
+        try:
+            while sent < 200 * 1024 * 1024:
+                connection.sendall(b"%x\r\n%s\r\n" % (len(block), block))
+                sent += len(block)
+                largest = max(largest, _tree_bytes(server_tmp) - before)
+                if select.select([connection], [], [], 0)[0]:
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed while this client was still sending
+        connection.settimeout(10)
+        try:
+            while chunk := connection.recv(65536):
+                answer += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b"upload is larger than 10 MiB" in answer
+    assert sent < 40 * 1024 * 1024, f"{sent / 2**20:.0f} MiB sent before the answer"
+    assert largest <= 10 * 1024 * 1024, f"the server's temp dir grew by {largest} bytes"
+
+
+def test_a_client_sending_headers_slowly_is_cut_off_while_health_stays_fast(server):
+    url, _, _ = server
+    port = int(url.rsplit(":", 1)[1])
+    slow = socket.create_connection(("127.0.0.1", port), timeout=2)
+    started, closed_after, health_times = time.monotonic(), None, []
+    try:
+        headers = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: {'a' * 40}\r\n"
+        for byte in headers.encode():
+            try:
+                slow.sendall(bytes([byte]))
+                if select.select([slow], [], [], 0)[0] and slow.recv(1) == b"":
+                    closed_after = time.monotonic() - started
+                    break
+            except (BrokenPipeError, ConnectionResetError):
+                closed_after = time.monotonic() - started
+                break
+            begun = time.monotonic()
+            assert _request(url, "/health")[0] == 200
+            health_times.append(time.monotonic() - begun)
+            if time.monotonic() - started > 25:
+                break
+            time.sleep(max(0.0, 1 - (time.monotonic() - begun)))
+    finally:
+        slow.close()
+    assert closed_after is not None and closed_after < 20, f"still open after {time.monotonic() - started:.0f} s"
+    assert max(health_times) < 1.0, health_times
+
+
+def test_a_request_for_another_host_is_refused(server):
+    url, _, _ = server
+    status, answer = _request(url, "/health", headers={"Host": "evil.example:8000"})
+    assert status == 400
+    assert answer["detail"] == (
+        "Host 'evil.example' is not allowed; start faceops serve with --allowed-host evil.example"
+    )
+    assert _request(url, "/health", headers={"Host": "localhost:8000"})[0] == 200
+
+
+def test_api_keys_and_roles(keyed_server, lfw):
+    url, process = keyed_server
+    assert _request(url, "/health")[0] == 200 and _request(url, "/")[0] == 200  # no key needed
+    status, answer = _request(url, "/model")
+    assert status == 401 and answer["detail"].startswith("an API key is needed")
+    assert _request(url, "/model", headers={"Authorization": "Bearer not-a-key-not-a-key"}) == (
+        401,
+        {"detail": "the API key is not valid"},
+    )
+    assert _request(url, "/docs")[0] == 401 and _request(url, "/openapi.json")[0] == 401
+    status, info = _request(url, "/model", headers={"Authorization": f"Bearer {PREDICT_KEY}"})
+    assert status == 200 and info["labels"]
+    photo = sorted((lfw / info["labels"][0]).iterdir())[-1].read_bytes()
+    assert post(url, photo)[0] == 401
+    status, answer = post(url, photo, headers={"X-API-Key": PREDICT_KEY})
+    assert status == 200 and answer["faces"][0]["name"] == info["labels"][0]
+    status, answer = _request(url, "/reload", "POST", headers={"Authorization": f"Bearer {PREDICT_KEY}"})
+    assert status == 403 and answer["detail"] == "this key has the predict role; /reload needs admin"
+    assert _request(url, "/reload", "POST", headers={"Authorization": f"Bearer {ADMIN_KEY}"})[0] == 200
+    assert post(url, photo, headers={"Authorization": f"Bearer {ADMIN_KEY}"})[0] == 200  # admin may predict too
+    output = process.log_path.read_text()
+    assert "API keys: 2 (required)" in output
+    assert PREDICT_KEY not in output and ADMIN_KEY not in output
+
+
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("FACEOPS_API_KEYS", "", "--host 0.0.0.0 would let anyone who can reach this machine use the service"),
+        ("FACEOPS_API_KEYS", "boss:0123456789abcdef0123", "FACEOPS_API_KEYS: entry 1 does not start with a role"),
+        ("FACEOPS_API_KEYS", "admin:short-secret", "the admin key of entry 1 has 12 characters; use at least 16"),
+        ("FACEOPS_API_KEYS_FILE", "/nonexistent/keys", "FACEOPS_API_KEYS_FILE: cannot read /nonexistent/keys"),
+    ],
+)
+def test_serve_refuses_unsafe_or_bad_key_settings_in_one_line(project, variable, value, message):
+    result = sh("faceops", "serve", "--host", "0.0.0.0", cwd=project, check=False, env=tool_env() | {variable: value})
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert message in line
+    assert "short-secret" not in line and "0123456789abcdef0123" not in line
+
+
+def _browser(playwright):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("Debian's chromium is needed for the browser test: apt-get install chromium")
+    return playwright.chromium.launch(
+        executable_path=chromium,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+    )
+
+
+def test_docs_work_offline(server):
+    """Every request the docs page makes goes to the service itself, and Swagger UI renders the API."""
+    from playwright.sync_api import sync_playwright
+
+    url, _, _ = server
+    requested = []
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        page.route(lambda target: not target.startswith(url), lambda route: route.abort())
+        page.goto(url + "/docs")
+        page.wait_for_selector("text=/predict", timeout=30_000)
+        title = page.inner_text(".swagger-ui .info .title")
+        browser.close()
+    assert title.startswith("faceops")
+    assert requested and all(address.startswith(url) for address in requested), requested
+
+
+def test_the_page_asks_for_a_key_and_then_names_a_face(keyed_server, lfw):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = keyed_server
+    status, info = _request(url, "/model", headers={"X-API-Key": PREDICT_KEY})
+    person = info["labels"][-1]
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("#keyform:not([hidden])", timeout=30_000)
+        page.fill("#key", PREDICT_KEY)
+        page.click("#keyform button")
+        page.wait_for_function("document.getElementById('model').textContent.startsWith('Knows')")
+        page.set_input_files("#photo", str(sorted((lfw / person).iterdir())[-1]))
+        page.wait_for_selector("#results li.face", timeout=60_000)
+        names = page.eval_on_selector_all("#results li.face", "items => items.map(i => i.dataset.name)")
+        browser.close()
+    assert names[0] == person
+
+
+def group_photo(lfw: Path, people: list[str], columns: int = 5) -> bytes:
+    """One JPEG of the central part of one photo per person, in a grid (LFW faces sit in the middle)."""
+    import numpy as np
+
+    tiles = [np.asarray(Image.open(sorted((lfw / p).iterdir())[0]).convert("RGB"))[40:210, 40:210] for p in people]
+    rows = [np.concatenate(tiles[start : start + columns], axis=1) for start in range(0, len(tiles), columns)]
+    buffer = io.BytesIO()
+    Image.fromarray(np.concatenate(rows, axis=0)).save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def test_a_20_face_group_photo_gives_20_boxes_from_one_backbone_call(server, lfw):
+    url, project, meta = server
+    people = sorted(p.name for p in lfw.iterdir())[:20]
+    photo = group_photo(lfw, people)
+    status, answer = post(url, photo)
+    assert status == 200
+    tiles = sorted(
+        ((f["box"]["y"] + f["box"]["height"] // 2) // 170, (f["box"]["x"] + f["box"]["width"] // 2) // 170)
+        for f in answer["faces"]
+    )
+    assert tiles == [(row, column) for row in range(4) for column in range(5)]  # one box per face, none extra
+    named = {(tile, face["name"]) for tile, face in zip(tiles, answer["faces"])}
+    assert len(named) == 20
+
+    from faceops.images import decode_image
+    from faceops.model import Recogniser
+    from faceops.predict import FacePredictor
+
+    recogniser = Recogniser.load(project / "models/model.keras")
+    calls = []
+    extractor = recogniser.extractor
+    recogniser.__dict__["extractor"] = lambda faces: calls.append(len(faces)) or extractor(faces)  # a counting spy
+    faces = FacePredictor(recogniser).predict(decode_image(photo, "group.jpg"))
+    assert len(faces) == 20 and calls == [20]
