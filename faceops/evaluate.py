@@ -90,8 +90,9 @@ def evaluate_recogniser(recogniser: Recogniser, split: pd.DataFrame, cache: Feat
     return Evaluation(metrics, per_person, confusion)
 
 
-def _check_cached_features(recogniser: Recogniser, test: pd.DataFrame, cached: np.ndarray, n: int = 4) -> None:
-    """The backbone, run now on a few faces, must agree with the cached features they are scored on."""
+def _check_cached_features(recogniser: Recogniser, test: pd.DataFrame, cached: np.ndarray, n: int = 1) -> None:
+    """The backbone, run now on a face, must agree with the cached features it is scored on (another backbone
+    or version gives other features for every face, so one face tells)."""
     faces = np.stack([load_image(p) for p in test["path"].iloc[:n]])
     if not np.allclose(recogniser.extractor(faces), cached[:n], rtol=1e-3, atol=1e-3):
         raise FaceopsError(
@@ -114,7 +115,7 @@ def plot_confusion(confusion: list[dict], path: str | os.PathLike[str]) -> None:
     share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     side = min(4 + 0.22 * len(people), 22)
     fig, ax = plt.subplots(figsize=(side, side * 0.9))
-    shown = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    shown = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")  # one crisp cell per pair
     ax.set_xticks(range(len(people)), [p.replace("_", " ") for p in people], rotation=90, fontsize=7)
     ax.set_yticks(range(len(people)), [p.replace("_", " ") for p in people], fontsize=7)
     if len(people) <= 15:

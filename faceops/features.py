@@ -112,12 +112,19 @@ class FeatureCache:
     """One .npz file per (extractor, variant), holding a sha256 -> feature vector table and its checksum."""
 
     def __init__(
-        self, directory: str | os.PathLike[str], batch_size: int = 32, workers: int | None = None, save_every: int = 256
+        self,
+        directory: str | os.PathLike[str],
+        batch_size: int = 32,
+        workers: int | None = None,
+        save_every: int = 256,
+        min_faces_for_workers: int = 48,
     ) -> None:
         self.directory = Path(directory)
         self.batch_size = batch_size
         self.workers = workers
         self.save_every = save_every
+        # Fewer faces are computed in this process: starting a worker (interpreter, dlib's models) costs ~1 s.
+        self.min_faces_for_workers = min_faces_for_workers
         self.hits = 0
         self.misses = 0
         self.damaged: list[Path] = []  # files found damaged (and recomputed), each named once in the log
@@ -168,7 +175,8 @@ class FeatureCache:
     ) -> None:
         """Fill `table` with the features of `todo`, saving every `save_every` faces and on the way out."""
         chunks = [todo[start : start + self.batch_size] for start in range(0, len(todo), self.batch_size)]
-        workers = min(self.workers or worker_count(), len(chunks)) if extractor.parallel else 1
+        few = len(todo) < self.min_faces_for_workers
+        workers = 1 if few or not extractor.parallel else min(self.workers or worker_count(), len(chunks))
         unsaved = 0
         with tqdm(total=len(todo), desc=f"features ({variant.label})", unit="face", disable=None) as bar:
             try:

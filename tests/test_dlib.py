@@ -28,13 +28,16 @@ def descriptors(tmp_path_factory, lfw):
 
 def test_worker_processes_compute_the_same_descriptors(descriptors, tmp_path, caplog):
     features, _, manifest = descriptors
-    cache = FeatureCache(tmp_path, batch_size=2, workers=2)
+    paths, shas = [row["path"] for row in manifest], [row["sha256"] for row in manifest]
+    cache = FeatureCache(tmp_path / "workers", batch_size=2, workers=2, min_faces_for_workers=0)
     with caplog.at_level("INFO", logger="faceops.features"):
-        parallel = cache.features(
-            DlibExtractor(96, margin=0.2), [row["path"] for row in manifest], [row["sha256"] for row in manifest]
-        )
+        parallel = cache.features(DlibExtractor(96, margin=0.2), paths, shas)
     np.testing.assert_allclose(parallel, features, atol=1e-6)
     assert "12 computed with 2 process(es)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="faceops.features"):  # a dozen faces: starting workers would cost more
+        FeatureCache(tmp_path / "default", batch_size=2, workers=2).features(DlibExtractor(96, margin=0.2), paths, shas)
+    assert "12 computed with 1 process(es)" in caplog.text
 
 
 def test_same_person_is_closer_than_different_people(descriptors):
