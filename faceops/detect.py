@@ -25,9 +25,30 @@ class Box:
     def __str__(self) -> str:
         return f"{self.x},{self.y},{self.width},{self.height}"
 
+    @classmethod
+    def parse(cls, text: str) -> Box:
+        """The box from its manifest form "x,y,width,height"."""
+        try:
+            x, y, width, height = (int(part) for part in text.split(","))
+        except ValueError:
+            raise FaceopsError(f"box {text!r}: expected x,y,width,height in whole pixels") from None
+        return cls(x, y, width, height)
+
+
+DLIB_WINDOW = 80  # pixels: dlib's HOG and CNN detectors find faces about this size and larger, per upsampling
+
+
+def upsampling(min_face_size: int) -> int:
+    """Times to double the image so that faces of `min_face_size` pixels reach the dlib detectors' window."""
+    times = 0
+    while DLIB_WINDOW / 2**times > min_face_size:
+        times += 1
+    return times
+
 
 class FaceDetector:
-    """OpenCV's Haar cascade for frontal faces, set by params.yaml's `faces` section; loaded on first use."""
+    """The face detector that params.yaml's `faces` section sets: OpenCV's Haar cascade, dlib's HOG detector
+    or dlib's CNN (MMOD) detector; loaded on first use, once per process."""
 
     def __init__(self, settings: FacesParams = FacesParams()) -> None:
         self.settings = settings
@@ -46,6 +67,14 @@ class FaceDetector:
 
     def detect(self, rgb: np.ndarray) -> list[Box]:
         """Boxes of the faces in an RGB image, largest first; one box per face (see `suppress_overlaps`)."""
+        detector = self.settings.detector
+        found = self._haar(rgb) if detector == "haar" else self._dlib(rgb, detector)
+        size = self.settings.min_face_size
+        found = [(box, score) for box, score in found if min(box.width, box.height) >= size]
+        kept = suppress_overlaps([box for box, _ in found], [score for _, score in found])
+        return sorted(kept, key=lambda box: box.area, reverse=True)
+
+    def _haar(self, rgb: np.ndarray) -> list[tuple[Box, float]]:
         import cv2
 
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
@@ -57,9 +86,30 @@ class FaceDetector:
             minSize=(size, size),
             outputRejectLevels=True,
         )
-        boxes = [Box(int(x), int(y), int(w), int(h)) for (x, y, w, h) in found]
-        kept = suppress_overlaps(boxes, [float(w) for w in np.ravel(weights)])
-        return sorted(kept, key=lambda box: box.area, reverse=True)
+        return [(Box(int(x), int(y), int(w), int(h)), float(s)) for (x, y, w, h), s in zip(found, np.ravel(weights))]
+
+    def _dlib(self, rgb: np.ndarray, detector: str) -> list[tuple[Box, float]]:
+        from faceops.dlib_models import CNN_DETECTOR, load_model
+
+        what = f"faces.detector {detector}"
+        image = np.ascontiguousarray(rgb)
+        times = upsampling(self.settings.min_face_size)
+        if detector == "hog":
+            rects, scores, _ = load_model("frontal_face_detector", "", what).run(image, times, 0.0)
+            found = list(zip(rects, scores))
+        else:
+            found = [
+                (d.rect, d.confidence)
+                for d in load_model("cnn_face_detection_model_v1", CNN_DETECTOR, what)(image, times)
+            ]
+        height, width = rgb.shape[:2]
+        boxes = []
+        for rect, score in found:
+            left, top = max(0, rect.left()), max(0, rect.top())
+            right, bottom = min(width, rect.right() + 1), min(height, rect.bottom() + 1)
+            if right > left and bottom > top:
+                boxes.append((Box(left, top, right - left, bottom - top), float(score)))
+        return boxes
 
 
 def overlap(a: Box, b: Box) -> float:

@@ -106,7 +106,7 @@ def check_gpu(required: bool) -> Check:
 
 
 def check_dlib() -> Check:
-    from faceops.backbones import DLIB_PACKAGES, dlib_model_dir
+    from faceops.dlib_models import DLIB_PACKAGES, dlib_model_dir
 
     try:
         import dlib  # noqa: F401 - is it importable

@@ -11,8 +11,7 @@ import pandas as pd
 
 from faceops.atomic import atomic_path
 from faceops.errors import FaceopsError
-from faceops.features import FeatureCache
-from faceops.images import load_image
+from faceops.features import ORIGINAL, FaceFile, FeatureCache, compute_features
 from faceops.model import UNKNOWN, Recogniser
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ def evaluate_recogniser(recogniser: Recogniser, split: pd.DataFrame, cache: Feat
     strangers = split[split["subset"] == "stranger"]
     if test.empty:
         raise FaceopsError("the split has no test faces: add photos or raise split.test_size")
-    features = cache.features(recogniser.extractor, test["path"].tolist(), test["sha256"].tolist())
+    features = cache.features(recogniser.extractor, FaceFile.rows(test))
     _check_cached_features(recogniser, test, features)
     answers = recogniser.identify(features)
     predicted = [answer.label for answer in answers]
@@ -52,9 +51,7 @@ def evaluate_recogniser(recogniser: Recogniser, split: pd.DataFrame, cache: Feat
         if s > 0
     ]
     per_person.sort(key=lambda row: (row["f1"], row["person"]))
-    stranger_answers = recogniser.identify(
-        cache.features(recogniser.extractor, strangers["path"].tolist(), strangers["sha256"].tolist())
-    )
+    stranger_answers = recogniser.identify(cache.features(recogniser.extractor, FaceFile.rows(strangers)))
     metrics = {
         "accuracy": round(float(accuracy_score(actual, predicted)), 4),
         "macro_f1": round(
@@ -93,8 +90,8 @@ def evaluate_recogniser(recogniser: Recogniser, split: pd.DataFrame, cache: Feat
 def _check_cached_features(recogniser: Recogniser, test: pd.DataFrame, cached: np.ndarray, n: int = 1) -> None:
     """The backbone, run now on a face, must agree with the cached features it is scored on (another backbone
     or version gives other features for every face, so one face tells)."""
-    faces = np.stack([load_image(p) for p in test["path"].iloc[:n]])
-    if not np.allclose(recogniser.extractor(faces), cached[:n], rtol=1e-3, atol=1e-3):
+    _, now = compute_features(recogniser.extractor, ORIGINAL, FaceFile.rows(test.iloc[:n]))
+    if not np.allclose(now, cached[:n], rtol=1e-3, atol=1e-3):
         raise FaceopsError(
             "the model's backbone disagrees with the cached features; "
             "delete the feature cache folder and run `dvc repro --force train evaluate`"

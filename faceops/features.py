@@ -18,16 +18,34 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from faceops.atomic import atomic_path
 from faceops.backbones import FeatureExtractor, key_digest
+from faceops.detect import Box
 from faceops.errors import FaceopsError
 from faceops.images import load_image
 from faceops.parallel import map_chunks, worker_count
 from faceops.params import AugmentParams
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FaceFile:
+    """One face of the manifest: its crop (whose sha256 keys the cache), and the photo and box it came from."""
+
+    sha256: str
+    crop: str
+    source: str = ""
+    box: str = ""  # "x,y,width,height" in the source photo
+
+    @classmethod
+    def rows(cls, table: pd.DataFrame) -> list[FaceFile]:
+        """The faces of a manifest or split table."""
+        columns = [table[name].astype(str).tolist() for name in ("sha256", "path", "source", "box")]
+        return [cls(*values) for values in zip(*columns)]
 
 
 @dataclass(frozen=True)
@@ -94,12 +112,22 @@ def load_face(path: str, size: int) -> np.ndarray:
     return image
 
 
+def network_input(extractor: FeatureExtractor, face: FaceFile) -> np.ndarray:
+    """What the extractor describes for one face: from the source photo (dlib: a chip aligned at full
+    resolution) or the faces stage's crop (VGG16)."""
+    if extractor.from_photo:
+        if not face.source or not face.box:
+            raise FaceopsError(f"{face.crop}: the manifest names no source photo and box; re-run the faces stage")
+        return extractor.inputs_from_photo(load_image(face.source), [Box.parse(face.box)])[0]
+    return load_face(face.crop, extractor.image_size)
+
+
 def compute_features(
-    extractor: FeatureExtractor, variant: Variant, items: Sequence[tuple[str, str]]
+    extractor: FeatureExtractor, variant: Variant, faces: Sequence[FaceFile]
 ) -> tuple[list[str], np.ndarray]:
-    """Features of (sha256, path) items; the unit of work a worker process is given."""
-    images = np.stack([variant.apply(load_face(path, extractor.image_size), sha) for sha, path in items])
-    return [sha for sha, _ in items], np.asarray(extractor(images), dtype="float32")
+    """Features of some faces; the unit of work a worker process is given."""
+    inputs = np.stack([variant.apply(network_input(extractor, face), face.sha256) for face in faces])
+    return [face.sha256 for face in faces], np.asarray(extractor(inputs), dtype="float32")
 
 
 def table_checksum(shas: Sequence[str], features: np.ndarray) -> str:
@@ -150,26 +178,28 @@ class FeatureCache:
         return {}
 
     def features(
-        self, extractor: FeatureExtractor, paths: Sequence[str], shas: Sequence[str], variant: Variant = ORIGINAL
+        self, extractor: FeatureExtractor, faces: Sequence[FaceFile], variant: Variant = ORIGINAL
     ) -> np.ndarray:
-        """Features for each image, computing only those not cached yet."""
+        """Features for each face, computing only those not cached yet."""
         path = self._file(extractor, variant)
         table = self._load(path, extractor.n_features)
-        todo = sorted({sha: p for p, sha in zip(paths, shas) if sha not in table}.items())
-        missing = sum(sha not in table for sha in shas)
-        self.hits += len(shas) - missing
+        todo = sorted(
+            {face.sha256: face for face in faces if face.sha256 not in table}.values(), key=lambda f: f.sha256
+        )
+        missing = sum(face.sha256 not in table for face in faces)
+        self.hits += len(faces) - missing
         self.misses += missing
         if todo:
             self._compute(extractor, variant, todo, table, path)
-        if not shas:
+        if not faces:
             return np.zeros((0, extractor.n_features), dtype="float32")
-        return np.stack([table[sha] for sha in shas])
+        return np.stack([table[face.sha256] for face in faces])
 
     def _compute(
         self,
         extractor: FeatureExtractor,
         variant: Variant,
-        todo: list[tuple[str, str]],
+        todo: list[FaceFile],
         table: dict[str, np.ndarray],
         path: Path,
     ) -> None:

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +25,7 @@ import numpy as np
 from faceops.atomic import atomic_path
 from faceops.backbones import FeatureExtractor, Vgg16Extractor, extractor_for_card, keras_module
 from faceops.card import ModelCard, card_path
+from faceops.detect import Box
 from faceops.errors import FaceopsError
 
 BASE_LAYER = "vgg16"
@@ -248,6 +249,9 @@ class Recogniser:
             for i, p, d in zip(best, probabilities, distances)
         ]
 
-    def identify_faces(self, faces: np.ndarray) -> list[Identity]:
-        """Name a batch of face crops (uint8 RGB, image_size square)."""
-        return self.identify(self.extractor(faces))
+    def identify_in_photo(self, rgb: np.ndarray, boxes: Sequence[Box]) -> list[Identity]:
+        """Name the faces in `boxes` of a photo, all in one batched backbone call; the inputs are made as in
+        training (dlib: chips aligned on the full photo; VGG16: crops as the faces stage cut them)."""
+        if not boxes:
+            return []
+        return self.identify(self.extractor(self.extractor.inputs_from_photo(rgb, boxes)))

@@ -40,6 +40,7 @@ class BaseParams:
 class FacesParams:
     """How the faces stage (and capture and prediction, which must crop alike) finds and crops faces."""
 
+    detector: Literal["haar", "hog", "cnn"] = "haar"
     margin: float = 0.2  # grow the detected box by this share on each side
     scale_factor: float = 1.1  # Haar cascade: image pyramid step
     min_neighbors: int = 5  # Haar cascade: higher = fewer, surer detections
@@ -47,6 +48,7 @@ class FacesParams:
     multiple_faces: Literal["largest", "reject"] = "largest"
 
     def __post_init__(self) -> None:
+        _require("detector", self.detector, self.detector in ("haar", "hog", "cnn"), "haar, hog or cnn")
         _require("margin", self.margin, 0 <= self.margin <= 1, "0 to 1")
         _require("scale_factor", self.scale_factor, 1 < self.scale_factor <= 2, "more than 1, at most 2")
         _require("min_neighbors", self.min_neighbors, 0 <= self.min_neighbors <= 50, "0 to 50")

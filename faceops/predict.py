@@ -7,7 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
-from faceops.detect import Box, FaceDetector, crop_face
+from faceops.detect import Box, FaceDetector
 from faceops.model import Recogniser
 from faceops.params import FacesParams
 
@@ -46,9 +46,7 @@ class FacePredictor:
         boxes = self.detector.detect(rgb)
         if not boxes:
             return []
-        size = self.recogniser.image_size
-        crops = np.stack([crop_face(rgb, box, self.faces_params.margin, size) for box in boxes])
         return [
             Face(box, answer.name, answer.confidence, answer.distance)
-            for box, answer in zip(boxes, self.recogniser.identify_faces(crops))
+            for box, answer in zip(boxes, self.recogniser.identify_in_photo(rgb, boxes))
         ]

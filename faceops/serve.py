@@ -189,10 +189,13 @@ def warm_up(model_path: Path, linger: float) -> int:
     """Load the model and the backbone in this worker; linger so the next warm-up goes to another worker."""
     import numpy as np
 
+    from faceops.detect import Box
+
     predictor = _predictor(model_path)
-    size = predictor.recogniser.image_size
-    predictor.recogniser.identify_faces(np.zeros((1, size, size, 3), dtype="uint8"))
-    predictor.predict(np.zeros((size, size, 3), dtype="uint8"))
+    size = 160
+    blank = np.zeros((size, size, 3), dtype="uint8")
+    predictor.recogniser.identify_in_photo(blank, [Box(40, 40, 80, 80)])  # loads the backbone
+    predictor.predict(blank)  # and the detector
     time.sleep(linger)
     return os.getpid()
 

@@ -13,7 +13,7 @@ import pandas as pd
 from faceops.backbones import backbone_description, build_extractor, keras_module
 from faceops.card import ModelCard, OpenSet, package_versions
 from faceops.errors import FaceopsError
-from faceops.features import ORIGINAL, FeatureCache, training_variants
+from faceops.features import ORIGINAL, FaceFile, FeatureCache, training_variants
 from faceops.model import assemble, build_head, centroid_distances, person_centroids
 from faceops.params import FacesParams, TrainParams
 from faceops.split import split_manifest
@@ -103,11 +103,9 @@ def train_recogniser(
     started = time.perf_counter()
     extractor = build_extractor(params.backbone, params.weights, image_size, seed, faces.margin)
     variants = training_variants(params.augment, seed, params.backbone)
-    x_fit = np.concatenate(
-        [cache.features(extractor, fit["path"].tolist(), fit["sha256"].tolist(), v) for v in variants]
-    )
+    x_fit = np.concatenate([cache.features(extractor, FaceFile.rows(fit), v) for v in variants])
     y_fit = np.tile(fit["person"].map(index).to_numpy(), len(variants))
-    x_val = cache.features(extractor, val["path"].tolist(), val["sha256"].tolist(), ORIGINAL)
+    x_val = cache.features(extractor, FaceFile.rows(val), ORIGINAL)
     y_val = val["person"].map(index).to_numpy()
     feature_seconds = time.perf_counter() - started
     log.info(

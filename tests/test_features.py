@@ -6,7 +6,7 @@ import pytest
 from faceops.backbones import Vgg16Extractor, build_vgg16_base, weights_identity
 from faceops.errors import FaceopsError
 from faceops.faces import extract_faces
-from faceops.features import ORIGINAL, FeatureCache, table_checksum, training_variants
+from faceops.features import ORIGINAL, FaceFile, FeatureCache, table_checksum, training_variants
 from faceops.images import load_image
 from faceops.params import AugmentParams
 
@@ -21,7 +21,7 @@ def faces(tmp_path_factory, lfw):
     by_size = {}
     for size in (32, 40):
         manifest = extract_faces(root / "raw", root / f"faces{size}", size).manifest
-        by_size[size] = ([row["path"] for row in manifest], [row["sha256"] for row in manifest])
+        by_size[size] = [FaceFile(row["sha256"], row["path"], row["source"], row["box"]) for row in manifest]
     return by_size
 
 
@@ -30,40 +30,40 @@ def _extractor(size: int) -> Vgg16Extractor:
 
 
 def test_second_run_is_a_hit(tmp_path, faces):
-    paths, shas = faces[32]
+    files = faces[32]
     extractor = _extractor(32)
     first = FeatureCache(tmp_path)
-    features = first.features(extractor, paths, shas)
+    features = first.features(extractor, files)
     assert features.shape == (4, 512)
     assert (first.hits, first.misses) == (0, 4)
 
     second = FeatureCache(tmp_path)
-    again = second.features(extractor, paths, shas)
+    again = second.features(extractor, files)
     assert (second.hits, second.misses) == (4, 0)
     np.testing.assert_allclose(again, features)
-    np.testing.assert_allclose(extractor(load_image(paths[0])[None]), features[:1], atol=1e-5)
+    np.testing.assert_allclose(extractor(load_image(files[0].crop)[None]), features[:1], atol=1e-5)
 
 
 def test_image_size_change_is_a_miss(tmp_path, faces):
     cache = FeatureCache(tmp_path)
-    cache.features(_extractor(32), *faces[32])
+    cache.features(_extractor(32), faces[32])
     other = FeatureCache(tmp_path)
-    other.features(_extractor(40), *faces[40])
+    other.features(_extractor(40), faces[40])
     assert (other.hits, other.misses) == (0, 4)
     assert len(list(tmp_path.glob("*.npz"))) == 2
 
 
 def test_new_images_only_compute_the_new_ones(tmp_path, faces):
-    paths, shas = faces[32]
+    files = faces[32]
     extractor = _extractor(32)
-    FeatureCache(tmp_path).features(extractor, paths[:2], shas[:2])
+    FeatureCache(tmp_path).features(extractor, files[:2])
     cache = FeatureCache(tmp_path)
-    cache.features(extractor, paths, shas)
+    cache.features(extractor, files)
     assert (cache.hits, cache.misses) == (2, 2)
 
 
 def test_variants_are_cached_separately_and_differ(tmp_path, faces):
-    paths, shas = faces[32]
+    files = faces[32]
     extractor = _extractor(32)
     variants = training_variants(AugmentParams(flip=True, copies=1), seed=0)
     assert [v.key.split("|")[0] for v in variants] == ["original", "flip", "jitter0"]
@@ -71,19 +71,19 @@ def test_variants_are_cached_separately_and_differ(tmp_path, faces):
     assert [v.label for v in training_variants(AugmentParams(), 0, "vgg16")] == ["original", "flip"]
     assert [v.label for v in training_variants(AugmentParams(flip=True), 0, "dlib_resnet")] == ["original", "flip"]
     cache = FeatureCache(tmp_path)
-    outputs = [cache.features(extractor, paths, shas, v) for v in variants]
+    outputs = [cache.features(extractor, files, v) for v in variants]
     assert cache.misses == 12
     assert not np.allclose(outputs[0], outputs[1])
     assert not np.allclose(outputs[0], outputs[2])
     again = FeatureCache(tmp_path)
-    np.testing.assert_allclose(again.features(extractor, paths, shas, variants[2]), outputs[2])
+    np.testing.assert_allclose(again.features(extractor, files, variants[2]), outputs[2])
     assert again.hits == 4
 
 
 def test_wrong_face_size_names_the_file(tmp_path, faces):
-    paths, shas = faces[40]
+    files = faces[40]
     with pytest.raises(FaceopsError, match=r"face is 40x40 px, the model expects 32x32"):
-        FeatureCache(tmp_path).features(_extractor(32), paths, shas, ORIGINAL)
+        FeatureCache(tmp_path).features(_extractor(32), files, ORIGINAL)
 
 
 def test_weights_errors(tmp_path):
@@ -139,22 +139,22 @@ def _damage_noise(path):
     ids=["truncated", "empty", "bit-flipped", "wrong-shape", "noise"],
 )
 def test_a_damaged_cache_file_is_named_once_and_recomputed(tmp_path, faces, caplog, damage, reason):
-    paths, shas = faces[32]
+    files = faces[32]
     extractor = _extractor(32)
-    good = FeatureCache(tmp_path).features(extractor, paths, shas)
+    good = FeatureCache(tmp_path).features(extractor, files)
     [cache_file] = tmp_path.glob("*.npz")
     damage(cache_file)
     cache = FeatureCache(tmp_path)
     with caplog.at_level("WARNING", logger="faceops.features"):
-        again = cache.features(extractor, paths, shas)
-        cache.features(extractor, paths, shas)  # the same cache again: no second warning
+        again = cache.features(extractor, files)
+        cache.features(extractor, files)  # the same cache again: no second warning
     np.testing.assert_allclose(again, good, atol=1e-5)  # recomputed, never the damaged values
     assert (cache.hits, cache.misses) == (4, 4)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and str(cache_file) in warnings[0] and reason in warnings[0], warnings
     assert "recomputing" in warnings[0]
     fresh = FeatureCache(tmp_path)  # the damaged file was replaced by a good one
-    np.testing.assert_allclose(fresh.features(extractor, paths, shas), good, atol=1e-5)
+    np.testing.assert_allclose(fresh.features(extractor, files), good, atol=1e-5)
     assert fresh.damaged == [] and fresh.hits == 4
 
 
@@ -163,7 +163,7 @@ class _Failing:
 
     def __init__(self, inner, directory):
         self.inner, self.calls, self.directory, self.on_disk = inner, 0, directory, None
-        self.name, self.image_size, self.parallel = inner.name, inner.image_size, False
+        self.name, self.image_size, self.parallel, self.from_photo = inner.name, inner.image_size, False, False
         self.key, self.n_features = inner.key, inner.n_features
 
     def __call__(self, images):
@@ -177,11 +177,11 @@ class _Failing:
 
 
 def test_an_interrupted_run_keeps_what_it_computed(tmp_path, faces):
-    paths, shas = faces[32]
+    files = faces[32]
     failing = _Failing(_extractor(32), tmp_path)
     with pytest.raises(RuntimeError, match="stopped mid-way"):
-        FeatureCache(tmp_path, batch_size=1, save_every=2).features(failing, paths, shas)
+        FeatureCache(tmp_path, batch_size=1, save_every=2).features(failing, files)
     assert failing.on_disk == 2  # saved as it went, not only at the end
     cache = FeatureCache(tmp_path, batch_size=1)
-    cache.features(_extractor(32), paths, shas)
+    cache.features(_extractor(32), files)
     assert (cache.hits, cache.misses) == (2, 2)
