@@ -29,13 +29,18 @@ VERSIONED_PACKAGES = ("faceops", "tensorflow", "keras", "dlib-bin", "numpy", "sc
 
 @dataclass(frozen=True)
 class OpenSet:
-    """The "unknown" answer: a face further than `threshold` from its closest person is unknown."""
+    """The "unknown" answer: a face further than `threshold` from its closest person is unknown.
+
+    The threshold lets `target_far` of impostor faces through: faces of people outside the gallery, which
+    for a person-mean reference each known face also is for every other person (its own mean aside).
+    `expected_frr` is what that costs on held-out known faces."""
 
     threshold: float
     centroids: tuple[tuple[float, ...], ...]  # one unit vector per label, in label order
-    genuine_quantile_distance: float
-    impostor_quantile_distance: float
-    quantile: float
+    target_far: float
+    expected_far: float  # on the impostor faces it was calibrated on
+    expected_frr: float  # on the validation faces
+    impostor_faces: int
     distance: str = "cosine to the person's mean feature direction"
 
     def __post_init__(self) -> None:

@@ -92,6 +92,16 @@ class SplitParams:
 
 
 @dataclass(frozen=True)
+class UnknownParams:
+    """The "unknown" answer, calibrated to a false-accept rate on faces of people outside the gallery."""
+
+    target_far: float = 0.01  # share of strangers' faces that may be given a name
+
+    def __post_init__(self) -> None:
+        _require("target_far", self.target_far, 0 < self.target_far < 0.5, "more than 0, less than 0.5")
+
+
+@dataclass(frozen=True)
 class AugmentParams:
     # A mirrored copy of every training face. "auto": for vgg16, not for dlib_resnet, whose descriptor they do not
     # help (LFW-61, bench/pipeline.py: 98.5 % with mirrors, 99.0 % without, and 100 s less on 2 cores).
@@ -118,7 +128,7 @@ class AugmentParams:
 class TrainParams:
     backbone: Literal["vgg16", "dlib_resnet"] = "vgg16"
     weights: str | None = "imagenet"  # vgg16 only: "imagenet", a path to a .h5 file, or null (random, for tests)
-    head: Literal["dense", "logistic"] = "dense"
+    head: Literal["dense", "logistic", "sklearn_logistic"] = "dense"
     epochs: int = 40
     batch_size: int = 32
     learning_rate: float = 0.001  # Adam
@@ -128,7 +138,7 @@ class TrainParams:
     class_weights: Literal["balanced", "none"] = "balanced"
     validation_share: float = 0.1  # of the training faces, held out to draw the validation curve
     early_stopping_patience: int = 0  # 0: train all epochs
-    unknown_quantile: float = 0.95  # at least this share of known validation faces fall inside the "unknown" threshold
+    unknown: UnknownParams = field(default_factory=UnknownParams)
     augment: AugmentParams = field(default_factory=AugmentParams)
 
     def __post_init__(self) -> None:
@@ -143,9 +153,6 @@ class TrainParams:
             self.early_stopping_patience,
             self.early_stopping_patience >= 0,
             "0 (off) or more epochs",
-        )
-        _require(
-            "unknown_quantile", self.unknown_quantile, 0.5 <= self.unknown_quantile < 1, "0.5 up to (not including) 1"
         )
 
 

@@ -60,24 +60,112 @@ def fit_batches(
     return train, val
 
 
-def unknown_threshold(distances: np.ndarray, labels: np.ndarray, quantile: float) -> tuple[float, float, float]:
-    """The distance beyond which a face is "unknown".
+@dataclass(frozen=True)
+class Calibration:
+    threshold: float
+    far: float  # on the impostor distances
+    frr: float  # on the genuine distances
+    impostors: int
 
-    `distances` are the held-out known faces' distances to every person's reference. The genuine
-    distance (to their own person) at `quantile` is the least the threshold may be; the distance to
-    the nearest other person stands in for a stranger. When the two are apart, the threshold sits
-    midway between them, which a handful of validation faces estimates far more steadily than the
-    genuine quantile alone.
+
+def calibrate_unknown(impostor: np.ndarray, genuine: np.ndarray, target_far: float) -> Calibration:
+    """The largest distance threshold that names no more than `target_far` of the impostor faces.
+
+    `impostor`: distances of faces to the references of people they are not (faces of people outside a
+    gallery, for a per-person reference); `genuine`: held-out known faces to their own reference.
     """
-    rows = np.arange(len(labels))
-    genuine = float(np.quantile(distances[rows, labels], quantile))
+    ordered = np.sort(impostor[np.isfinite(impostor)])
+    if not len(ordered):
+        raise FaceopsError("the unknown threshold needs faces of at least 2 people")
+    allowed = int(np.floor(target_far * len(ordered)))  # impostors that may fall inside the threshold
+    threshold = float(ordered[allowed]) - 1e-6 if allowed < len(ordered) else float(ordered[-1])
+    threshold = min(max(threshold, 1e-6), 2.0)
+    far = float(np.mean(ordered <= threshold))
+    frr = float(np.mean(genuine > threshold)) if len(genuine) else 0.0
+    return Calibration(threshold, far, frr, len(ordered))
+
+
+def nearest_other_distances(distances: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each face's distance to the closest reference that is not its own person's."""
     others = distances.copy()
-    others[rows, labels] = np.inf
-    nearest_other = others.min(axis=1)
-    impostor = (
-        float(np.quantile(nearest_other[np.isfinite(nearest_other)], 1 - quantile)) if len(others[0]) > 1 else genuine
+    others[np.arange(len(labels)), labels] = np.inf
+    return others.min(axis=1)
+
+
+def fit_sklearn_logistic(
+    x_fit: np.ndarray,
+    y_fit: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    n_classes: int,
+    class_weights: dict[int, float] | None,
+    head: Any,
+) -> tuple[list[dict], dict]:
+    """scikit-learn's multinomial logistic regression on the standardised features, its C chosen on the
+    validation share (never the test set), copied into the Keras head's softmax layer so that the saved
+    model loads, predicts and serves as any other. Returns one history row per C tried, and the chosen one."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    normalise = head.layers[0]
+    z_fit, z_val = np.asarray(normalise(x_fit)), np.asarray(normalise(x_val))
+    rows, best = [], None
+    for step, c in enumerate(SKLEARN_C_GRID, start=1):
+        model = LogisticRegression(C=c, max_iter=2000, class_weight=class_weights)
+        model.fit(z_fit, y_fit)
+        row = {
+            "epoch": step,
+            "C": c,
+            "accuracy": round(float(model.score(z_fit, y_fit)), 5),
+            "loss": round(float(log_loss(y_fit, model.predict_proba(z_fit), labels=model.classes_)), 5),
+        }
+        if len(x_val):
+            row["val_accuracy"] = round(float(model.score(z_val, y_val)), 5)
+            row["val_loss"] = round(float(log_loss(y_val, model.predict_proba(z_val), labels=model.classes_)), 5)
+        rows.append(row)
+        score = (row.get("val_accuracy", row["accuracy"]), -row.get("val_loss", row["loss"]))
+        if best is None or score > best[0]:
+            best = (score, model, c)
+    _, model, chosen = best
+    if len(model.classes_) != n_classes:
+        raise FaceopsError(f"sklearn_logistic saw {len(model.classes_)} of {n_classes} people in training")
+    head.layers[-1].set_weights([model.coef_.T.astype("float32"), model.intercept_.astype("float32")])
+    log.info("sklearn_logistic: C %s chosen on the validation share (tried %s)", chosen, SKLEARN_C_GRID)
+    return rows, next(row for row in rows if row["C"] == chosen)
+
+
+SKLEARN_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+def fit_keras_head(
+    keras: Any,
+    head: Any,
+    params: TrainParams,
+    x_fit: np.ndarray,
+    y_fit: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    class_weights: dict[int, float] | None,
+    seed: int,
+) -> list[dict]:
+    """Adam on the dense or logistic head; one history row per epoch."""
+    head.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=8,  # fewer trips through Python per epoch; the same batches and weights (measured)
     )
-    return (genuine + impostor) / 2 if impostor > genuine else genuine, genuine, impostor
+    callbacks = []
+    if params.early_stopping_patience > 0 and len(x_val):
+        callbacks.append(
+            keras.callbacks.EarlyStopping(patience=params.early_stopping_patience, restore_best_weights=True)
+        )
+    train_batches, val_batches = fit_batches(x_fit, y_fit, x_val, y_val, params.batch_size, class_weights, seed)
+    fitted = head.fit(train_batches, validation_data=val_batches, epochs=params.epochs, callbacks=callbacks, verbose=0)
+    return [
+        {"epoch": epoch + 1, **{name: round(float(values[epoch]), 5) for name, values in fitted.history.items()}}
+        for epoch in range(len(fitted.history["loss"]))
+    ]
 
 
 def train_recogniser(
@@ -120,32 +208,32 @@ def train_recogniser(
     )
 
     keras.utils.set_random_seed(seed)
-    head = build_head(x_fit, len(labels), params.head, params.dense_units, params.dropout, params.activation)
-    head.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        steps_per_execution=8,  # fewer trips through Python per epoch; the same batches and weights (measured)
-    )
-    callbacks = []
-    if params.early_stopping_patience > 0 and len(val):
-        callbacks.append(
-            keras.callbacks.EarlyStopping(patience=params.early_stopping_patience, restore_best_weights=True)
-        )
-    started = time.perf_counter()
+    kind = "logistic" if params.head == "sklearn_logistic" else params.head
+    head = build_head(x_fit, len(labels), kind, params.dense_units, params.dropout, params.activation)
     weights = balanced_class_weights(y_fit, len(labels)) if params.class_weights == "balanced" else None
-    train_batches, val_batches = fit_batches(x_fit, y_fit, x_val, y_val, params.batch_size, weights, seed)
-    fitted = head.fit(train_batches, validation_data=val_batches, epochs=params.epochs, callbacks=callbacks, verbose=0)
+    started = time.perf_counter()
+    if params.head == "sklearn_logistic":
+        history, last = fit_sklearn_logistic(x_fit, y_fit, x_val, y_val, len(labels), weights, head)
+    else:
+        history = fit_keras_head(keras, head, params, x_fit, y_fit, x_val, y_val, weights, seed)
+        last = history[-1]
     head_seconds = time.perf_counter() - started
-    history = [
-        {"epoch": epoch + 1, **{name: round(float(values[epoch]), 5) for name, values in fitted.history.items()}}
-        for epoch in range(len(fitted.history["loss"]))
-    ]
-    last = history[-1]
     centroids = person_centroids(x_fit[: len(fit)], y_fit[: len(fit)], len(labels))  # originals come first
+    # Impostors: every training and validation face, seen from the other people's references.
+    x_all, y_all = np.concatenate([x_fit[: len(fit)], x_val]), np.concatenate([y_fit[: len(fit)], y_val])
+    impostor = nearest_other_distances(centroid_distances(x_all, centroids), y_all)
     x_ref, y_ref = (x_val, y_val) if len(val) else (x_fit[: len(fit)], y_fit[: len(fit)])
-    threshold, genuine, impostor = unknown_threshold(
-        centroid_distances(x_ref, centroids), y_ref, params.unknown_quantile
+    genuine = centroid_distances(x_ref, centroids)[np.arange(len(y_ref)), y_ref]
+    calibration = calibrate_unknown(impostor, genuine, params.unknown.target_far)
+    log.info(
+        "unknown: threshold %.4f lets %.2f%% of %d impostor faces through (target %.2f%%); "
+        "%.2f%% of %d validation faces fall outside it",
+        calibration.threshold,
+        100 * calibration.far,
+        calibration.impostors,
+        100 * params.unknown.target_far,
+        100 * calibration.frr,
+        len(genuine),
     )
     log.info(
         "head %s: %d epochs in %.1f s; train accuracy %.3f%s",
@@ -168,7 +256,8 @@ def train_recogniser(
         "cache_hits": cache.hits,
         "cache_misses": cache.misses,
     }
-    metrics["unknown_threshold"] = round(threshold, 4)
+    metrics["unknown_threshold"] = round(calibration.threshold, 4)
+    metrics["unknown_expected_frr"] = round(calibration.frr, 4)
     card = ModelCard(
         labels=tuple(labels),
         backbone=params.backbone,
@@ -182,11 +271,12 @@ def train_recogniser(
         faces=faces,
         train=params,
         open_set=OpenSet(
-            threshold=round(threshold, 6),
+            threshold=round(calibration.threshold, 6),
             centroids=tuple(tuple(row) for row in np.round(centroids, 6).tolist()),
-            genuine_quantile_distance=round(genuine, 6),
-            impostor_quantile_distance=round(impostor, 6),
-            quantile=params.unknown_quantile,
+            target_far=params.unknown.target_far,
+            expected_far=round(calibration.far, 6),
+            expected_frr=round(calibration.frr, 6),
+            impostor_faces=calibration.impostors,
         ),
         metrics=metrics,
         versions=package_versions(),

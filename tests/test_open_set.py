@@ -1,20 +1,30 @@
 import numpy as np
+import pytest
 
+from faceops.errors import FaceopsError
 from faceops.model import centroid_distances, person_centroids
-from faceops.train import unknown_threshold
+from faceops.train import calibrate_unknown, nearest_other_distances
 
 
-def test_threshold_sits_between_genuine_and_impostor_distances():
-    distances = np.array([[0.02, 0.50], [0.04, 0.60], [0.55, 0.03], [0.45, 0.05]])
-    threshold, genuine, impostor = unknown_threshold(distances, np.array([0, 0, 1, 1]), 0.95)
-    assert genuine < threshold < impostor
-    assert abs(threshold - (genuine + impostor) / 2) < 1e-9
+def test_threshold_names_no_more_than_the_target_share_of_impostors():
+    rng = np.random.default_rng(0)
+    impostor = rng.uniform(0.3, 1.0, 1000)
+    genuine = rng.uniform(0.05, 0.35, 200)
+    for target in (0.01, 0.05, 0.2):
+        calibration = calibrate_unknown(impostor, genuine, target)
+        assert np.mean(impostor <= calibration.threshold) <= target
+        assert calibration.far == pytest.approx(np.mean(impostor <= calibration.threshold))
+        assert calibration.far > target - 0.005  # as close to the target as the sample allows
+        assert calibration.frr == pytest.approx(np.mean(genuine > calibration.threshold))
+        assert calibration.impostors == 1000
+    assert calibrate_unknown(impostor, genuine, 0.01).frr > calibrate_unknown(impostor, genuine, 0.2).frr
 
 
-def test_threshold_is_the_genuine_quantile_when_people_overlap():
-    distances = np.array([[0.30, 0.20], [0.40, 0.10], [0.10, 0.35], [0.15, 0.32]])
-    threshold, genuine, _ = unknown_threshold(distances, np.array([0, 0, 1, 1]), 0.95)
-    assert threshold == genuine
+def test_impostors_are_each_face_seen_from_the_other_people():
+    distances = np.array([[0.1, 0.7, 0.9], [0.8, 0.2, 0.4], [0.5, 0.6, 0.05]])
+    np.testing.assert_allclose(nearest_other_distances(distances, np.array([0, 1, 2])), [0.7, 0.4, 0.5])
+    with pytest.raises(FaceopsError, match="at least 2 people"):
+        calibrate_unknown(np.array([np.inf]), np.array([0.1]), 0.01)
 
 
 def test_centroids_are_unit_mean_directions():

@@ -15,6 +15,7 @@ from faceops.params import Params, load_params
 BAD_SETTINGS = [
     ("base", "image_size", 8, "32 to 512 pixels"),
     ("faces", "margin", -1, "0 to 1"),
+    ("faces", "detector", "mtcnn", "one of 'haar', 'hog', 'cnn'"),
     ("faces", "scale_factor", 1.0, "more than 1, at most 2"),
     ("faces", "min_neighbors", -2, "0 to 50"),
     ("faces", "min_face_size", 0, "8 to 4096 pixels"),
@@ -36,7 +37,7 @@ BAD_SETTINGS = [
     ("train", "activation", "swish2", "one of 'relu'"),
     ("train", "validation_share", 0.9, "0 to 0.5"),
     ("train", "early_stopping_patience", -1, "0 (off) or more epochs"),
-    ("train", "unknown_quantile", 1.5, "0.5 up to (not including) 1"),
+    ("train", "head", "svm", "one of 'dense', 'logistic', 'sklearn_logistic'"),
     ("train", "class_weights", "auto", "one of 'balanced', 'none'"),
     ("promote", "min_metric", 1.5, "0 to 1"),
     ("promote", "max_false_accept_rate", -0.1, "0 to 1"),
@@ -49,6 +50,17 @@ BAD_SETTINGS = [
     ("report", "smtp_port", 70000, "1 to 65535"),
     ("report", "smtp_security", "tls", "one of 'starttls', 'ssl', 'none'"),
 ]
+
+
+def test_a_bad_target_far_is_named_with_its_section(tmp_path):
+    data = yaml.safe_load((REPO / "params.yaml").read_text())
+    data["train"]["unknown"]["target_far"] = 0.7
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(FaceopsError) as caught:
+        load_params(tmp_path / "params.yaml")
+    assert str(caught.value) == (
+        f"{tmp_path / 'params.yaml'}: train.unknown.target_far is 0.7; allowed: more than 0, less than 0.5"
+    )
 
 
 @pytest.fixture
@@ -145,9 +157,10 @@ def _card_data():
         "open_set": {
             "threshold": 0.4,
             "centroids": [[1.0, 0.0], [0.0, 1.0]],
-            "genuine_quantile_distance": 0.3,
-            "impostor_quantile_distance": 0.5,
-            "quantile": 0.95,
+            "target_far": 0.01,
+            "expected_far": 0.009,
+            "expected_frr": 0.02,
+            "impostor_faces": 200,
         },
     }
 
