@@ -1,6 +1,7 @@
 """Benchmark: `dvc repro` of LFW people with cold caches, then adding a new person, on this machine.
 
-    python bench/pipeline.py [--people 62] [--backbone dlib_resnet] [--set train.augment.flip=false] [--json]
+    python bench/pipeline.py [--people 61] [--backbone dlib_resnet] [--set faces.detector=hog]
+                             [--heads dense,logistic,sklearn_logistic] [--json]
 
 Works in a fresh temporary git + DVC project (cold crop and feature caches). Prints a table: wall
 time of the whole `dvc repro` and of each stage's own work, feature extraction speed against a raw
@@ -8,7 +9,9 @@ single-process dlib loop over the same aligned faces (timed in the same run), th
 `dvc repro` after adding 20 photos of a person it has not seen, and the accuracy. With --json the
 last stdout line is one JSON object: repro_seconds, extract_faces_per_s, reference_faces_per_s,
 extract_speedup, add_person_seconds, accuracy, macro_f1, false_accept_rate, false_reject_rate,
-people, faces, cpus.
+people, faces, cpus, stage_seconds, and `table`: one row per detector x head (with --heads, each head
+retrained on the same cached features): accuracy, macro_f1, false_accept_rate, false_reject_rate,
+rejected_photos, seconds (the cold `dvc repro` for the first head, the retrain for the others).
 """
 
 from __future__ import annotations
@@ -90,6 +93,22 @@ def reference_rate(project: Path, limit: int = 150) -> float:
     return len(chips) / (time.perf_counter() - started)
 
 
+def table_row(project: Path, detector: str, head: str, seconds: float) -> dict:
+    """One row of the detector x head table, from the project's metrics after a `dvc repro`."""
+    evaluation = json.loads((project / "metrics/eval.json").read_text())
+    faces = json.loads((project / "metrics/faces.json").read_text())
+    return {
+        "detector": detector,
+        "head": head,
+        "accuracy": evaluation["accuracy"],
+        "macro_f1": evaluation["macro_f1"],
+        "false_accept_rate": evaluation.get("false_accept_rate") or 0.0,
+        "false_reject_rate": evaluation.get("false_reject_rate") or 0.0,
+        "rejected_photos": faces["photos"] - faces["faces"],
+        "seconds": round(seconds, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(REPO.parent / "shared/datasets/lfw-people-20"))
@@ -98,6 +117,12 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a params.yaml override")
     parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
     parser.add_argument("--keep", action="store_true", help="keep the temporary project")
+    parser.add_argument(
+        "--heads",
+        default="",
+        help="comma-separated train.head values to compare on the same cached features (e.g. "
+        "dense,logistic,sklearn_logistic): one table row each",
+    )
     args = parser.parse_args()
 
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
@@ -140,6 +165,16 @@ def main() -> None:
     extract_rate = train["cache_misses"] / max(train["feature_seconds"], 1e-9)
     reference = reference_rate(project) if args.backbone == "dlib_resnet" else None
 
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    detector, head = params["faces"]["detector"], params["train"]["head"]
+    table = [table_row(project, detector, head, repro_seconds)]
+    for other in [h for h in args.heads.split(",") if h and h != head]:
+        set_params(project, {"train.head": other})
+        table.append(table_row(project, detector, other, run(["dvc", "repro"], project, env)))
+    if len(table) > 1:
+        set_params(project, {"train.head": head})
+        run(["dvc", "repro"], project, env)
+
     target = project / "dataset/raw" / newcomer.name
     target.mkdir()
     for photo in sorted(newcomer.iterdir())[:NEWCOMER_PHOTOS]:
@@ -168,6 +203,7 @@ def main() -> None:
         "macro_f1": evaluation["macro_f1"],
         "false_accept_rate": evaluation.get("false_accept_rate"),
         "false_reject_rate": evaluation.get("false_reject_rate"),
+        "table": table,
     }
     print(f"{faces['photos']} photos -> {faces['faces']} faces of {faces['people']} people; {result['cpus']} CPUs")
     print(f"backbone {args.backbone}; overrides: {', '.join(args.set) or 'none'}")
@@ -186,6 +222,15 @@ def main() -> None:
     far, frr = evaluation.get("false_accept_rate"), evaluation.get("false_reject_rate")
     if far is not None:
         print(f"| false accept, false reject | {far:.1%}, {frr:.1%} |")
+    print()
+    print("| detector | head | accuracy | macro F1 | FAR | FRR | rejected photos | seconds |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in table:
+        print(
+            f"| {row['detector']} | {row['head']} | {row['accuracy']:.2%} | {row['macro_f1']:.3f} | "
+            f"{row['false_accept_rate']:.2%} | {row['false_reject_rate']:.2%} | {row['rejected_photos']} | "
+            f"{row['seconds']:.0f} |"
+        )
     if args.keep:
         print(f"project kept in {project}")
     else:

@@ -16,7 +16,7 @@ CAPTURE_OPTIONS = {  # CaptureSettings fields offered as options: (type, help); 
     "every": (int, "look at every Nth frame only"),
     "min_face": (int, "smallest face width in pixels"),
     "min_sharpness": (float, "variance of the Laplacian; lower is blurry"),
-    "duplicate_difference": (float, "mean grey-level change from the last saved face below which a frame is a repeat"),
+    "min_difference": (int, "perceptual-hash bits (of 64) a face must differ from every saved photo of the person"),
 }
 MODEL_PATH = "models/model.keras"
 
@@ -155,11 +155,19 @@ def _capture(args: argparse.Namespace) -> int:
     from faceops.detect import FaceDetector
     from faceops.params import FacesParams, load_params
 
-    settings = CaptureSettings(**{name: getattr(args, name) for name in CAPTURE_OPTIONS})
+    settings = CaptureSettings(**{name: getattr(args, name) for name in CAPTURE_OPTIONS}, interval=args.interval)
     # The faces stage's detector settings; outside a project (no params.yaml yet) their defaults.
     faces = load_params(args.params).faces if Path(args.params).exists() else FacesParams()
     detector = FaceDetector(faces)
-    summary = capture(args.person, args.source, args.dest, settings, detector=detector, preview=args.preview)
+    summary = capture(
+        args.person,
+        args.source,
+        args.dest,
+        settings,
+        detector=detector,
+        preview=args.preview,
+        prompt=lambda text: print(f"-> {text}", file=sys.stderr, flush=True),
+    )
     print("\n".join(summary.lines()))
     if not summary.saved:
         raise FaceopsError(f"no photo of {args.person} was saved; see the reasons above")
@@ -254,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             f"--{name.replace('_', '-')}", type=kind, default=default, help=f"{text} (default {default})"
         )
+    command.add_argument(
+        "--interval",
+        type=float,
+        help="seconds between saved photos (default: 1 for a camera, so that poses change; 0 for a video or folder)",
+    )
     command.add_argument("--preview", action="store_true", help="show a window with the boxes (needs a display)")
     command.add_argument("--commit", action="store_true", help="dvc add and git commit the photos afterwards")
     command.set_defaults(handler=_capture)

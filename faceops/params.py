@@ -40,11 +40,11 @@ class BaseParams:
 class FacesParams:
     """How the faces stage (and capture and prediction, which must crop alike) finds and crops faces."""
 
-    detector: Literal["haar", "hog", "cnn"] = "haar"
+    detector: Literal["haar", "hog", "cnn"] = "hog"
     margin: float = 0.2  # grow the detected box by this share on each side
     scale_factor: float = 1.1  # Haar cascade: image pyramid step
     min_neighbors: int = 5  # Haar cascade: higher = fewer, surer detections
-    min_face_size: int = 40  # pixels in the source photo
+    min_face_size: int = 80  # pixels in the source photo; hog and cnn double the image per halving below 80
     multiple_faces: Literal["largest", "reject"] = "largest"
 
     def __post_init__(self) -> None:

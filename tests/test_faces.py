@@ -47,7 +47,7 @@ def test_extract_faces_accounts_for_every_photo(tmp_path, raw):
     assert reasons["truncated.jpg"][0] == "rejected" and "corrupt or truncated" in reasons["truncated.jpg"][1]
     assert reasons["notes.jpg"] == ("rejected", "not a JPEG, PNG, WebP or BMP image")
     assert reasons["notes.txt"] == ("rejected", "not an image file (extension .txt)")
-    assert reasons["tiny.png"] == ("rejected", "too small (24x24 px; faces under 40 px are not detected)")
+    assert reasons["tiny.png"] == ("rejected", "too small (24x24 px; faces under 80 px are not detected)")
     assert reasons["pair.jpg"] == ("kept", "2 faces found, kept the largest")
     assert result.counts() == {"photos": 12, "faces": 7, "rejected": 5, "people": 2}
 
