@@ -199,6 +199,14 @@ def _doctor(args: argparse.Namespace) -> int:
     return 1 if any(check.status == FAIL for check in checks) else 0
 
 
+def _people(args: argparse.Namespace) -> int:
+    from faceops.people import format_people, list_people
+
+    people = list_people(args.raw, args.manifest, args.model_card, args.per_person)
+    print(json.dumps([person.to_dict() for person in people], indent=2) if args.json else format_people(people))
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from faceops.serve import Limits, serve
 
@@ -299,6 +307,16 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--model", default=MODEL_PATH)
     command.add_argument("--json", action="store_true", help="machine-readable output")
     command.set_defaults(handler=_predict)
+
+    command = commands.add_parser(
+        "people", help="each person: photos, faces kept, whether the live model knows them, test recall, newest photo"
+    )
+    command.add_argument("--raw", default=RAW_DIR)
+    command.add_argument("--manifest", default="data/faces.csv")
+    command.add_argument("--model-card", default="models/model.json")
+    command.add_argument("--per-person", default="reports/per_person.csv")
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.set_defaults(handler=_people)
 
     command = commands.add_parser(
         "serve",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import email.policy
 import json
 import os
 import smtplib
@@ -287,8 +288,13 @@ class SmtpSettings:
         return cls(host, int(port_text), security, user, env.get("FACEOPS_SMTP_PASSWORD"), sender)
 
 
+# Python's header folding can break a 79-90 character subject before its first word, which mail
+# clients show as a leading space; RFC 5322 allows lines up to 998 characters, so nothing folds.
+_MAIL_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
 def compose_email(report: Report, sender: str, recipients: list[str]) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=_MAIL_POLICY)
     message["Subject"] = report.subject
     message["From"] = sender
     message["To"] = ", ".join(recipients)

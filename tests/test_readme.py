@@ -51,3 +51,4 @@ def test_your_own_faces_commands_work_as_written(tmp_path, lfw):
     assert len(list((project / "dataset/raw/Ada").glob("*.jpg"))) >= 10
     assert (project / "models/model.keras").exists()
     assert re.search(r"\b(Ada|unknown)\b", result.stdout.splitlines()[-1]), result.stdout
+    assert re.search(r"\| Ada \| \d+ \| \d+ \| (knows|does not know) \|", result.stdout), result.stdout

@@ -11,6 +11,8 @@ from aiosmtpd.smtp import AuthResult
 from helpers import Inbox, free_port, make_project, sh, tool_env
 from PIL import Image
 
+from faceops.report import Report, compose_email
+
 pytestmark = pytest.mark.slow
 
 
@@ -150,3 +152,13 @@ def test_missing_metrics_file(project, tmp_path):
     result = sh("faceops", "report", cwd=tmp_path, check=False)
     assert result.returncode == 1
     assert result.stderr.strip() == "error: metrics/eval.json: not found; run `dvc repro` first"
+
+
+def test_a_long_subject_is_not_folded_before_its_first_word():
+    """Python folds some 80-character subjects as 'Subject:\\n [faceops] ...'; clients then show a space."""
+    subject = "[faceops] BELOW THRESHOLD: accuracy 33.3% < 99% (+13.3 points; was 20.0%)"
+    report = Report(subject, "BELOW THRESHOLD", False, "<p>file</p>", "<p>mail</p>", "text", {})
+    raw = compose_email(report, "me@faceops.test", ["you@faceops.test"]).as_bytes()
+    assert f"Subject: {subject}\r\n".encode() in raw
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Subject"] == subject
