@@ -24,7 +24,8 @@ ROLES = ("predict", "admin")
 MIN_KEY_LENGTH = 16
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 OPEN_PATHS = frozenset({"/", "/health"})  # the page and the health check: no key needed
-ADMIN_PATHS = frozenset({"/reload"})
+ADMIN_PATHS = frozenset({"/reload", "/feedback"})
+ADMIN_PREFIXES = ("/people/",)  # enrolment: POST /people/{name}/photos
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def host_name(header: str) -> str:
 def required_role(path: str) -> str | None:
     if path in OPEN_PATHS:
         return None
-    return "admin" if path in ADMIN_PATHS else "predict"
+    return "admin" if path in ADMIN_PATHS or path.startswith(ADMIN_PREFIXES) else "predict"
 
 
 def presented_key(headers: dict[str, str]) -> bytes | None:

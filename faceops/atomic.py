@@ -15,7 +15,7 @@ from typing import IO, Any
 from faceops.errors import FaceopsError
 
 
-def _umask_mode(mode: int) -> int:
+def umask_mode(mode: int) -> int:
     """`mode` as the user's umask leaves it (temporary files are created 0600, outputs should not be)."""
     mask = os.umask(0)
     os.umask(mask)
@@ -35,7 +35,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, _umask_mode(0o666))
+        os.chmod(tmp, umask_mode(0o666))
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -90,7 +90,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         yield tmp
-        os.chmod(tmp, _umask_mode(0o777))
+        os.chmod(tmp, umask_mode(0o777))
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
             os.replace(target, old / "previous")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from faceops.atomic import atomic_path
+from faceops.atomic import umask_mode
 from faceops.dataset import check_person_name
 from faceops.detect import Box, FaceDetector
 from faceops.errors import FaceopsError, ImageError
@@ -168,6 +169,32 @@ def next_number(folder: Path, person: str) -> int:
     return max(numbers, default=0) + 1
 
 
+def save_photo(folder: Path, person: str, rgb: np.ndarray, number: int | None = None) -> Path:
+    """Write a photo as PERSON_NNNN.jpg under the first free number from `number` (default: the next one).
+
+    The file appears complete or not at all, and never replaces another photo: it is written aside and
+    then hard-linked into place, which fails if a concurrent writer took the name first."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    number = number or next_number(folder, person)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{person}.", suffix=".jpg", dir=folder)
+    os.close(fd)
+    try:
+        if not cv2.imwrite(tmp_name, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise FaceopsError(f"{folder}: a photo cannot be written there")
+        os.chmod(tmp_name, umask_mode(0o666))
+        while True:
+            target = folder / f"{person}_{number:04d}.jpg"
+            try:
+                os.link(tmp_name, target)
+                return target
+            except FileExistsError:
+                number += 1
+    finally:
+        os.unlink(tmp_name)
+
+
 class Preview:
     """A window with the boxes and the count; `q` stops. Needs a display and OpenCV with GUI support."""
 
@@ -270,11 +297,8 @@ def capture(
                 if closest < settings.min_difference:
                     reject("duplicate", f"{name}: {closest} of 64 bits from a saved photo")
                     continue
-                photo = _region(frame, box, settings.margin)
-                target = folder / f"{person}_{number:04d}.jpg"
-                with atomic_path(target, suffix=".jpg") as tmp:
-                    if not cv2.imwrite(str(tmp), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR)):
-                        raise FaceopsError(f"{target}: cannot be written")
+                target = save_photo(folder, person, face_region(frame, box, settings.margin), number)
+                number = int(target.stem.rsplit("_", 1)[1])
                 summary.saved.append(target)
                 summary.hashes.append(fingerprint)
                 known.append(fingerprint)
@@ -308,7 +332,7 @@ def _saved_hashes(folder: Path, detector: FaceDetector) -> list[np.ndarray]:
     return hashes
 
 
-def _region(rgb: np.ndarray, box: Box, margin: float) -> np.ndarray:
+def face_region(rgb: np.ndarray, box: Box, margin: float) -> np.ndarray:
     """The face box grown by `margin` on each side, clamped to the frame (no resizing: a raw photo)."""
     height, width = rgb.shape[:2]
     dx, dy = int(box.width * margin), int(box.height * margin)

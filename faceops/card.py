@@ -42,6 +42,9 @@ class OpenSet:
     expected_frr: float  # on the validation faces
     impostor_faces: int
     distance: str = "cosine to the person's mean feature direction"
+    # The drift baseline, per label: median distance of held-out faces of theirs, and the share beyond the threshold.
+    median_distance: tuple[float, ...] = ()
+    unknown_share: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold <= 2:
@@ -64,6 +67,8 @@ class ModelCard:
     open_set: OpenSet
     metrics: Mapping[str, Any] = field(default_factory=dict)  # the train stage's metrics, a snapshot
     versions: Mapping[str, str] = field(default_factory=dict)  # packages it was trained with
+    # People forgotten (`faceops forget`) since this model was trained: answered "unknown", their reference gone.
+    forgotten: tuple[str, ...] = ()
     format: int = CARD_FORMAT
 
     def __post_init__(self) -> None:
@@ -71,6 +76,9 @@ class ModelCard:
             raise ValueError(f"format is {self.format}; allowed: {CARD_FORMAT} (train the model again with dvc repro)")
         if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
             raise ValueError(f"labels is {list(self.labels)!r}; allowed: two or more distinct names")
+        strangers = sorted(set(self.forgotten) - set(self.labels))
+        if strangers:
+            raise ValueError(f"forgotten is {strangers!r}; allowed: names among the labels")
         shape = (len(self.open_set.centroids), {len(row) for row in self.open_set.centroids})
         if shape != (len(self.labels), {self.n_features}):
             raise ValueError(
@@ -90,6 +98,14 @@ class ModelCard:
                 "(train the model again with dvc repro)"
             )
         return from_mapping(cls, data, "", source=str(path))
+
+    def forget(self, person: str) -> ModelCard:
+        """This card with `person` forgotten: the model answers unknown for them and keeps no reference of theirs."""
+        row = self.labels.index(person)
+        centroids = list(self.open_set.centroids)
+        centroids[row] = (0.0,) * self.n_features
+        open_set = dataclasses.replace(self.open_set, centroids=tuple(centroids))
+        return dataclasses.replace(self, open_set=open_set, forgotten=tuple(sorted({*self.forgotten, person})))
 
     def write(self, path: str | os.PathLike[str]) -> None:
         write_json(path, dataclasses.asdict(self))

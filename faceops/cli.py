@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -19,6 +20,7 @@ CAPTURE_OPTIONS = {  # CaptureSettings fields offered as options: (type, help); 
     "min_difference": (int, "perceptual-hash bits (of 64) a face must differ from every saved photo of the person"),
 }
 MODEL_PATH = "models/model.keras"
+DRIFT_EXIT = 3  # `faceops monitor`: someone drifted (CI marks the build unstable), not an error
 
 
 def _import_folder(args: argparse.Namespace) -> int:
@@ -190,6 +192,106 @@ def _capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def _enrol(args: argparse.Namespace) -> int:
+    from faceops import tools
+
+    args.commit = True
+    _capture(args)
+    if args.push:
+        tools.dvc("push", "--quiet")
+        tools.git("push")
+        print("pushed: the on-push Jenkins job retrains with them")
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    from faceops.forget import find, forget, nothing_found
+
+    plan = find(args.person, ".", use_remote=not args.no_remote)
+    if plan.empty:
+        message, is_error = nothing_found(args.person)
+        if is_error:
+            raise FaceopsError(message)
+        print(message)
+        return 0
+    if not args.yes:
+        if args.json:
+            print(json.dumps({"plan": [dataclasses.asdict(item) for item in plan.found], "stays": plan.remaining}))
+        else:
+            print("\n".join(plan.lines()))
+            print("nothing was changed; run again with --yes to forget them")
+        return 0
+    receipt = forget(plan, ".", retrain=not args.no_retrain)
+    if args.json:
+        print(json.dumps(receipt.to_dict()))
+    else:
+        print("\n".join(plan.lines()[:1]))
+        print(f"retrain without them: {receipt.retrained}")
+        verdict = "nothing of them is left" if receipt.verified else "NO, see the receipt"
+        print(f"verified by a second search: {verdict}")
+        print(f"receipt: {' and '.join(receipt.files)}")
+        print(f"next: git add {RAW_DIR}.dvc dvc.lock {' '.join(receipt.files)} && git commit && dvc push && git push")
+    return 0 if receipt.verified else 1
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from faceops import tools
+    from faceops.feedback import NEGATIVES_DIR, FeedbackStore
+
+    store = FeedbackStore(args.folder)
+    if args.action == "list":
+        entries = store.entries()
+        print("| id | verdict | answered | model | thumbnail | when |\n|---|---|---|---|---|---|")
+        for record in entries:
+            verdict = f"is {record.person}" if record.verdict == "is" else f"is not {record.person}"
+            when = dt.datetime.fromtimestamp(record.time).strftime("%Y-%m-%d %H:%M")
+            print(
+                f"| {record.id} | {verdict} | {record.name} ({record.distance:.3f}) | {record.model_version} | "
+                f"{store.thumbnail(record.id)} | {when} |"
+            )
+        print(f"{len(entries)} waiting; faceops feedback accept ID… (or --all), faceops feedback reject ID…")
+        return 0
+    records = store.select(args.ids, args.all)
+    if args.action == "reject":
+        store.discard(records)
+        print(f"{len(records)} discarded")
+        return 0
+    saved = store.accept(records, RAW_DIR, NEGATIVES_DIR)
+    corrections = sum(record.verdict == "is" for record in records)
+    print(f"{corrections} photos added to {RAW_DIR}, {len(records) - corrections} to {NEGATIVES_DIR}")
+    for path in saved:
+        print(f"  {path}")
+    folders = [folder for folder in (RAW_DIR, NEGATIVES_DIR) if Path(folder).is_dir()]
+    steps = [["dvc", "add", *folders], ["git", "add", *(f"{folder}.dvc" for folder in folders), "dataset"]]
+    if args.commit:
+        tools.dvc(*steps[0][1:])
+        tools.git(*steps[1][1:])
+        tools.git("commit", "-m", f"feedback: {corrections} corrections, {len(records) - corrections} rejections")
+        print("committed; next: dvc push && git push (the on-push job retrains), or dvc repro here")
+    else:
+        print("next: " + " && ".join(" ".join(step) for step in steps) + " && git commit, then dvc repro")
+    return 0
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from faceops.card import ModelCard, card_path
+    from faceops.drift import MonitorSettings, format_drift, monitor, parse_since, read_records
+
+    card = ModelCard.read(card_path(args.model))
+    records = read_records(args.log, parse_since(args.since))
+    settings = MonitorSettings(max_rise=args.max_rise, min_faces=args.min_faces)
+    drifts = monitor(records, card, settings)
+    skipped = sum(record.get("model") != card.version for record in records)
+    if args.json:
+        print(json.dumps([{**dataclasses.asdict(d), "rise": round(d.rise, 4)} for d in drifts]))
+    else:
+        print(f"{len(records)} recognitions since {args.since} in {args.log}; live model {card.version}")
+        print(format_drift(drifts, skipped, settings))
+    return DRIFT_EXIT if any(drift.drifted for drift in drifts) else 0
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from faceops.doctor import FAIL, Requirements, as_json, format_table, run_checks
 
@@ -213,7 +315,9 @@ def _serve(args: argparse.Namespace) -> int:
     logging.getLogger("faceops").setLevel(logging.INFO)  # a service says what it loaded and how it is guarded
 
     limits = Limits(max_connections=args.max_connections, header_timeout=args.header_timeout)
-    serve(args.model, args.host, args.port, args.metrics, args.workers, args.allowed_host, args.insecure, limits)
+    serve(
+        args.model, args.host, args.port, args.metrics, args.workers, args.allowed_host, args.insecure, limits, args.raw
+    )
     return 0
 
 
@@ -258,26 +362,73 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--max-images", type=int, help="copy at most this many photos per person")
     command.set_defaults(handler=_import_folder)
 
-    command = commands.add_parser("capture", help="record face photos of one person (webcam, video file or folder)")
-    command.add_argument("--person", required=True, help="the name to save the photos under")
-    command.add_argument(
-        "--source", default="0", help="camera index, video file or folder of photos (default: camera 0)"
-    )
-    command.add_argument("--dest", default=RAW_DIR)
-    command.add_argument("--params", default="params.yaml", help="its faces section sets the face detector")
-    for name, (kind, text) in CAPTURE_OPTIONS.items():
-        default = getattr(CaptureSettings(), name)
+    for name, text in (
+        ("capture", "record face photos of one person (webcam, video file or folder)"),
+        ("enrol", "capture (or copy from a folder) photos of a person, then dvc add and git commit; --push pushes"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--person", required=True, help="the name to save the photos under")
         command.add_argument(
-            f"--{name.replace('_', '-')}", type=kind, default=default, help=f"{text} (default {default})"
+            "--source", default="0", help="camera index, video file or folder of photos (default: camera 0)"
         )
-    command.add_argument(
-        "--interval",
-        type=float,
-        help="seconds between saved photos (default: 1 for a camera, so that poses change; 0 for a video or folder)",
+        command.add_argument("--dest", default=RAW_DIR)
+        command.add_argument("--params", default="params.yaml", help="its faces section sets the face detector")
+        for option, (kind, option_help) in CAPTURE_OPTIONS.items():
+            default = getattr(CaptureSettings(), option)
+            command.add_argument(
+                f"--{option.replace('_', '-')}", type=kind, default=default, help=f"{option_help} (default {default})"
+            )
+        command.add_argument(
+            "--interval",
+            type=float,
+            help="seconds between saved photos (default: 1 for a camera, so that poses change; 0 for a video or "
+            "folder)",
+        )
+        command.add_argument("--preview", action="store_true", help="show a window with the boxes (needs a display)")
+        if name == "capture":
+            command.add_argument("--commit", action="store_true", help="dvc add and git commit the photos afterwards")
+        else:
+            command.add_argument("--push", action="store_true", help="then dvc push and git push")
+        command.set_defaults(handler=_capture if name == "capture" else _enrol)
+
+    command = commands.add_parser(
+        "feedback", help="review what service users said about faces: list, accept (into the data set), reject"
     )
-    command.add_argument("--preview", action="store_true", help="show a window with the boxes (needs a display)")
-    command.add_argument("--commit", action="store_true", help="dvc add and git commit the photos afterwards")
-    command.set_defaults(handler=_capture)
+    command.add_argument("action", choices=("list", "accept", "reject"))
+    command.add_argument("ids", nargs="*", help="feedback ids (faceops feedback list shows them)")
+    command.add_argument("--all", action="store_true", help="every waiting item")
+    command.add_argument("--commit", action="store_true", help="after accept: dvc add and git commit")
+    command.add_argument("--folder", default=".faceops/feedback", help="where the service keeps feedback")
+    command.set_defaults(handler=_feedback)
+
+    from faceops.drift import RECOGNITION_LOG, MonitorSettings
+
+    command = commands.add_parser(
+        "monitor",
+        help=f"who is recognised worse than at training (exit {DRIFT_EXIT} when someone drifted)",
+        description="Compares each person's recent median distance and unknown share in the service's recognition "
+        "log with the live model's baseline on held-out faces, and prints the capture command for who drifted.",
+    )
+    command.add_argument("--since", default="7d", help="7d, 12h, 30m or a date (default 7d)")
+    command.add_argument("--log", default=RECOGNITION_LOG)
+    command.add_argument("--model", default=MODEL_PATH)
+    command.add_argument("--max-rise", type=_positive_float, default=MonitorSettings.max_rise)
+    command.add_argument("--min-faces", type=_positive_int, default=MonitorSettings.min_faces)
+    command.add_argument("--json", action="store_true")
+    command.set_defaults(handler=_monitor)
+
+    command = commands.add_parser(
+        "forget",
+        help="remove a person from the data set, every cache, the DVC remote and the model; writes a receipt",
+        description="Prints what it would remove; with --yes removes it, marks the live model so it answers "
+        "unknown for them, retrains (dvc repro), searches again and writes receipts/forget-NAME-TIME.json/.txt.",
+    )
+    command.add_argument("--person", required=True)
+    command.add_argument("--yes", action="store_true", help="do it (without: only print the plan)")
+    command.add_argument("--no-remote", action="store_true", help="leave the DVC remote's copies (the receipt says so)")
+    command.add_argument("--no-retrain", action="store_true", help="do not run dvc repro afterwards")
+    command.add_argument("--json", action="store_true", help="print the plan or receipt as JSON")
+    command.set_defaults(handler=_forget)
 
     command = commands.add_parser("import-lfw", help="download LFW through scikit-learn (needs a network)")
     command.add_argument("--dest", default=RAW_DIR)
@@ -326,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command.add_argument("--model", default=MODEL_PATH)
     command.add_argument("--metrics", default="metrics/eval.json", help="shown by GET /model when it exists")
+    command.add_argument("--raw", default=RAW_DIR, help="where POST /people/NAME/photos keeps enrolled photos")
     command.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     command.add_argument("--port", type=int, default=8000)
     command.add_argument(

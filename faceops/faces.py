@@ -100,11 +100,36 @@ class CropCache:
         self.results: dict[str, PhotoResult] = {}
         self._checked: set[str] = set()  # crops read back and found intact in this run
         if self.index_path.exists():
-            try:
-                stored = json.loads(self.index_path.read_text())
-                self.results = {sha: PhotoResult(**row) for sha, row in stored.items()}
-            except (ValueError, TypeError) as exc:
-                log.warning("crop cache index %s is damaged (%s); detecting every photo again", self.index_path, exc)
+            self._read_index()
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike[str]) -> CropCache:
+        """The cache in one settings folder, whatever its settings (for `faceops forget`)."""
+        cache = cls.__new__(cls)
+        cache.image_size, cache.folder, cache._checked = 0, Path(folder), set()
+        cache.index_path = cache.folder / "index.json"
+        cache.results = {}
+        if cache.index_path.exists():
+            cache._read_index()
+        return cache
+
+    def _read_index(self) -> None:
+        try:
+            stored = json.loads(self.index_path.read_text())
+            self.results = {sha: PhotoResult(**row) for sha, row in stored.items()}
+        except (ValueError, TypeError) as exc:
+            log.warning("crop cache index %s is damaged (%s); detecting every photo again", self.index_path, exc)
+
+    def forget(self, photo_shas: set[str]) -> int:
+        """Drop these photos' results and crops; how many there were."""
+        gone = sorted(photo_shas & set(self.results))
+        for sha in gone:
+            del self.results[sha]
+        if gone:
+            self.save()
+            for sha in gone:
+                self.png(sha).unlink(missing_ok=True)
+        return len(gone)
 
     def png(self, photo_sha: str) -> Path:
         return self.folder / f"{photo_sha}.png"

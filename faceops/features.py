@@ -222,11 +222,35 @@ class FeatureCache:
                     self._save(path, table)
         log.info("features (%s): %d computed with %d process(es)", variant.label, len(todo), workers)
 
-    def _save(self, path: Path, table: dict[str, np.ndarray]) -> None:
+    @staticmethod
+    def _save(path: Path, table: dict[str, np.ndarray]) -> None:
         shas = sorted(table)
         features = np.stack([table[s] for s in shas]).astype("float32")
         with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
             np.savez(handle, sha256=np.array(shas), features=features, checksum=table_checksum(shas, features))
+
+
+def forget_features(path: str | os.PathLike[str], shas: set[str], dry_run: bool = False) -> list[str]:
+    """Remove the rows of these faces from one feature-cache file (rewritten atomically); the rows found.
+
+    A damaged file is removed whole: it cannot be trusted to not hold them, and is recomputed on demand."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            table = dict(zip(stored["sha256"].tolist(), stored["features"]))
+    except Exception:  # noqa: BLE001 - as in FeatureCache._load: unreadable means damaged
+        if not dry_run:
+            path.unlink(missing_ok=True)
+        return [f"(damaged file {path.name})"]
+    found = sorted(shas & set(table))
+    if found and not dry_run:
+        for sha in found:
+            del table[sha]
+        if table:
+            FeatureCache._save(path, table)
+        else:
+            path.unlink()
+    return found
 
 
 def _table_problem(shas: np.ndarray, features: np.ndarray, checksum: str | None, n_features: int) -> str | None:

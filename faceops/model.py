@@ -239,8 +239,11 @@ class Recogniser:
         probabilities = self.head(features)
         best = probabilities.argmax(axis=1)
         distances = centroid_distances(features, self._centroids)[np.arange(len(best)), best]
+        forgotten = set(self.card.forgotten)
         return [
-            Identity(
+            Identity(UNKNOWN, UNKNOWN, float(p[i]), 2.0)  # never name, nor hint at, a forgotten person
+            if self.labels[i] in forgotten
+            else Identity(
                 self.labels[i] if d <= self.unknown_threshold else UNKNOWN,
                 self.labels[i],
                 float(p[i]),

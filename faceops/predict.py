@@ -18,6 +18,7 @@ class Face:
     name: str  # or "unknown"
     confidence: float
     distance: float  # to the person's reference; above the model's threshold means unknown
+    label: str = ""  # the closest person, even when the answer is unknown (kept out of answers to clients)
 
     def to_dict(self) -> dict:
         return {
@@ -47,6 +48,6 @@ class FacePredictor:
         if not boxes:
             return []
         return [
-            Face(box, answer.name, answer.confidence, answer.distance)
+            Face(box, answer.name, answer.confidence, answer.distance, answer.label)
             for box, answer in zip(boxes, self.recogniser.identify_in_photo(rgb, boxes))
         ]

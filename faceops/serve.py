@@ -14,6 +14,7 @@ Two kinds of process, so that no request waits behind another's face:
 
 # No `from __future__ import annotations` here: FastAPI reads the handlers' annotations at run time.
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -35,14 +36,18 @@ from faceops.access import (
     keys_from_environment,
 )
 from faceops.card import ModelCard, card_path
+from faceops.dataset import check_person_name
+from faceops.drift import RECOGNITION_LOG, UNKNOWN, RecognitionLog
 from faceops.errors import FaceopsError, ImageError
+from faceops.feedback import FEEDBACK_DIR, PENDING_DIR, FaceRecord, FeedbackStore, PendingStore, new_id, verdict_of
+from faceops.images import is_image_name
 from faceops.parallel import process_pool, worker_count
 
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the photo
-STATUS_FOR = {"empty": 400, "corrupt": 400, "unreadable": 400, "not_image": 415, "too_large": 413}
+STATUS_FOR = {"faces": 422, "empty": 400, "corrupt": 400, "unreadable": 400, "not_image": 415, "too_large": 413}
 KEPT_COPIES = 3  # live model copies kept: requests already queued may still name the previous ones
 
 
@@ -173,8 +178,11 @@ def _predictor(model_path: Path):  # noqa: ANN202 - FacePredictor, imported in t
     return _predictors[model_path]
 
 
-def predict_upload(model_path: Path, data: bytes, name: str) -> dict:
-    """Decode a photo and name its faces; an unusable photo comes back as {'error': kind, 'reason': ...}."""
+def predict_upload(model_path: Path, data: bytes, name: str, pending: PendingStore, version: str) -> dict:
+    """Decode a photo and name its faces, each with an id whose crop waits in `pending` for feedback; an
+    unusable photo comes back as {'error': kind, 'reason': ...}. `records` (closest person included) are
+    for the drift log, not for the client."""
+    from faceops.capture import CaptureSettings, face_region
     from faceops.images import decode_image
 
     try:
@@ -182,7 +190,30 @@ def predict_upload(model_path: Path, data: bytes, name: str) -> dict:
     except ImageError as exc:
         return {"error": exc.kind, "reason": exc.reason}
     faces = _predictor(model_path).predict(rgb)
-    return {"width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "faces": [face.to_dict() for face in faces]}
+    answers, records = [], []
+    pending.prune()
+    for face in faces:
+        record = FaceRecord(new_id(), time.time(), face.name, face.label, round(face.distance, 4), version)
+        pending.keep(face_region(rgb, face.box, CaptureSettings.margin), record)
+        answers.append({"id": record.id, **face.to_dict()})
+        records.append(record)
+    return {"width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "faces": answers, "records": records}
+
+
+def enrol_upload(model_path: Path, folder: Path, person: str, data: bytes, name: str) -> dict:
+    """Keep a photo of `person` for the next retrain if it shows exactly one face; where it went, or why not."""
+    from faceops.capture import save_photo
+    from faceops.images import decode_image
+
+    try:
+        rgb = decode_image(data, name)
+    except ImageError as exc:
+        return {"error": exc.kind, "reason": exc.reason}
+    faces = len(_predictor(model_path).detector.detect(rgb))
+    if faces != 1:
+        found = "no face" if faces == 0 else f"{faces} faces"
+        return {"error": "faces", "reason": f"{found} found; send a photo of {person} alone; nothing was saved"}
+    return {"saved": str(save_photo(folder / person, person, rgb))}
 
 
 def warm_up(model_path: Path, linger: float) -> int:
@@ -210,8 +241,11 @@ def create_app(
     workers: int | None = None,
     allowed_hosts: list[str] | None = None,
     keys: list[ApiKey] | None = None,
+    raw_dir: str | os.PathLike[str] = "dataset/raw",
+    state_dir: str | os.PathLike[str] = ".",
 ):  # noqa: ANN201 - FastAPI
-    """The service: the page, /health, /model, /predict, /reload and offline /docs, behind the Host and key check."""
+    """The service: the page, /health, /model, /predict, /reload, enrolment and offline /docs, behind the Host and
+    key check. Enrolled photos go to `raw_dir`, one folder per person, as `faceops capture` writes them."""
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, HTTPException, Request
@@ -220,6 +254,10 @@ def create_app(
     from fastapi_offline import FastAPIOffline
     from starlette.concurrency import run_in_threadpool
 
+    raw = Path(raw_dir)
+    pending = PendingStore(Path(state_dir) / PENDING_DIR)
+    feedback_store = FeedbackStore(Path(state_dir) / FEEDBACK_DIR)
+    recognitions = RecognitionLog(Path(state_dir) / RECOGNITION_LOG)
     holder = ModelHolder(model_path, metrics_path)
     try:
         holder.refresh()  # fail at start, with a clear message, if there is no model that loads
@@ -285,10 +323,64 @@ def create_app(
         data, name = await _read_upload(request, limits)
         current = await live()
         loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(pool, predict_upload, current.path, data, name)
+        answer = await loop.run_in_executor(pool, predict_upload, current.path, data, name, pending, current.version)
         if "error" in answer:
             raise HTTPException(STATUS_FOR.get(answer["error"], 400), answer["reason"])
+        records = answer.pop("records")
+        lines = [
+            {"time": r.time, "name": r.name, "label": r.label, "distance": r.distance, "model": r.model_version}
+            for r in records
+            if r.label != UNKNOWN  # a forgotten person's faces are not logged
+        ]
+        await run_in_threadpool(recognitions.append, lines)
         return {**answer, "model_version": current.version}
+
+    @app.post("/feedback", status_code=201)
+    async def feedback(request: Request) -> dict:
+        """Say who a face from /predict is ("person") or is not ("not") (admin); kept for `faceops feedback`."""
+        try:
+            body = json.loads(await _read_body(request, 4096, limits))
+        except ValueError:
+            body = None
+        current = await live()
+        people = set(current.card.labels) - set(current.card.forgotten)
+        people |= {path.name for path in raw.iterdir() if path.is_dir()} if raw.is_dir() else set()
+        try:
+            face_id, verdict, person = verdict_of(body, people)
+            jpg, record = await run_in_threadpool(pending.take, face_id)
+        except FaceopsError as exc:
+            raise HTTPException(404 if "unknown or expired" in str(exc) else 400, str(exc)) from None
+        await run_in_threadpool(feedback_store.add, jpg, dataclasses.replace(record, verdict=verdict, person=person))
+        return {"id": face_id, "verdict": verdict, "person": person, "waiting": len(feedback_store.entries())}
+
+    @app.post("/people/{person}/photos", status_code=201)
+    async def enrol(person: str, request: Request) -> dict:
+        """Add a photo of `person` to dataset/raw (admin): the next `dvc add dataset/raw` and retrain include it."""
+        try:
+            check_person_name(person, "person")
+        except FaceopsError as exc:
+            raise HTTPException(400, str(exc)) from None
+        data, name = await _read_upload(request, limits)
+        current = await live()
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(pool, enrol_upload, current.path, raw, person, data, name)
+        if "error" in answer:
+            raise HTTPException(STATUS_FOR.get(answer["error"], 422), answer["reason"])
+        photos = sorted(path for path in (raw / person).iterdir() if is_image_name(path))
+        everyone = sum(1 for path in raw.glob("*/*") if is_image_name(path))
+        known = person in current.card.labels
+        return {
+            "person": person,
+            "saved": answer["saved"],
+            "photos_of_person": len(photos),
+            "photos_in_data_set": everyone,
+            "known_to_live_model": known,
+            "next_retrain": (
+                f"{len(photos)} photos of {person} ({'known to the live model' if known else 'a new person'}) "
+                f"among {everyone} photos in {raw}, once `dvc add {raw}` and a commit record them "
+                "(or faceops enrol --push from the machine that holds the data)"
+            ),
+        }
 
     return app
 
@@ -408,6 +500,7 @@ def serve(
     allowed_hosts: list[str] | None = None,
     insecure: bool = False,
     limits: Limits = Limits(),
+    raw_dir: str = "dataset/raw",
 ) -> None:
     """Run the service. Without API keys it binds only to loopback, unless `insecure`."""
     import uvicorn
@@ -422,7 +515,9 @@ def serve(
         log.warning("serving on %s without API keys (--insecure): anyone who can reach it may use it", host)
     hosts = allowed_hosts or default_allowed_hosts(host)
     log.info("API keys: %d (%s); allowed Host names: %s", len(keys), "required" if keys else "off", ", ".join(hosts))
-    app = create_app(model_path, metrics_path, limits=limits, workers=workers, allowed_hosts=hosts, keys=keys)
+    app = create_app(
+        model_path, metrics_path, limits=limits, workers=workers, allowed_hosts=hosts, keys=keys, raw_dir=raw_dir
+    )
     uvicorn.run(
         app,
         host=host,

@@ -85,6 +85,19 @@ def calibrate_unknown(impostor: np.ndarray, genuine: np.ndarray, target_far: flo
     return Calibration(threshold, far, frr, len(ordered))
 
 
+def drift_baseline(genuine: np.ndarray, labels: np.ndarray, n_classes: int, threshold: float) -> dict:
+    """Per person: the median distance of their held-out faces to their reference, and the share beyond the
+    threshold; `faceops monitor` compares what the service sees with these. A person without held-out faces
+    gets everyone's figures."""
+    overall = (float(np.median(genuine)), float(np.mean(genuine > threshold))) if len(genuine) else (0.0, 0.0)
+    medians, shares = [], []
+    for person in range(n_classes):
+        mine = genuine[labels == person]
+        medians.append(round(float(np.median(mine)), 6) if len(mine) else round(overall[0], 6))
+        shares.append(round(float(np.mean(mine > threshold)), 6) if len(mine) else round(overall[1], 6))
+    return {"median_distance": tuple(medians), "unknown_share": tuple(shares)}
+
+
 def nearest_other_distances(distances: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Each face's distance to the closest reference that is not its own person's."""
     others = distances.copy()
@@ -277,6 +290,7 @@ def train_recogniser(
             expected_far=round(calibration.far, 6),
             expected_frr=round(calibration.frr, 6),
             impostor_faces=calibration.impostors,
+            **drift_baseline(genuine, y_ref, len(labels), calibration.threshold),
         ),
         metrics=metrics,
         versions=package_versions(),

@@ -94,7 +94,12 @@ def keyed_server(project):
 
 
 def post(
-    url: str, data: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg", headers: dict | None = None
+    url: str,
+    data: bytes,
+    filename: str = "photo.jpg",
+    content_type: str = "image/jpeg",
+    headers: dict | None = None,
+    path: str = "/predict",
 ) -> tuple[int, dict]:
     boundary = "faceopsboundary"
     body = (
@@ -106,7 +111,7 @@ def post(
         + f"\r\n--{boundary}--\r\n".encode()
     )
     request = urllib.request.Request(
-        url + "/predict",
+        url + path,
         data=body,
         method="POST",
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}", **(headers or {})},
@@ -542,3 +547,127 @@ def test_a_20_face_group_photo_gives_20_boxes_from_one_backbone_call(server, lfw
     recogniser.__dict__["extractor"] = CountingExtractor(recogniser.extractor)
     faces = FacePredictor(recogniser).predict(decode_image(photo, "group.jpg"))
     assert len(faces) == 20 and calls == [20]
+
+
+def test_enrol_through_the_service_keeps_photos_for_the_next_retrain(keyed_server, project, lfw):
+    url, _ = keyed_server
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    folder = project / "dataset/raw/Grace_Newcomer"
+    photos = sorted((lfw / "Gerhard_Schroeder").iterdir())[-2:]  # a person the model does not know
+    try:
+        assert post(url, photos[0].read_bytes(), path="/people/Grace_Newcomer/photos")[0] == 401
+        predict_only = {"X-API-Key": PREDICT_KEY}
+        assert post(url, photos[0].read_bytes(), headers=predict_only, path="/people/Grace_Newcomer/photos")[0] == 403
+        assert not folder.exists()
+
+        status, answer = post(url, photos[0].read_bytes(), headers=admin, path="/people/Grace_Newcomer/photos")
+        assert status == 201, answer
+        assert answer["saved"].endswith("dataset/raw/Grace_Newcomer/Grace_Newcomer_0001.jpg")
+        assert answer["photos_of_person"] == 1 and not answer["known_to_live_model"]
+        assert "1 photos of Grace_Newcomer (a new person)" in answer["next_retrain"]
+        status, answer = post(url, photos[1].read_bytes(), headers=admin, path="/people/Grace_Newcomer/photos")
+        assert status == 201 and answer["photos_of_person"] == 2
+        assert sorted(path.name for path in folder.iterdir()) == ["Grace_Newcomer_0001.jpg", "Grace_Newcomer_0002.jpg"]
+        Image.open(folder / "Grace_Newcomer_0002.jpg").verify()
+
+        # A photo without a face, and a name that cannot be a folder, are refused and nothing is kept.
+        wall = io.BytesIO()
+        Image.new("RGB", (250, 250), (127, 127, 127)).save(wall, "JPEG")
+        status, answer = post(url, wall.getvalue(), headers=admin, path="/people/Grace_Newcomer/photos")
+        assert status == 422 and answer["detail"].startswith("no face found; send a photo of Grace_Newcomer alone")
+        status, answer = post(url, photos[0].read_bytes(), headers=admin, path="/people/.hidden/photos")
+        assert status == 400 and "is hidden" in answer["detail"]
+        assert len(list(folder.iterdir())) == 2 and not (project / "dataset/raw/.hidden").exists()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _feedback(url: str, body: object) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url + "/feedback", data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_feedback_becomes_training_data_and_the_log_holds_no_image(server, lfw, tmp_path):
+    url, project, meta = server
+    person, other = meta["labels"][0], meta["labels"][1]
+    photo = sorted((lfw / person).iterdir())[-1]
+    status, answer = post(url, photo.read_bytes())
+    [face] = answer["faces"]
+    assert status == 200 and len(face["id"]) == 16
+    assert (project / ".faceops/pending" / f"{face['id']}.jpg").exists()
+    log = [json.loads(line) for line in (project / "logs/recognitions.jsonl").read_text().splitlines()]
+    assert log[-1]["label"] == person and log[-1]["model"] == answer["model_version"]
+    assert set(log[-1]) == {"time", "name", "label", "distance", "model"}  # no image, no photo name
+
+    # Bad feedback: each a 4xx that says what is wrong; the crop still waits.
+    assert _feedback(url, {"id": "0123456789abcdef", "person": person}) == (
+        404,
+        {"detail": "face 0123456789abcdef is unknown or expired (crops wait 60 minutes)"},
+    )
+    code, body = _feedback(url, {"id": face["id"], "person": "Nobody_Known"})
+    assert code == 400 and "'Nobody_Known' is not a person of this model or data set" in body["detail"]
+    code, body = _feedback(url, {"id": face["id"], "person": "../x"})
+    assert code == 400 and "path separator" in body["detail"]
+    code, body = _feedback(url, {"id": face["id"], "person": person, "not": other})
+    assert code == 400 and "exactly one of" in body["detail"]
+    code, body = _feedback(url, ["not", "an", "object"])
+    assert code == 400 and body["detail"].startswith('send JSON {"id"')
+
+    assert _feedback(url, {"id": face["id"], "person": person})[0] == 201
+    assert _feedback(url, {"id": face["id"], "person": person})[0] == 404  # taken once
+    status, second = post(url, sorted((lfw / other).iterdir())[-1].read_bytes())
+    assert _feedback(url, {"id": second["faces"][0]["id"], "not": person})[0] == 201
+
+    # Review in a copy of the project: accept both, commit, and the next repro trains on the correction.
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("serve-*.log"))
+    listed = sh("faceops", "feedback", "list", cwd=copy).stdout
+    assert f"| {face['id']} | is {person} |" in listed and f"is not {person}" in listed and "2 waiting" in listed
+    faces_before = (copy / "data/faces.csv").read_text().count(f",{person},")
+    accepted = sh("faceops", "feedback", "accept", "--all", "--commit", cwd=copy).stdout
+    assert "1 photos added to dataset/raw, 1 to dataset/negatives" in accepted
+    assert "2 waiting" not in sh("faceops", "feedback", "list", cwd=copy).stdout
+    assert len(list((copy / "dataset/negatives" / person).iterdir())) == 1
+    assert sh("git", "status", "--porcelain", "dataset", cwd=copy).stdout == ""
+    sh("dvc", "repro", "--quiet", cwd=copy)
+    assert (copy / "data/faces.csv").read_text().count(f",{person},") == faces_before + 1
+
+
+def test_monitor_flags_a_person_whose_faces_moved_away(server, lfw, tmp_path):
+    """A log of another person's faces under a known name, distances from the real model: flagged."""
+    import numpy as np
+
+    from faceops.images import load_image
+    from faceops.model import Recogniser, centroid_distances
+    from faceops.predict import FacePredictor
+
+    _, project, meta = server
+    recogniser = Recogniser.load(project / "models/model.keras")
+    detector = FacePredictor(recogniser).detector
+    centroids = np.asarray(recogniser.card.open_set.centroids, dtype="float32")
+    steady, drifting, impostor = meta["labels"][0], meta["labels"][1], meta["labels"][2]
+    records, now, version = [], time.time(), recogniser.card.version
+    for who, as_whom in ((steady, steady), (impostor, drifting)):
+        for photo in sorted((lfw / who).iterdir())[:12]:
+            rgb = load_image(photo)
+            boxes = detector.detect(rgb)[:1]
+            features = recogniser.extractor(recogniser.extractor.inputs_from_photo(rgb, boxes))
+            distance = float(centroid_distances(features, centroids)[0, recogniser.labels.index(as_whom)])
+            name = as_whom if distance <= recogniser.unknown_threshold else "unknown"
+            records.append({"time": now, "name": name, "label": as_whom, "distance": distance, "model": version})
+    log = tmp_path / "recognitions.jsonl"
+    log.write_text("".join(json.dumps(record) + "\n" for record in records) + "not json\n")
+    result = sh("faceops", "monitor", "--log", str(log), "--since", "1h", cwd=project, check=False)
+    assert result.returncode == 3, result.stdout + result.stderr
+    rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("| ")}
+    assert rows[drifting].rstrip().endswith("| YES |") and rows[steady].rstrip().endswith("| no |")
+    assert f"faceops capture --person {drifting}" in result.stdout
+    assert f"faceops capture --person {steady}" not in result.stdout
+    bad = sh("faceops", "monitor", "--log", str(log), "--since", "last week", cwd=project, check=False)
+    assert bad.returncode == 1 and "--since 'last week': allowed: a duration such as 7d" in bad.stderr

@@ -1,0 +1,154 @@
+"""Drift: is recognition of someone slowly getting worse (a new beard, glasses, a child growing, a camera)?
+
+The service appends one JSON line per named face (time, answer, closest person, distance to their
+reference, model version; never an image) to a log that rotates by size. `faceops monitor` compares each
+person's recent median distance and unknown share with what the live model measured on held-out faces
+of theirs when it was trained, and names the people to capture again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import statistics
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from faceops.card import ModelCard
+from faceops.errors import FaceopsError
+
+RECOGNITION_LOG = "logs/recognitions.jsonl"
+UNKNOWN = "unknown"
+
+
+class RecognitionLog:
+    """Appends JSON lines; at `max_bytes` the file moves to .1 (.1 to .2, … up to `keep`)."""
+
+    def __init__(self, path: str | os.PathLike[str], max_bytes: int = 10 * 1024 * 1024, keep: int = 5) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self._lock = threading.Lock()
+
+    def append(self, records: list[dict]) -> None:
+        if not records:
+            return
+        text = "".join(json.dumps(record, separators=(",", ":")) + "\n" for record in records)
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.exists() and self.path.stat().st_size + len(text) > self.max_bytes:
+                for index in range(self.keep - 1, 0, -1):
+                    older = self.path.with_name(f"{self.path.name}.{index}")
+                    if older.exists():
+                        older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
+                self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+            with open(self.path, "a") as handle:  # one write of whole lines: readers never see half a record
+                handle.write(text)
+
+
+def read_records(path: str | os.PathLike[str], since: float) -> list[dict]:
+    """The records at or after `since` (epoch seconds) in the log and its rotated files; bad lines are skipped."""
+    path = Path(path)
+    files = sorted(path.parent.glob(f"{path.name}*")) if path.parent.is_dir() else []
+    records = []
+    for file in files:
+        for line in file.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+                if float(record["time"]) >= since:
+                    records.append(record)
+            except (ValueError, KeyError, TypeError):
+                continue
+    return records
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """'7d', '12h', '30m' or an ISO date -> epoch seconds."""
+    now = time.time() if now is None else now
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([dhm])", text.strip())
+    if match:
+        return now - float(match.group(1)) * {"d": 86400, "h": 3600, "m": 60}[match.group(2)]
+    try:
+        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc).timestamp()
+    except ValueError:
+        raise FaceopsError(
+            f"--since {text!r}: allowed: a duration such as 7d, 12h, 30m, or a date 2026-11-01"
+        ) from None
+
+
+@dataclass(frozen=True)
+class PersonDrift:
+    person: str
+    faces: int  # recent faces whose closest person they were
+    median_distance: float
+    baseline_distance: float  # the live model's median on held-out faces of theirs
+    unknown_share: float
+    baseline_unknown_share: float
+    drifted: bool
+
+    @property
+    def rise(self) -> float:
+        return self.median_distance - self.baseline_distance
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    max_rise: float = 0.05  # cosine distance the recent median may exceed the baseline by
+    min_faces: int = 10  # fewer recent faces of a person say nothing
+
+
+def monitor(records: list[dict], card: ModelCard, settings: MonitorSettings = MonitorSettings()) -> list[PersonDrift]:
+    """Per person of the live model: recent faces (of this model version only) against its training baseline."""
+    baseline = card.open_set
+    if len(baseline.median_distance) != len(card.labels):
+        raise FaceopsError("the live model's card has no per-person baseline; train it again with dvc repro")
+    recent: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        if record.get("model") == card.version and record.get("label") in card.labels:
+            recent[record["label"]].append(record)
+    drifts = []
+    for index, person in enumerate(card.labels):
+        faces = recent.get(person, [])
+        if not faces or person in card.forgotten:
+            continue
+        median = statistics.median(float(face["distance"]) for face in faces)
+        unknown = sum(face["name"] == UNKNOWN for face in faces) / len(faces)
+        drifted = len(faces) >= settings.min_faces and median - baseline.median_distance[index] > settings.max_rise
+        drifts.append(
+            PersonDrift(
+                person,
+                len(faces),
+                median,
+                baseline.median_distance[index],
+                unknown,
+                baseline.unknown_share[index],
+                drifted,
+            )
+        )
+    return drifts
+
+
+def format_drift(drifts: list[PersonDrift], skipped: int, settings: MonitorSettings) -> str:
+    lines = [
+        "| person | recent faces | median distance | at training | unknown share | at training | drifted |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for drift in drifts:
+        lines.append(
+            f"| {drift.person} | {drift.faces} | {drift.median_distance:.3f} | {drift.baseline_distance:.3f} | "
+            f"{drift.unknown_share:.0%} | {drift.baseline_unknown_share:.0%} | {'YES' if drift.drifted else 'no'} |"
+        )
+    if skipped:
+        lines.append(f"{skipped} records of other model versions were not compared (distances differ between models)")
+    flagged = [drift for drift in drifts if drift.drifted]
+    lines.append(
+        f"{len(flagged)} of {len(drifts)} people drifted (median distance up by more than {settings.max_rise:g}, "
+        f"at least {settings.min_faces} recent faces)"
+    )
+    lines += [f"  faceops capture --person {drift.person}" for drift in flagged]
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""Joining and leaving: `faceops enrol`, and `faceops forget` on a real trained project with a real local DVC
+remote: nothing of the person is left anywhere faceops or DVC keep data, other people's data and results are
+intact, and the receipt says so."""
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import free_port, make_project, sh, tool_env
+
+PEOPLE = 5
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+
+
+def _object(store: Path, md5: str) -> Path:
+    return store / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def _predict(project: Path, photo: Path) -> list[dict]:
+    result = sh("faceops", "predict", "--json", str(photo), cwd=project)
+    return json.loads(result.stdout)[0]["faces"]
+
+
+def _forget(project: Path, *args: str, check: bool = True):
+    return sh("faceops", "forget", *args, cwd=project, check=check)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, lfw):
+    """A dlib project of 5 people, trained, committed and pushed to a local DVC remote."""
+    root = tmp_path_factory.mktemp("forget")
+    project = make_project(
+        root / "repo", lfw, people=PEOPLE, images=12, train={"backbone": "dlib_resnet", "epochs": 30}
+    )
+    sh("dvc", "remote", "add", "--local", "--default", "store", str(root / "remote"), cwd=project)
+    sh("dvc", "repro", "--quiet", cwd=project)
+    sh("git", "add", "-A", cwd=project)
+    sh("git", "commit", "-qm", "trained", cwd=project)
+    sh("dvc", "push", "--quiet", cwd=project)
+    return project, root / "remote"
+
+
+@pytest.mark.slow
+def test_forget_removes_every_copy_and_proves_it(trained, tmp_path):
+    project, remote = trained
+    card = json.loads((project / "models/model.json").read_text())
+    person = card["labels"][0]
+    photos = sorted((project / "dataset/raw" / person).iterdir())
+    theirs = {_md5(path) for path in photos}
+    crops = {_md5(path) for path in (project / "data/faces" / person).iterdir()}
+    crop_shas = {hashlib.sha256(path.read_bytes()).hexdigest() for path in (project / "data/faces" / person).iterdir()}
+    others = {
+        _md5(path) for path in (project / "dataset/raw").rglob("*") if path.is_file() and path.parent.name != person
+    }
+    probe = tmp_path / "probe.jpg"
+    shutil.copy(photos[0], probe)
+    assert _predict(project, probe)[0]["name"] == person  # the model knows them before
+    trained_on_them = {_md5(project / "models/model.keras"), _md5(project / "models/model.json")}
+    accuracy_before = json.loads((project / "metrics/eval.json").read_text())["accuracy"]
+    for md5 in theirs | crops:
+        assert _object(project / ".dvc/cache", md5).exists() and _object(remote, md5).exists()
+
+    # Without --yes: the plan, and nothing changes.
+    plan = _forget(project, "--person", person)
+    assert f"forget {person}:" in plan.stdout and "run again with --yes" in plan.stdout
+    assert "DVC remote 'store'" in plan.stdout and "local DVC cache" in plan.stdout
+    assert (project / "dataset/raw" / person).is_dir()
+    assert all(_object(remote, md5).exists() for md5 in theirs)
+
+    # Forget without retraining: the live model answers unknown for them at once.
+    result = _forget(project, "--person", person, "--yes", "--no-retrain")
+    assert "verified by a second search: nothing of them is left" in result.stdout
+    [receipt_json, receipt_txt] = sorted((project / "receipts").iterdir())
+    receipt = json.loads(receipt_json.read_text())
+    assert receipt["verified"] and receipt["retrained"].startswith("not run")
+    removed = {(item["place"], item["key"]) for item in receipt["removed"]}
+    for md5 in theirs | crops:
+        assert ("local DVC cache", md5) in removed and ("DVC remote 'store'", md5) in removed
+    assert any("answers unknown" in reason for reason in receipt["remaining"])
+    assert any("git history" in reason for reason in receipt["remaining"])
+    assert all(md5 in receipt_txt.read_text() for md5 in theirs)
+    [face] = _predict(project, probe)
+    assert face["name"] == "unknown" and person not in json.dumps(face)
+    assert person in json.loads((project / "models/model.json").read_text())["forgotten"]
+
+    # Retrain: the new model was never told about them.
+    sh("dvc", "repro", "--quiet", cwd=project)
+    card = json.loads((project / "models/model.json").read_text())
+    assert person not in card["labels"] and card["forgotten"] == []
+    assert _predict(project, probe)[0]["name"] == "unknown"
+    accuracy_after = json.loads((project / "metrics/eval.json").read_text())["accuracy"]
+    assert accuracy_after >= min(accuracy_before, 0.9)
+
+    # Nothing of theirs anywhere; everyone else's data untouched, locally and on the remote.
+    for md5 in theirs | crops | trained_on_them:
+        assert not _object(project / ".dvc/cache", md5).exists(), md5
+        assert not _object(remote, md5).exists(), md5
+    assert not (project / "dataset/raw" / person).exists() and not (project / "data/faces" / person).exists()
+    for index in (project / ".faceops/crops").glob("*/index.json"):
+        results = json.loads(index.read_text())
+        assert not crop_shas & {row["png_sha256"] for row in results.values()}
+    for table in (project / ".faceops/features").glob("*.npz"):
+        with np.load(table) as stored:
+            assert not crop_shas & set(stored["sha256"].tolist())
+    assert person not in (project / "data/faces.csv").read_text()
+    for md5 in others:
+        assert _object(project / ".dvc/cache", md5).exists() and _object(remote, md5).exists()
+
+    # A second forget finds nothing and says so.
+    again = _forget(project, "--person", person, "--yes")
+    assert "nothing of" in again.stdout and "left to forget" in again.stdout
+    assert len(list((project / "receipts").iterdir())) == 2
+
+
+@pytest.fixture
+def untrained(tmp_path, lfw):
+    return make_project(tmp_path / "repo", lfw, people=3, images=3)
+
+
+def _unchanged(project: Path) -> str:
+    return sh("git", "status", "--porcelain", "--untracked-files=all", cwd=project).stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("Nobody_Here", "no person 'Nobody_Here' in this project"),
+        ("../dataset", "contains a path separator"),
+        (".hidden", "is hidden"),
+    ],
+)
+def test_bad_names_change_nothing(untrained, name, message):
+    before = _unchanged(untrained)
+    result = _forget(untrained, "--person", name, "--yes", check=False)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error:") and message in line
+    assert _unchanged(untrained) == before
+
+
+def test_an_unreachable_remote_changes_nothing(untrained):
+    person = sorted(path.name for path in (untrained / "dataset/raw").iterdir())[0]
+    sh("dvc", "remote", "add", "--local", "--default", "store", "s3://faces/store", cwd=untrained)
+    # Nothing listens on this port: the S3 endpoint is unreachable.
+    sh("dvc", "remote", "modify", "--local", "store", "endpointurl", f"http://127.0.0.1:{free_port()}", cwd=untrained)
+    env_keys = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    files = sorted((untrained / "dataset/raw" / person).iterdir())
+    result = sh("faceops", "forget", "--person", person, "--yes", cwd=untrained, check=False, env=tool_env() | env_keys)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "the DVC remote 'store' is not reachable" in line and "nothing was changed" in line
+    assert sorted((untrained / "dataset/raw" / person).iterdir()) == files
+
+
+def test_enrol_from_a_folder_commits_and_pushes(untrained, lfw, tmp_path):
+    """Joining: photos captured from a folder, tracked with DVC, committed, and pushed to both remotes."""
+    sh("git", "init", "-q", "--bare", str(tmp_path / "origin.git"), cwd=tmp_path)
+    sh("git", "remote", "add", "origin", str(tmp_path / "origin.git"), cwd=untrained)
+    sh("git", "push", "-q", "-u", "origin", "main", cwd=untrained)
+    sh("dvc", "remote", "add", "--local", "--default", "store", str(tmp_path / "store"), cwd=untrained)
+    source = tmp_path / "photos"
+    source.mkdir()
+    for photo in sorted((lfw / "Gerhard_Schroeder").iterdir())[:4]:
+        shutil.copy(photo, source / photo.name)
+
+    result = sh("faceops", "enrol", "--person", "Gerhard", "--source", str(source), "--push", cwd=untrained)
+    saved = sorted((untrained / "dataset/raw/Gerhard").iterdir())
+    assert len(saved) >= 3 and "pushed" in result.stdout  # capture's quality gates may refuse one
+    assert sh("git", "status", "--porcelain", cwd=untrained).stdout == ""
+    head = sh("git", "rev-parse", "HEAD", cwd=untrained).stdout
+    assert sh("git", "rev-parse", "main", cwd=tmp_path / "origin.git").stdout == head
+    assert f"capture: {len(saved)} photos of Gerhard" in sh("git", "log", "-1", "--format=%s", cwd=untrained).stdout
+    for photo in saved:
+        assert _object(tmp_path / "store", _md5(photo)).exists()
