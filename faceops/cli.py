@@ -152,7 +152,6 @@ def report_recipients(given: list[str] | None, configured: tuple[str, ...]) -> l
 
 
 def _capture(args: argparse.Namespace) -> int:
-    from faceops import tools
     from faceops.capture import CaptureSettings, capture
     from faceops.detect import FaceDetector
     from faceops.params import FacesParams, load_params
@@ -179,17 +178,24 @@ def _capture(args: argparse.Namespace) -> int:
         ["git", "add", str(Path(args.dest).parent)],
         ["git", "commit", "-m", f"capture: {len(summary.saved)} photos of {args.person}"],
     ]
-    if args.commit:
+    _record(steps, args.commit)
+    return 0
+
+
+def _record(steps: list[list[str]], commit: bool) -> None:
+    """Run the dvc/git steps that record new data (with `commit`), or print them as the next thing to do."""
+    from faceops import tools
+
+    if commit:
         for step in steps:
             tools.dvc(*step[1:]) if step[0] == "dvc" else tools.git(*step[1:])
-        print("committed; next: git push && dvc push, then dvc repro")
+        print("committed; next: git push && dvc push (the on-push job retrains), or dvc repro here")
     else:
         print(
             "next: "
             + " && ".join(" ".join(f"'{a}'" if " " in a else a for a in step) for step in steps)
             + " && git push && dvc push; then dvc repro"
         )
-    return 0
 
 
 def _enrol(args: argparse.Namespace) -> int:
@@ -237,7 +243,6 @@ def _forget(args: argparse.Namespace) -> int:
 def _feedback(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from faceops import tools
     from faceops.feedback import NEGATIVES_DIR, FeedbackStore
 
     store = FeedbackStore(args.folder)
@@ -264,14 +269,8 @@ def _feedback(args: argparse.Namespace) -> int:
     for path in saved:
         print(f"  {path}")
     folders = [folder for folder in (RAW_DIR, NEGATIVES_DIR) if Path(folder).is_dir()]
-    steps = [["dvc", "add", *folders], ["git", "add", *(f"{folder}.dvc" for folder in folders), "dataset"]]
-    if args.commit:
-        tools.dvc(*steps[0][1:])
-        tools.git(*steps[1][1:])
-        tools.git("commit", "-m", f"feedback: {corrections} corrections, {len(records) - corrections} rejections")
-        print("committed; next: dvc push && git push (the on-push job retrains), or dvc repro here")
-    else:
-        print("next: " + " && ".join(" ".join(step) for step in steps) + " && git commit, then dvc repro")
+    message = f"feedback: {corrections} corrections, {len(records) - corrections} rejections"
+    _record([["dvc", "add", *folders], ["git", "add", "dataset"], ["git", "commit", "-m", message]], args.commit)
     return 0
 
 

@@ -90,35 +90,27 @@ class CropCache:
     Adding a few photos, or running again after an interruption, detects only the photos not seen yet.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], params: FacesParams, image_size: int) -> None:
-        import cv2
-
-        settings = json.dumps([CROP_FORMAT, image_size, cv2.__version__, dataclasses.asdict(params)], sort_keys=True)
+    def __init__(self, folder: str | os.PathLike[str], image_size: int = 0) -> None:
+        """The cache in one settings folder (`for_settings` picks it); `faceops forget` opens every folder."""
         self.image_size = image_size
-        self.folder = Path(directory) / hashlib.sha256(settings.encode()).hexdigest()[:20]
+        self.folder = Path(folder)
         self.index_path = self.folder / "index.json"
         self.results: dict[str, PhotoResult] = {}
         self._checked: set[str] = set()  # crops read back and found intact in this run
         if self.index_path.exists():
-            self._read_index()
+            try:
+                stored = json.loads(self.index_path.read_text())
+                self.results = {sha: PhotoResult(**row) for sha, row in stored.items()}
+            except (ValueError, TypeError) as exc:
+                log.warning("crop cache index %s is damaged (%s); detecting every photo again", self.index_path, exc)
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike[str]) -> CropCache:
-        """The cache in one settings folder, whatever its settings (for `faceops forget`)."""
-        cache = cls.__new__(cls)
-        cache.image_size, cache.folder, cache._checked = 0, Path(folder), set()
-        cache.index_path = cache.folder / "index.json"
-        cache.results = {}
-        if cache.index_path.exists():
-            cache._read_index()
-        return cache
+    def for_settings(cls, directory: str | os.PathLike[str], params: FacesParams, image_size: int) -> CropCache:
+        """The folder under `directory` that belongs to these faces settings (and this OpenCV)."""
+        import cv2
 
-    def _read_index(self) -> None:
-        try:
-            stored = json.loads(self.index_path.read_text())
-            self.results = {sha: PhotoResult(**row) for sha, row in stored.items()}
-        except (ValueError, TypeError) as exc:
-            log.warning("crop cache index %s is damaged (%s); detecting every photo again", self.index_path, exc)
+        settings = json.dumps([CROP_FORMAT, image_size, cv2.__version__, dataclasses.asdict(params)], sort_keys=True)
+        return cls(Path(directory) / hashlib.sha256(settings.encode()).hexdigest()[:20], image_size)
 
     def forget(self, photo_shas: set[str]) -> int:
         """Drop these photos' results and crops; how many there were."""
@@ -225,7 +217,7 @@ def extract_faces(
     out_dir = Path(out_dir)
     names = _face_file_names(files, Path(raw_dir))
     with tempfile.TemporaryDirectory(prefix="faceops-crops-") as scratch:
-        cache = CropCache(cache_dir or scratch, params, image_size)
+        cache = CropCache.for_settings(cache_dir or scratch, params, image_size)
         cache.folder.mkdir(parents=True, exist_ok=True)
         images = [raw for raw in files if is_image_name(raw.path)]
         photo_shas = {raw.path: sha256_file(raw.path) for raw in images}

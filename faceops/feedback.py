@@ -46,6 +46,10 @@ class FaceRecord:
     person: str = ""  # the person the verdict names
 
 
+class UnknownFaceError(FaceopsError):
+    """A feedback id that names no waiting crop (never given, already used, or expired): the client's 404."""
+
+
 def new_id() -> str:
     return secrets.token_hex(8)
 
@@ -99,13 +103,13 @@ class PendingStore:
             expired = time.time() - meta.stat().st_mtime > self.limits.ttl_seconds
             record, data = FaceRecord(**json.loads(meta.read_text())), jpg.read_bytes()
         except (FileNotFoundError, ValueError, TypeError):
-            raise FaceopsError(
+            raise UnknownFaceError(
                 f"face {face_id} is unknown or expired (crops wait {self.limits.ttl_seconds / 60:.0f} minutes)"
             ) from None
         meta.unlink(missing_ok=True)
         jpg.unlink(missing_ok=True)
         if expired:
-            raise FaceopsError(f"face {face_id} expired (crops wait {self.limits.ttl_seconds / 60:.0f} minutes)")
+            raise UnknownFaceError(f"face {face_id} expired (crops wait {self.limits.ttl_seconds / 60:.0f} minutes)")
         return data, record
 
 

@@ -303,7 +303,7 @@ def _find(person: str, root: Path, stores: _Stores) -> Plan:
 
     # faceops's own caches, by content hash.
     for index in sorted((root / CROP_CACHE).glob("*/index.json")):
-        cache = CropCache.from_folder(index.parent)
+        cache = CropCache(index.parent)
         for sha in sorted(plan.photo_shas & set(cache.results)):
             plan.found.append(Found("crop cache", sha, f"detection result and crop, {index.parent.name}"))
             if cache.results[sha].png_sha256:
@@ -379,7 +379,7 @@ def _remove(plan: Plan, root: Path, stores: _Stores) -> None:
     if plan.workspace_paths and (root / f"{RAW}.dvc").exists():
         tools.dvc("add", "--quiet", RAW, cwd=root)  # the new listing without them
     for index in sorted((root / CROP_CACHE).glob("*/index.json")):
-        CropCache.from_folder(index.parent).forget(plan.photo_shas)
+        CropCache(index.parent).forget(plan.photo_shas)
     for path in sorted((root / FEATURE_CACHE).glob("*.npz")):
         forget_features(path, plan.crop_shas)
     for oid in sorted(plan.local_oids):

@@ -39,7 +39,16 @@ from faceops.card import ModelCard, card_path
 from faceops.dataset import check_person_name
 from faceops.drift import RECOGNITION_LOG, UNKNOWN, RecognitionLog
 from faceops.errors import FaceopsError, ImageError
-from faceops.feedback import FEEDBACK_DIR, PENDING_DIR, FaceRecord, FeedbackStore, PendingStore, new_id, verdict_of
+from faceops.feedback import (
+    FEEDBACK_DIR,
+    PENDING_DIR,
+    FaceRecord,
+    FeedbackStore,
+    PendingStore,
+    UnknownFaceError,
+    new_id,
+    verdict_of,
+)
 from faceops.images import is_image_name
 from faceops.parallel import process_pool, worker_count
 
@@ -349,7 +358,7 @@ def create_app(
             face_id, verdict, person = verdict_of(body, people)
             jpg, record = await run_in_threadpool(pending.take, face_id)
         except FaceopsError as exc:
-            raise HTTPException(404 if "unknown or expired" in str(exc) else 400, str(exc)) from None
+            raise HTTPException(404 if isinstance(exc, UnknownFaceError) else 400, str(exc)) from None
         await run_in_threadpool(feedback_store.add, jpg, dataclasses.replace(record, verdict=verdict, person=person))
         return {"id": face_id, "verdict": verdict, "person": person, "waiting": len(feedback_store.entries())}
 
