@@ -65,7 +65,11 @@ CI_AUTHOR := -c user.name=faceops-ci -c user.email=faceops-ci@localhost
 # The stage that runs a step (Jenkins sets STAGE_NAME), kept for the report of a failed build.
 MARK_STAGE = @mkdir -p .faceops && printf '%s\n' "$${STAGE_NAME:-$@}" > .faceops/ci-stage
 
-.PHONY: ci-setup ci-doctor ci-pull ci-test ci-repro ci-retrain ci-publish ci-report lint
+# Where the service keeps its recognition log and feedback (`faceops serve --records`): the DVC remote's bucket,
+# under faceops-records/, when CI has a remote; the workspace otherwise (which holds none).
+CI_RECORDS = $$( [ -n "$$DVC_REMOTE_URL" ] && echo remote://ci/faceops-records || echo . )
+
+.PHONY: ci-setup ci-doctor ci-pull ci-monitor ci-test ci-repro ci-retrain ci-publish ci-report lint
 
 ci-setup:
 	$(MARK_STAGE)
@@ -86,6 +90,13 @@ ci-doctor:
 ci-pull:
 	$(MARK_STAGE)
 	dvc pull --allow-missing
+
+# The live model as pulled, against what the service saw this week; exit 3 (someone drifted) marks the build
+# unstable (Jenkinsfile). Runs in the nightly job.
+ci-monitor:
+	$(MARK_STAGE)
+	@if [ ! -f models/model.json ]; then echo "no live model yet: nothing to monitor"; exit 0; fi; \
+	faceops monitor --records "$(CI_RECORDS)" --since "$${DRIFT_SINCE:-7d}"
 
 ci-test:
 	$(MARK_STAGE)
@@ -120,7 +131,8 @@ ci-publish:
 
 ci-report:
 	faceops report --email --to "$$REPORT_TO" --threshold "$$RETRAIN_THRESHOLD" --result "$$BUILD_RESULT" \
-		--stage "$$(cat .faceops/ci-stage 2>/dev/null)" --base "$$(cat .faceops/ci-base 2>/dev/null)"
+		--stage "$$(cat .faceops/ci-stage 2>/dev/null)" --base "$$(cat .faceops/ci-base 2>/dev/null)" \
+		--records "$(CI_RECORDS)" --drift-since "$${DRIFT_SINCE:-7d}"
 
 lint: install lint-tools
 	ruff check .

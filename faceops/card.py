@@ -45,10 +45,20 @@ class OpenSet:
     # The drift baseline, per label: median distance of held-out faces of theirs, and the share beyond the threshold.
     median_distance: tuple[float, ...] = ()
     unknown_share: tuple[float, ...] = ()
+    # Per label, where rejections ("not NAME" feedback) lowered that person's threshold; empty: `threshold` for all.
+    person_thresholds: tuple[float, ...] = ()
+    rejections: int = 0  # rejected faces the calibration used
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold <= 2:
             raise ValueError(f"threshold is {self.threshold}; allowed: a cosine distance above 0, at most 2")
+        if any(not 0 < value <= self.threshold for value in self.person_thresholds):
+            raise ValueError(
+                f"person_thresholds is {list(self.person_thresholds)}; allowed: values above 0, at most threshold"
+            )
+
+    def threshold_of(self, row: int) -> float:
+        return self.person_thresholds[row] if self.person_thresholds else self.threshold
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,11 @@ class ModelCard:
             raise ValueError(
                 f"open_set.centroids has {shape[0]} rows of {sorted(shape[1])} values; "
                 f"allowed: one row of n_features ({self.n_features}) values per label ({len(self.labels)})"
+            )
+        if len(self.open_set.person_thresholds) not in (0, len(self.labels)):
+            raise ValueError(
+                f"open_set.person_thresholds has {len(self.open_set.person_thresholds)} values; "
+                f"allowed: none, or one per label ({len(self.labels)})"
             )
 
     @classmethod

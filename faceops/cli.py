@@ -21,6 +21,10 @@ CAPTURE_OPTIONS = {  # CaptureSettings fields offered as options: (type, help); 
 }
 MODEL_PATH = "models/model.keras"
 DRIFT_EXIT = 3  # `faceops monitor`: someone drifted (CI marks the build unstable), not an error
+RECORDS_HELP = (
+    "where waiting crops, feedback and the recognition log are: a folder, or remote://NAME/PATH for the DVC "
+    "remote NAME's bucket, shared by service replicas (default: FACEOPS_RECORDS, else this project)"
+)
 
 
 def _import_folder(args: argparse.Namespace) -> int:
@@ -124,13 +128,22 @@ def _retrain(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from faceops.params import load_params
-    from faceops.report import BuildInfo, SmtpSettings, build_report, compose_email, send_email, write_report_html
+    from faceops.report import (
+        BuildInfo,
+        SmtpSettings,
+        build_report,
+        check_drift,
+        compose_email,
+        send_email,
+        write_report_html,
+    )
 
     params = load_params(args.params, _threshold_override(args))
     recipients = report_recipients(args.to, params.report.recipients) if args.email else []
     settings = SmtpSettings.resolve(params.report) if args.email else None  # refuse bad settings before the work
     build = BuildInfo(args.result or None, args.stage or None, args.base or "HEAD")
-    report = build_report(".", params.retrain.threshold, params.retrain.metric, build=build)
+    drift = None if build.failed else check_drift(".", args.records, args.drift_since)
+    report = build_report(".", params.retrain.threshold, params.retrain.metric, build=build, drift=drift)
     write_report_html(report, args.out)
     print(f"{report.verdict}; report written to {args.out}")
     if settings is not None:
@@ -243,9 +256,11 @@ def _forget(args: argparse.Namespace) -> int:
 def _feedback(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from faceops.feedback import NEGATIVES_DIR, FeedbackStore
+    from faceops.feedback import FeedbackStore
+    from faceops.negatives import NEGATIVES_DIR
+    from faceops.records import open_store
 
-    store = FeedbackStore(args.folder)
+    store = FeedbackStore(open_store(args.records))
     if args.action == "list":
         entries = store.entries()
         print("| id | verdict | answered | model | thumbnail | when |\n|---|---|---|---|---|---|")
@@ -268,27 +283,25 @@ def _feedback(args: argparse.Namespace) -> int:
     print(f"{corrections} photos added to {RAW_DIR}, {len(records) - corrections} to {NEGATIVES_DIR}")
     for path in saved:
         print(f"  {path}")
-    folders = [folder for folder in (RAW_DIR, NEGATIVES_DIR) if Path(folder).is_dir()]
     message = f"feedback: {corrections} corrections, {len(records) - corrections} rejections"
-    _record([["dvc", "add", *folders], ["git", "add", "dataset"], ["git", "commit", "-m", message]], args.commit)
+    _record([["dvc", "add", RAW_DIR], ["git", "add", "dataset"], ["git", "commit", "-m", message]], args.commit)
     return 0
 
 
 def _monitor(args: argparse.Namespace) -> int:
     from faceops.card import ModelCard, card_path
-    from faceops.drift import MonitorSettings, format_drift, monitor, parse_since, read_records
+    from faceops.drift import MonitorSettings, format_drift, summarise_drift
+    from faceops.records import open_store
 
     card = ModelCard.read(card_path(args.model))
-    records = read_records(args.log, parse_since(args.since))
     settings = MonitorSettings(max_rise=args.max_rise, min_faces=args.min_faces)
-    drifts = monitor(records, card, settings)
-    skipped = sum(record.get("model") != card.version for record in records)
+    summary = summarise_drift(open_store(args.records), card, args.since, settings)
     if args.json:
-        print(json.dumps([{**dataclasses.asdict(d), "rise": round(d.rise, 4)} for d in drifts]))
+        print(json.dumps([{**dataclasses.asdict(d), "rise": round(d.rise, 4)} for d in summary.people]))
     else:
-        print(f"{len(records)} recognitions since {args.since} in {args.log}; live model {card.version}")
-        print(format_drift(drifts, skipped, settings))
-    return DRIFT_EXIT if any(drift.drifted for drift in drifts) else 0
+        print(f"{summary.recognitions} recognitions since {args.since} in {summary.where}; live model {card.version}")
+        print(format_drift(list(summary.people), summary.skipped, settings))
+    return DRIFT_EXIT if summary.drifted else 0
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -315,7 +328,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     limits = Limits(max_connections=args.max_connections, header_timeout=args.header_timeout)
     serve(
-        args.model, args.host, args.port, args.metrics, args.workers, args.allowed_host, args.insecure, limits, args.raw
+        args.model,
+        args.host,
+        args.port,
+        args.metrics,
+        args.workers,
+        args.allowed_host,
+        args.insecure,
+        limits,
+        args.raw,
+        args.records,
     )
     return 0
 
@@ -397,10 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("ids", nargs="*", help="feedback ids (faceops feedback list shows them)")
     command.add_argument("--all", action="store_true", help="every waiting item")
     command.add_argument("--commit", action="store_true", help="after accept: dvc add and git commit")
-    command.add_argument("--folder", default=".faceops/feedback", help="where the service keeps feedback")
+    command.add_argument("--records", metavar="PLACE", help=RECORDS_HELP)
     command.set_defaults(handler=_feedback)
 
-    from faceops.drift import RECOGNITION_LOG, MonitorSettings
+    from faceops.drift import MonitorSettings
 
     command = commands.add_parser(
         "monitor",
@@ -409,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
         "log with the live model's baseline on held-out faces, and prints the capture command for who drifted.",
     )
     command.add_argument("--since", default="7d", help="7d, 12h, 30m or a date (default 7d)")
-    command.add_argument("--log", default=RECOGNITION_LOG)
+    command.add_argument("--records", metavar="PLACE", help=RECORDS_HELP)
     command.add_argument("--model", default=MODEL_PATH)
     command.add_argument("--max-rise", type=_positive_float, default=MonitorSettings.max_rise)
     command.add_argument("--min-faces", type=_positive_int, default=MonitorSettings.min_faces)
@@ -477,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--model", default=MODEL_PATH)
     command.add_argument("--metrics", default="metrics/eval.json", help="shown by GET /model when it exists")
     command.add_argument("--raw", default=RAW_DIR, help="where POST /people/NAME/photos keeps enrolled photos")
+    command.add_argument("--records", metavar="PLACE", help=RECORDS_HELP)
     command.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     command.add_argument("--port", type=int, default=8000)
     command.add_argument(
@@ -542,6 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command.add_argument("--stage", default="", help="the stage that failed, named in a FAILED report")
     command.add_argument("--base", default="", help="the commit to compare metrics with (default HEAD)")
+    command.add_argument("--records", metavar="PLACE", help="for the drift section: " + RECORDS_HELP)
+    command.add_argument("--drift-since", default="7d", help="the drift section's window (default 7d)")
     command.set_defaults(handler=_report)
     return parser
 

@@ -34,6 +34,9 @@ class RawFile:
     path: Path
 
 
+NEGATIVES_FOLDER = ".negatives"  # in dataset/raw: faces said not to be NAME (feedback), NAME/*.jpg; not a person
+
+
 def list_raw_files(root: str | os.PathLike[str]) -> list[RawFile]:
     """Every visible file under `root`, person by person, sorted; bad folder names are errors."""
     root = Path(root)
@@ -45,6 +48,8 @@ def list_raw_files(root: str | os.PathLike[str]) -> list[RawFile]:
             if entry.name.startswith(".") or entry.name == "README.md":
                 continue
             raise FaceopsError(f"{entry}: photos must be inside a folder named after the person")
+        if entry.name == NEGATIVES_FOLDER:
+            continue
         check_person_name(entry.name, where=str(entry))
         for path in sorted(entry.rglob("*")):
             if path.is_file() and not any(part.startswith(".") for part in path.relative_to(entry).parts):

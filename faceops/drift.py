@@ -1,8 +1,8 @@
 """Drift: is recognition of someone slowly getting worse (a new beard, glasses, a child growing, a camera)?
 
 The service appends one JSON line per named face (time, answer, closest person, distance to their
-reference, model version; never an image) to a log that rotates by size. `faceops monitor` compares each
-person's recent median distance and unknown share with what the live model measured on held-out faces
+reference, model version; never an image) to a log in the record store (faceops.records). `faceops monitor`
+compares each person's recent median distance and unknown share with what the live model measured on held-out faces
 of theirs when it was trained, and names the people to capture again.
 """
 
@@ -10,60 +10,36 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import statistics
-import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 from faceops.card import ModelCard
 from faceops.errors import FaceopsError
+from faceops.records import RecordStore
 
-RECOGNITION_LOG = "logs/recognitions.jsonl"
+RECOGNITIONS = "recognitions"  # the log's name in the record store (a folder: logs/recognitions.jsonl)
 UNKNOWN = "unknown"
 
 
-class RecognitionLog:
-    """Appends JSON lines; at `max_bytes` the file moves to .1 (.1 to .2, … up to `keep`)."""
-
-    def __init__(self, path: str | os.PathLike[str], max_bytes: int = 10 * 1024 * 1024, keep: int = 5) -> None:
-        self.path = Path(path)
-        self.max_bytes = max_bytes
-        self.keep = keep
-        self._lock = threading.Lock()
-
-    def append(self, records: list[dict]) -> None:
-        if not records:
-            return
-        text = "".join(json.dumps(record, separators=(",", ":")) + "\n" for record in records)
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self.path.exists() and self.path.stat().st_size + len(text) > self.max_bytes:
-                for index in range(self.keep - 1, 0, -1):
-                    older = self.path.with_name(f"{self.path.name}.{index}")
-                    if older.exists():
-                        older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
-                self.path.replace(self.path.with_name(f"{self.path.name}.1"))
-            with open(self.path, "a") as handle:  # one write of whole lines: readers never see half a record
-                handle.write(text)
+def log_recognitions(store: RecordStore, records: list[dict]) -> None:
+    """Append one JSON line per named face to the store's recognition log."""
+    if records:
+        store.append(RECOGNITIONS, "".join(json.dumps(record, separators=(",", ":")) + "\n" for record in records))
 
 
-def read_records(path: str | os.PathLike[str], since: float) -> list[dict]:
-    """The records at or after `since` (epoch seconds) in the log and its rotated files; bad lines are skipped."""
-    path = Path(path)
-    files = sorted(path.parent.glob(f"{path.name}*")) if path.parent.is_dir() else []
+def read_records(store: RecordStore, since: float) -> list[dict]:
+    """The records at or after `since` (epoch seconds), from every replica's log; bad lines are skipped."""
     records = []
-    for file in files:
-        for line in file.read_text(errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-                if float(record["time"]) >= since:
-                    records.append(record)
-            except (ValueError, KeyError, TypeError):
-                continue
+    for line in store.lines(RECOGNITIONS):
+        try:
+            record = json.loads(line)
+            if float(record["time"]) >= since:
+                records.append(record)
+        except (ValueError, KeyError, TypeError):
+            continue
     return records
 
 
@@ -131,6 +107,31 @@ def monitor(records: list[dict], card: ModelCard, settings: MonitorSettings = Mo
             )
         )
     return drifts
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    """What `faceops monitor` and the report say: the live model's recent recognitions against its baseline."""
+
+    where: str  # the record store
+    since: str  # as given: "7d"
+    recognitions: int  # records since then, any model version
+    skipped: int  # of other model versions (distances differ between models)
+    people: tuple[PersonDrift, ...]
+    settings: MonitorSettings
+
+    @property
+    def drifted(self) -> list[PersonDrift]:
+        return [drift for drift in self.people if drift.drifted]
+
+
+def summarise_drift(
+    store: RecordStore, card: ModelCard, since: str, settings: MonitorSettings = MonitorSettings()
+) -> DriftSummary:
+    records = read_records(store, parse_since(since))
+    people = monitor(records, card, settings)
+    skipped = sum(record.get("model") != card.version for record in records)
+    return DriftSummary(store.where, since, len(records), skipped, tuple(people), settings)
 
 
 def format_drift(drifts: list[PersonDrift], skipped: int, settings: MonitorSettings) -> str:

@@ -3,7 +3,8 @@
 Every face the service names gets an id, and its crop waits in a pending folder for a limited time (and
 count and size); nothing is kept beyond that unless feedback names it. `POST /feedback` moves the crop and
 the verdict into the feedback folder; `faceops feedback accept` turns corrections into photos of the person
-in dataset/raw and rejections into dataset/negatives/NAME, `reject` discards.
+in dataset/raw and rejections into dataset/raw/.negatives/NAME (faceops.negatives), `reject` discards.
+Crops, verdicts and ids live in a record store (faceops.records), which several service replicas may share.
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from faceops.atomic import write_json
 from faceops.dataset import check_person_name
 from faceops.errors import FaceopsError
-
-PENDING_DIR, FEEDBACK_DIR = ".faceops/pending", ".faceops/feedback"
-NEGATIVES_DIR = "dataset/negatives"
+from faceops.records import Entry, RecordStore
 
 
 @dataclass(frozen=True)
@@ -55,83 +54,84 @@ def new_id() -> str:
 
 
 class PendingStore:
-    """Face crops waiting for feedback: `<id>.jpg` and `<id>.json` in one folder, pruned as new ones arrive."""
+    """Face crops waiting for feedback: `pending/<id>.jpg` and `pending/<id>.json` in the record store, pruned as
+    new ones arrive (at most every `prune_every` seconds, so a bucket is not listed on every request)."""
 
-    def __init__(self, folder: str | os.PathLike[str], limits: PendingLimits = PendingLimits()) -> None:
-        self.folder = Path(folder)
+    def __init__(self, store: RecordStore, limits: PendingLimits = PendingLimits(), prune_every: float = 5.0) -> None:
+        self.store = store
         self.limits = limits
+        self.prune_every = prune_every
+        self._pruned = 0.0
 
-    def keep(self, crop_rgb: np.ndarray, record: FaceRecord) -> None:
-        import cv2
-
-        self.folder.mkdir(parents=True, exist_ok=True)
-        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2BGR))
-        if not ok:
-            return
-        (self.folder / f"{record.id}.jpg").write_bytes(jpeg.tobytes())
-        write_json(self.folder / f"{record.id}.json", asdict(record))  # last: its presence means complete
+    def keep(self, crops: Sequence[tuple[bytes, FaceRecord]]) -> None:
+        """Store JPEG crops with their records, then prune if it is time to."""
+        for jpeg, record in crops:
+            self.store.put(f"pending/{record.id}.jpg", jpeg)
+            self.store.put(f"pending/{record.id}.json", json.dumps(asdict(record)).encode())  # last: complete
+        if time.monotonic() - self._pruned >= self.prune_every:
+            self._pruned = time.monotonic()
+            self.prune()
 
     def prune(self, now: float | None = None) -> int:
         """Drop expired crops, then the oldest beyond the count and size caps; how many were dropped."""
         now = time.time() if now is None else now
-        entries = []
-        for meta in self.folder.glob("*.json") if self.folder.is_dir() else []:
-            try:
-                stat = meta.stat()
-                size = stat.st_size + (meta.with_suffix(".jpg").stat().st_size)
-            except FileNotFoundError:  # taken or pruned by another process meanwhile
-                continue
-            entries.append((stat.st_mtime, size, meta))
-        entries.sort()
-        total, dropped = sum(size for _, size, _ in entries), 0
-        for index, (mtime, size, meta) in enumerate(entries):
-            over = len(entries) - index > self.limits.max_items or total > self.limits.max_bytes
+        by_id: dict[str, list[Entry]] = {}
+        for entry in self.store.entries("pending/"):
+            by_id.setdefault(entry.key.rsplit("/", 1)[-1].split(".")[0], []).append(entry)
+        faces = sorted(
+            (min(entry.mtime for entry in parts), sum(entry.size for entry in parts), face_id)
+            for face_id, parts in by_id.items()
+        )
+        total, dropped = sum(size for _, size, _ in faces), 0
+        for index, (mtime, size, face_id) in enumerate(faces):
+            over = len(faces) - index > self.limits.max_items or total > self.limits.max_bytes
             if now - mtime <= self.limits.ttl_seconds and not over:
                 break
-            meta.unlink(missing_ok=True)
-            meta.with_suffix(".jpg").unlink(missing_ok=True)
+            self.store.delete(f"pending/{face_id}.json")
+            self.store.delete(f"pending/{face_id}.jpg")
             total -= size
             dropped += 1
         return dropped
 
     def take(self, face_id: str) -> tuple[bytes, FaceRecord]:
-        """The crop and record of `face_id`, removed from the pending folder; FaceopsError if unknown or expired."""
+        """The crop and record of `face_id`, removed from the pending store; UnknownFaceError if unknown or expired."""
         if not face_id.isalnum() or len(face_id) > 64:
             raise FaceopsError(f"id {face_id!r} is not a face id from /predict")
-        meta, jpg = self.folder / f"{face_id}.json", self.folder / f"{face_id}.jpg"
+        wait = f"crops wait {self.limits.ttl_seconds / 60:.0f} minutes"
         try:
-            expired = time.time() - meta.stat().st_mtime > self.limits.ttl_seconds
-            record, data = FaceRecord(**json.loads(meta.read_text())), jpg.read_bytes()
+            record = FaceRecord(**json.loads(self.store.get(f"pending/{face_id}.json")))
+            data = self.store.get(f"pending/{face_id}.jpg")
         except (FileNotFoundError, ValueError, TypeError):
-            raise UnknownFaceError(
-                f"face {face_id} is unknown or expired (crops wait {self.limits.ttl_seconds / 60:.0f} minutes)"
-            ) from None
-        meta.unlink(missing_ok=True)
-        jpg.unlink(missing_ok=True)
-        if expired:
-            raise UnknownFaceError(f"face {face_id} expired (crops wait {self.limits.ttl_seconds / 60:.0f} minutes)")
+            raise UnknownFaceError(f"face {face_id} is unknown or expired ({wait})") from None
+        self.store.delete(f"pending/{face_id}.json")
+        self.store.delete(f"pending/{face_id}.jpg")
+        if time.time() - record.time > self.limits.ttl_seconds:
+            raise UnknownFaceError(f"face {face_id} expired ({wait})")
         return data, record
 
 
 class FeedbackStore:
-    """Verdicts waiting for review: `<id>.jpg` and `<id>.json` (a FaceRecord with its verdict)."""
+    """Verdicts waiting for review: `feedback/<id>.jpg` and `feedback/<id>.json` (a FaceRecord with its verdict)."""
 
-    def __init__(self, folder: str | os.PathLike[str] = FEEDBACK_DIR) -> None:
-        self.folder = Path(folder)
+    def __init__(self, store: RecordStore) -> None:
+        self.store = store
 
     def add(self, jpg: bytes, record: FaceRecord) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / f"{record.id}.jpg").write_bytes(jpg)
-        write_json(self.folder / f"{record.id}.json", asdict(record))
+        self.store.put(f"feedback/{record.id}.jpg", jpg)
+        self.store.put(f"feedback/{record.id}.json", json.dumps(asdict(record)).encode())
 
     def entries(self) -> list[FaceRecord]:
         records = []
-        for meta in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
-            records.append(FaceRecord(**json.loads(meta.read_text())))
-        return sorted(records, key=lambda record: record.time)
+        for entry in self.store.entries("feedback/"):
+            if entry.key.endswith(".json"):
+                try:
+                    records.append(FaceRecord(**json.loads(self.store.get(entry.key))))
+                except FileNotFoundError:  # accepted or discarded by someone else meanwhile
+                    continue
+        return sorted(records, key=lambda record: (record.time, record.id))
 
-    def thumbnail(self, face_id: str) -> Path:
-        return self.folder / f"{face_id}.jpg"
+    def thumbnail(self, face_id: str) -> str:
+        return self.store.locate(f"feedback/{face_id}.jpg")
 
     def select(self, ids: list[str], every: bool) -> list[FaceRecord]:
         entries = {record.id: record for record in self.entries()}
@@ -148,13 +148,12 @@ class FeedbackStore:
         self, records: list[FaceRecord], raw: str | os.PathLike[str], negatives: str | os.PathLike[str]
     ) -> list[Path]:
         """Corrections become photos of the person in `raw`; rejections photos in `negatives`/NAME."""
-        import cv2
-
         from faceops.capture import save_photo
+        from faceops.images import decode_image
 
         saved = []
         for record in records:
-            rgb = cv2.cvtColor(cv2.imread(str(self.thumbnail(record.id))), cv2.COLOR_BGR2RGB)
+            rgb = decode_image(self.store.get(f"feedback/{record.id}.jpg"), f"feedback {record.id}")
             folder = Path(raw if record.verdict == "is" else negatives) / record.person
             saved.append(save_photo(folder, record.person, rgb))
             self.discard([record])
@@ -162,8 +161,18 @@ class FeedbackStore:
 
     def discard(self, records: list[FaceRecord]) -> None:
         for record in records:
-            (self.folder / f"{record.id}.json").unlink(missing_ok=True)
-            self.thumbnail(record.id).unlink(missing_ok=True)
+            self.store.delete(f"feedback/{record.id}.json")
+            self.store.delete(f"feedback/{record.id}.jpg")
+
+
+def crop_jpeg(rgb: np.ndarray) -> bytes:
+    """A face crop as JPEG bytes, as the pending and feedback stores keep it."""
+    import cv2
+
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise FaceopsError("a face crop could not be encoded as JPEG")
+    return jpeg.tobytes()
 
 
 def verdict_of(body: object, people: set[str]) -> tuple[str, str, str]:

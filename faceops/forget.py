@@ -36,6 +36,7 @@ from faceops.dataset import check_person_name
 from faceops.errors import FaceopsError
 from faceops.faces import CropCache
 from faceops.features import forget_features
+from faceops.negatives import NEGATIVES_DIR
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +246,11 @@ def _find(person: str, root: Path, stores: _Stores) -> Plan:
                     plan.found.append(Found(folder, _md5(path), f"file {path.relative_to(root / folder)}"))
                     if folder == RAW:
                         plan.photo_shas.add(hashlib.sha256(path.read_bytes()).hexdigest())
+    rejections = root / NEGATIVES_DIR / person  # faces said not to be them: no use once they are gone
+    if rejections.is_dir():
+        plan.workspace_paths.append(rejections)
+        for path in sorted(p for p in rejections.rglob("*") if p.is_file()):
+            plan.found.append(Found(NEGATIVES_DIR, _md5(path), f"rejection {path.relative_to(root / RAW)}"))
     for name in MODEL_CARDS:
         if (root / name).exists() and person in _card_labels((root / name).read_bytes()):
             card = ModelCard.read(root / name)
@@ -445,4 +451,5 @@ def _now() -> str:
 
 
 def people_in(root: Path) -> Iterable[str]:
-    return sorted(path.name for path in (root / RAW).iterdir() if path.is_dir()) if (root / RAW).is_dir() else []
+    folders = (root / RAW).iterdir() if (root / RAW).is_dir() else []
+    return sorted(path.name for path in folders if path.is_dir() and not path.name.startswith("."))

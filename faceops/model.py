@@ -244,7 +244,7 @@ class Recogniser:
             Identity(UNKNOWN, UNKNOWN, float(p[i]), 2.0)  # never name, nor hint at, a forgotten person
             if self.labels[i] in forgotten
             else Identity(
-                self.labels[i] if d <= self.unknown_threshold else UNKNOWN,
+                self.labels[i] if d <= self.card.open_set.threshold_of(i) else UNKNOWN,
                 self.labels[i],
                 float(p[i]),
                 float(d),

@@ -96,9 +96,13 @@ class UnknownParams:
     """The "unknown" answer, calibrated to a false-accept rate on faces of people outside the gallery."""
 
     target_far: float = 0.01  # share of strangers' faces that may be given a name
+    # Rejections ("that's not NAME", from feedback) lower NAME's own threshold below every rejected face, but
+    # never so far that more than this share of NAME's own faces would fall outside it.
+    max_person_frr: float = 0.2
 
     def __post_init__(self) -> None:
         _require("target_far", self.target_far, 0 < self.target_far < 0.5, "more than 0, less than 0.5")
+        _require("max_person_frr", self.max_person_frr, 0 <= self.max_person_frr < 1, "at least 0, less than 1")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import yaml
 
 from faceops import tools
 from faceops.atomic import read_json, write_text
+from faceops.drift import DriftSummary
 from faceops.errors import FaceopsError
 from faceops.params import ReportParams
 
@@ -99,13 +100,60 @@ class BuildInfo:
         return self.result in ("FAILURE", "ABORTED")
 
 
+def check_drift(
+    root: str | os.PathLike[str], records: str | None, since: str, model: str = "models/model.json"
+) -> DriftSummary | str:
+    """The live model's drift for the report, or why it could not be checked (the report goes out anyway)."""
+    from faceops.card import ModelCard
+    from faceops.drift import summarise_drift
+    from faceops.records import open_store
+
+    if not (Path(root) / model).exists():
+        return "not checked: no live model yet"
+    try:
+        return summarise_drift(open_store(records, root), ModelCard.read(Path(root) / model), since)
+    except FaceopsError as exc:
+        return f"not checked: {exc}"
+    except Exception as exc:  # a bucket that does not answer raises its client's own types
+        return f"not checked: the record store did not answer ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def _drift_context(drift: DriftSummary | str | None) -> dict | None:
+    if drift is None:
+        return None
+    if isinstance(drift, str):
+        return {"summary": drift, "rows": [], "commands": []}
+    flagged = drift.drifted
+    summary = (
+        f"{len(flagged)} of {len(drift.people)} people drifted"
+        if drift.people
+        else "no recognitions by the live model to compare"
+    )
+    summary += f" ({drift.recognitions} recognitions since {drift.since} in {drift.where})"
+    rows = [
+        {
+            "person": d.person,
+            "faces": d.faces,
+            "median": f"{d.median_distance:.3f}",
+            "baseline": f"{d.baseline_distance:.3f}",
+            "unknown": f"{d.unknown_share:.0%}",
+            "baseline_unknown": f"{d.baseline_unknown_share:.0%}",
+            "drifted": "YES" if d.drifted else "no",
+        }
+        for d in sorted(drift.people, key=lambda d: (not d.drifted, -d.rise))
+    ]
+    return {"summary": summary, "rows": rows, "commands": [f"faceops capture --person {d.person}" for d in flagged]}
+
+
 def build_report(
     root: str | os.PathLike[str],
     threshold: float,
     metric: str = "accuracy",
     inputs: ReportInputs = ReportInputs(),
     build: BuildInfo = BuildInfo(),
+    drift: DriftSummary | str | None = None,
 ) -> Report:
+    """The report; `drift` (from `check_drift`) adds the live model's drift section."""
     root = Path(root)
     evaluation = read_json(root / inputs.metrics, missing=None if build.failed else "not found; run `dvc repro` first")
     evaluation = evaluation or {}
@@ -171,12 +219,14 @@ def build_report(
             f"features {train.get('feature_seconds', '-')} s, head {train.get('head_seconds', '-')} s",
         ),
         ("threshold", f"{metric} >= {threshold:.0%}"),
+        *([("drift", _drift_context(drift)["summary"])] if drift is not None else []),
         ("data set", f"git {commit} (compared with {build.base}), DVC {dataset_hash}"),
         ("generated", f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} on {socket.gethostname()}"),
     ]
     if build.failed:
         facts = [("build", f"{build.result} at stage {build.stage or 'unknown'}; see the build log"), *facts[-3:]]
         retrain = None
+        drift = None
     attempts = [
         {
             "name": a["name"],
@@ -202,6 +252,7 @@ def build_report(
         "warnings": warnings,
         "retrain": {"status": retrain["status"], "attempts": attempts} if retrain else None,
         "per_person": per_person,
+        "drift": _drift_context(drift),
         "gate": None
         if gate is None or build.failed
         else {
@@ -231,6 +282,14 @@ def build_report(
         ]
     if warnings:
         text_lines += ["", "data validation warnings:"] + [f"  {w}" for w in warnings]
+    if context["drift"]:
+        rows = context["drift"]["rows"]
+        text_lines += ["", f"drift: {context['drift']['summary']}"] + [
+            f"  {r['person']}: {r['faces']} faces, median distance {r['median']} (at training {r['baseline']}), "
+            f"unknown {r['unknown']} (at training {r['baseline_unknown']}), drifted {r['drifted']}"
+            for r in rows
+        ]
+        text_lines += [f"  run: {command}" for command in context["drift"]["commands"]]
     if per_person:
         text_lines += ["", "weakest people (F1):"] + [f"  {r['person']}: {r['f1']:.2f}" for r in per_person[:10]]
     data_uris = {cid: "data:image/png;base64," + base64.b64encode(png).decode() for cid, png in images.items()}

@@ -37,20 +37,21 @@ from faceops.access import (
 )
 from faceops.card import ModelCard, card_path
 from faceops.dataset import check_person_name
-from faceops.drift import RECOGNITION_LOG, UNKNOWN, RecognitionLog
+from faceops.drift import UNKNOWN, log_recognitions
 from faceops.errors import FaceopsError, ImageError
 from faceops.feedback import (
-    FEEDBACK_DIR,
-    PENDING_DIR,
     FaceRecord,
     FeedbackStore,
     PendingStore,
     UnknownFaceError,
+    crop_jpeg,
     new_id,
     verdict_of,
 )
 from faceops.images import is_image_name
+from faceops.negatives import CROP_MARGIN
 from faceops.parallel import process_pool, worker_count
+from faceops.records import RecordStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -187,11 +188,11 @@ def _predictor(model_path: Path):  # noqa: ANN202 - FacePredictor, imported in t
     return _predictors[model_path]
 
 
-def predict_upload(model_path: Path, data: bytes, name: str, pending: PendingStore, version: str) -> dict:
-    """Decode a photo and name its faces, each with an id whose crop waits in `pending` for feedback; an
-    unusable photo comes back as {'error': kind, 'reason': ...}. `records` (closest person included) are
-    for the drift log, not for the client."""
-    from faceops.capture import CaptureSettings, face_region
+def predict_upload(model_path: Path, data: bytes, name: str, version: str) -> dict:
+    """Decode a photo and name its faces, each with an id; an unusable photo comes back as {'error': kind,
+    'reason': ...}. `records` (closest person included) and their JPEG `crops` are for the pending store and
+    the drift log, which the web process writes, not for the client."""
+    from faceops.capture import face_region
     from faceops.images import decode_image
 
     try:
@@ -199,14 +200,14 @@ def predict_upload(model_path: Path, data: bytes, name: str, pending: PendingSto
     except ImageError as exc:
         return {"error": exc.kind, "reason": exc.reason}
     faces = _predictor(model_path).predict(rgb)
-    answers, records = [], []
-    pending.prune()
+    answers, records, crops = [], [], []
     for face in faces:
         record = FaceRecord(new_id(), time.time(), face.name, face.label, round(face.distance, 4), version)
-        pending.keep(face_region(rgb, face.box, CaptureSettings.margin), record)
+        crops.append(crop_jpeg(face_region(rgb, face.box, CROP_MARGIN)))
         answers.append({"id": record.id, **face.to_dict()})
         records.append(record)
-    return {"width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "faces": answers, "records": records}
+    size = {"width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+    return {**size, "faces": answers, "records": records, "crops": crops}
 
 
 def enrol_upload(model_path: Path, folder: Path, person: str, data: bytes, name: str) -> dict:
@@ -251,10 +252,11 @@ def create_app(
     allowed_hosts: list[str] | None = None,
     keys: list[ApiKey] | None = None,
     raw_dir: str | os.PathLike[str] = "dataset/raw",
-    state_dir: str | os.PathLike[str] = ".",
+    records: RecordStore | None = None,
 ):  # noqa: ANN201 - FastAPI
-    """The service: the page, /health, /model, /predict, /reload, enrolment and offline /docs, behind the Host and
-    key check. Enrolled photos go to `raw_dir`, one folder per person, as `faceops capture` writes them."""
+    """The service: the page, /health, /model, /predict, /feedback, /reload, enrolment and offline /docs, behind
+    the Host and key check. Enrolled photos go to `raw_dir`, one folder per person, as `faceops capture` writes
+    them; waiting crops, feedback and the recognition log go to `records` (default: this folder)."""
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, HTTPException, Request
@@ -264,9 +266,8 @@ def create_app(
     from starlette.concurrency import run_in_threadpool
 
     raw = Path(raw_dir)
-    pending = PendingStore(Path(state_dir) / PENDING_DIR)
-    feedback_store = FeedbackStore(Path(state_dir) / FEEDBACK_DIR)
-    recognitions = RecognitionLog(Path(state_dir) / RECOGNITION_LOG)
+    records = records or open_store(".")
+    pending, feedback_store = PendingStore(records), FeedbackStore(records)
     holder = ModelHolder(model_path, metrics_path)
     try:
         holder.refresh()  # fail at start, with a clear message, if there is no model that loads
@@ -288,6 +289,7 @@ def create_app(
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             holder.close()
+            records.close()  # a bucket store writes the log lines it still buffers
 
     app = FastAPIOffline(  # /docs from Swagger UI files inside the package: it works offline
         title="faceops",
@@ -332,16 +334,17 @@ def create_app(
         data, name = await _read_upload(request, limits)
         current = await live()
         loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(pool, predict_upload, current.path, data, name, pending, current.version)
+        answer = await loop.run_in_executor(pool, predict_upload, current.path, data, name, current.version)
         if "error" in answer:
             raise HTTPException(STATUS_FOR.get(answer["error"], 400), answer["reason"])
-        records = answer.pop("records")
+        faces = answer.pop("records")
+        await run_in_threadpool(pending.keep, list(zip(answer.pop("crops"), faces)))
         lines = [
             {"time": r.time, "name": r.name, "label": r.label, "distance": r.distance, "model": r.model_version}
-            for r in records
+            for r in faces
             if r.label != UNKNOWN  # a forgotten person's faces are not logged
         ]
-        await run_in_threadpool(recognitions.append, lines)
+        await run_in_threadpool(log_recognitions, records, lines)
         return {**answer, "model_version": current.version}
 
     @app.post("/feedback", status_code=201)
@@ -510,8 +513,10 @@ def serve(
     insecure: bool = False,
     limits: Limits = Limits(),
     raw_dir: str = "dataset/raw",
+    records: str | None = None,
 ) -> None:
-    """Run the service. Without API keys it binds only to loopback, unless `insecure`."""
+    """Run the service. Without API keys it binds only to loopback, unless `insecure`. `records`: where crops,
+    feedback and the recognition log go (a folder or remote://NAME/PATH; default FACEOPS_RECORDS, else here)."""
     import uvicorn
 
     keys = keys_from_environment()
@@ -523,9 +528,18 @@ def serve(
     if not keys and not is_loopback(host):
         log.warning("serving on %s without API keys (--insecure): anyone who can reach it may use it", host)
     hosts = allowed_hosts or default_allowed_hosts(host)
+    store = open_store(records)
+    log.info("records (waiting crops, feedback, recognition log): %s", store.where)
     log.info("API keys: %d (%s); allowed Host names: %s", len(keys), "required" if keys else "off", ", ".join(hosts))
     app = create_app(
-        model_path, metrics_path, limits=limits, workers=workers, allowed_hosts=hosts, keys=keys, raw_dir=raw_dir
+        model_path,
+        metrics_path,
+        limits=limits,
+        workers=workers,
+        allowed_hosts=hosts,
+        keys=keys,
+        raw_dir=raw_dir,
+        records=store,
     )
     uvicorn.run(
         app,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from faceops.card import ModelCard, OpenSet, package_versions
 from faceops.errors import FaceopsError
 from faceops.features import ORIGINAL, FaceFile, FeatureCache, training_variants
 from faceops.model import assemble, build_head, centroid_distances, person_centroids
+from faceops.negatives import Rejection, rejection_inputs
 from faceops.params import FacesParams, TrainParams
 from faceops.split import split_manifest
 
@@ -85,6 +87,31 @@ def calibrate_unknown(impostor: np.ndarray, genuine: np.ndarray, target_far: flo
     return Calibration(threshold, far, frr, len(ordered))
 
 
+def person_thresholds(
+    threshold: float,
+    rejected: Sequence[tuple[int, float]],
+    own: np.ndarray,
+    own_labels: np.ndarray,
+    n_classes: int,
+    max_person_frr: float,
+) -> tuple[tuple[float, ...], list[int]]:
+    """Per person: the global threshold, lowered below every face rejected as theirs ("not NAME"), but never so far
+    that more than `max_person_frr` of their own faces (`own`, distances to their reference) fall outside it.
+    `rejected`: (person, distance of the rejected face to their reference). Also returns the people whose floor held.
+    """
+    thresholds, floored = [threshold] * n_classes, []
+    for person in sorted({person for person, _ in rejected}):
+        closest = min(distance for who, distance in rejected if who == person)
+        mine = np.sort(own[own_labels == person])
+        keep = int(np.ceil((1 - max_person_frr) * len(mine)))  # own faces that must stay inside
+        floor = float(mine[keep - 1]) if keep > 0 else 1e-6
+        wanted = closest - 1e-6
+        if wanted < floor:
+            floored.append(person)
+        thresholds[person] = float(min(threshold, max(wanted, floor, 1e-6)))
+    return tuple(round(value, 6) for value in thresholds), floored
+
+
 def drift_baseline(genuine: np.ndarray, labels: np.ndarray, n_classes: int, threshold: float) -> dict:
     """Per person: the median distance of their held-out faces to their reference, and the share beyond the
     threshold; `faceops monitor` compares what the service sees with these. A person without held-out faces
@@ -96,6 +123,21 @@ def drift_baseline(genuine: np.ndarray, labels: np.ndarray, n_classes: int, thre
         medians.append(round(float(np.median(mine)), 6) if len(mine) else round(overall[0], 6))
         shares.append(round(float(np.mean(mine > threshold)), 6) if len(mine) else round(overall[1], 6))
     return {"median_distance": tuple(medians), "unknown_share": tuple(shares)}
+
+
+def rejected_distances(
+    extractor: Any, rejections: Sequence[Rejection], index: dict[str, int], centroids: np.ndarray
+) -> list[tuple[int, float]]:
+    """(person, distance to their reference) of each rejected face; rejections of people not trained are skipped."""
+    known = [rejection for rejection in rejections if rejection.person in index]
+    if len(known) < len(rejections):
+        log.info("rejections: %d name people this model does not know; skipped", len(rejections) - len(known))
+    if not known:
+        return []
+    features = extractor(rejection_inputs(extractor, known))
+    rows = [index[rejection.person] for rejection in known]
+    distances = centroid_distances(features, centroids)[np.arange(len(rows)), rows]
+    return [(row, float(distance)) for row, distance in zip(rows, distances)]
 
 
 def nearest_other_distances(distances: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -182,12 +224,19 @@ def fit_keras_head(
 
 
 def train_recogniser(
-    split: pd.DataFrame, image_size: int, seed: int, faces: FacesParams, params: TrainParams, cache: FeatureCache
+    split: pd.DataFrame,
+    image_size: int,
+    seed: int,
+    faces: FacesParams,
+    params: TrainParams,
+    cache: FeatureCache,
+    rejections: Sequence[Rejection] = (),
 ) -> TrainResult:
     """Train a head on cached backbone features and return the model to save with its card.
 
     `faces` are the faces stage's crop settings: dlib's landmark alignment needs the margin to find the
-    face, and prediction must crop as the faces stage did, so the card keeps them.
+    face, and prediction must crop as the faces stage did, so the card keeps them. `rejections` ("that's not
+    NAME" feedback) join the impostors of the open-set calibration and lower NAME's own threshold below them.
     """
     keras = keras_module()
     train = split[split["subset"] == "train"]
@@ -235,9 +284,25 @@ def train_recogniser(
     # Impostors: every training and validation face, seen from the other people's references.
     x_all, y_all = np.concatenate([x_fit[: len(fit)], x_val]), np.concatenate([y_fit[: len(fit)], y_val])
     impostor = nearest_other_distances(centroid_distances(x_all, centroids), y_all)
+    rejected = rejected_distances(extractor, rejections, index, centroids)
+    impostor = np.concatenate([impostor, [distance for _, distance in rejected]])
     x_ref, y_ref = (x_val, y_val) if len(val) else (x_fit[: len(fit)], y_fit[: len(fit)])
     genuine = centroid_distances(x_ref, centroids)[np.arange(len(y_ref)), y_ref]
     calibration = calibrate_unknown(impostor, genuine, params.unknown.target_far)
+    own = centroid_distances(x_all, centroids)[np.arange(len(y_all)), y_all]
+    per_person, floored = person_thresholds(
+        calibration.threshold, rejected, own, y_all, len(labels), params.unknown.max_person_frr
+    )
+    if rejected:
+        lowered = [labels[i] for i, value in enumerate(per_person) if value < round(calibration.threshold, 6)]
+        log.info(
+            "rejections: %d faces said not to be %d people; threshold lowered for %d (%s)%s",
+            len(rejected),
+            len({person for person, _ in rejected}),
+            len(lowered),
+            ", ".join(lowered) or "none",
+            f"; held at max_person_frr for {', '.join(labels[i] for i in floored)}" if floored else "",
+        )
     log.info(
         "unknown: threshold %.4f lets %.2f%% of %d impostor faces through (target %.2f%%); "
         "%.2f%% of %d validation faces fall outside it",
@@ -271,6 +336,7 @@ def train_recogniser(
     }
     metrics["unknown_threshold"] = round(calibration.threshold, 4)
     metrics["unknown_expected_frr"] = round(calibration.frr, 4)
+    metrics["rejections"] = len(rejected)
     card = ModelCard(
         labels=tuple(labels),
         backbone=params.backbone,
@@ -291,6 +357,8 @@ def train_recogniser(
             expected_frr=round(calibration.frr, 6),
             impostor_faces=calibration.impostors,
             **drift_baseline(genuine, y_ref, len(labels), calibration.threshold),
+            person_thresholds=per_person if rejected else (),
+            rejections=len(rejected),
         ),
         metrics=metrics,
         versions=package_versions(),

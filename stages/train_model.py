@@ -7,6 +7,7 @@ from faceops.entry import run_stage
 from faceops.faces import read_manifest
 from faceops.features import FeatureCache
 from faceops.model import save_recogniser
+from faceops.negatives import read_rejections
 from faceops.params import load_params
 from faceops.train import train_recogniser
 
@@ -18,12 +19,19 @@ def main() -> None:
     parser.add_argument("--history", required=True, help="CSV: loss and accuracy per epoch")
     parser.add_argument("--metrics", required=True, help="JSON: train metrics")
     parser.add_argument("--cache-dir", required=True, help="feature cache folder (kept between runs)")
+    parser.add_argument("--negatives", required=True, help="rejected faces, NAME/*.jpg (faceops feedback accept)")
     args = parser.parse_args()
 
     params = load_params()
     split = read_manifest(args.split, required=("path", "person", "sha256", "subset"))
     result = train_recogniser(
-        split, params.base.image_size, params.base.seed, params.faces, params.train, FeatureCache(args.cache_dir)
+        split,
+        params.base.image_size,
+        params.base.seed,
+        params.faces,
+        params.train,
+        FeatureCache(args.cache_dir),
+        read_rejections(args.negatives),
     )
     save_recogniser(args.model, result.model, result.card)
     write_csv(args.history, list(result.history[0]), result.history)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 LFW = Path(os.environ.get("FACEOPS_LFW", REPO.parent / "shared" / "datasets" / "lfw-people-20"))
 # The four people with the most photos in lfw-people-20; import_folder picks them with max_people=4.
 FOUR_PEOPLE = ["Colin_Powell", "Donald_Rumsfeld", "George_W_Bush", "Tony_Blair"]
+# The S3 server's credentials (tests/conftest.py: s3). Made anew each run, so that finding them in the
+# workspace (whose tests hold this file) means a leak.
+ACCESS_KEY, SECRET_KEY = f"AKIA{secrets.token_hex(8).upper()}", f"faceops-secret-{secrets.token_hex(16)}"
 PROJECT_FILES = ("dvc.yaml", "Makefile", "Jenkinsfile", "pyproject.toml", "README.md", ".dockerignore", ".gitignore")
 PROJECT_FOLDERS = ("stages", "faceops", "tests", "docker", "jobs")
 # What the small test projects change in the committed params.yaml: small crops, one stranger, random

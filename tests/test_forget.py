@@ -66,9 +66,14 @@ def test_forget_removes_every_copy_and_proves_it(trained, tmp_path):
     for md5 in theirs | crops:
         assert _object(project / ".dvc/cache", md5).exists() and _object(remote, md5).exists()
 
+    rejections = project / "dataset/raw/.negatives" / person  # a face said not to be them (feedback)
+    rejections.mkdir(parents=True)
+    shutil.copy(sorted((project / "dataset/raw" / card["labels"][1]).iterdir())[0], rejections / f"{person}_0001.jpg")
+
     # Without --yes: the plan, and nothing changes.
     plan = _forget(project, "--person", person)
     assert f"forget {person}:" in plan.stdout and "run again with --yes" in plan.stdout
+    assert "dataset/raw/.negatives" in plan.stdout
     assert "DVC remote 'store'" in plan.stdout and "local DVC cache" in plan.stdout
     assert (project / "dataset/raw" / person).is_dir()
     assert all(_object(remote, md5).exists() for md5 in theirs)
@@ -76,6 +81,7 @@ def test_forget_removes_every_copy_and_proves_it(trained, tmp_path):
     # Forget without retraining: the live model answers unknown for them at once.
     result = _forget(project, "--person", person, "--yes", "--no-retrain")
     assert "verified by a second search: nothing of them is left" in result.stdout
+    assert not rejections.exists()
     [receipt_json, receipt_txt] = sorted((project / "receipts").iterdir())
     receipt = json.loads(receipt_json.read_text())
     assert receipt["verified"] and receipt["retrained"].startswith("not run")

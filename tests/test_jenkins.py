@@ -11,7 +11,6 @@ import email
 import email.policy
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import LFW, REPO, Inbox, free_port, make_project, sh, tool_env
+from helpers import ACCESS_KEY, LFW, REPO, SECRET_KEY, Inbox, free_port, make_project, sh, tool_env
 
 JOB_PARAMETERS = ["RETRAIN_THRESHOLD", "FORCE_REPRO", "REPORT_TO", "REQUIRE_GPU", "DVC_REMOTE_ENDPOINT_URL"]
 
@@ -136,6 +135,8 @@ class Step:
     stage: str  # the stage's name, or "post"
     command: str
     credentials: tuple[str, ...]  # variables bound by enclosing withCredentials blocks
+    trigger: str | None = None  # the stage runs only in builds with this cause: when { triggeredBy '...' }
+    unstable: tuple[int, ...] = ()  # exit statuses the stage turns into unstable(...)
 
 
 def jenkinsfile_steps(text: str) -> list[Step]:
@@ -149,11 +150,13 @@ def jenkinsfile_steps(text: str) -> list[Step]:
     steps = []
     for match in re.finditer(r"\bsh(?:\(script:)?\s*'([^']+)'", text):
         at = match.start()
-        stage = next((m.group(1) for s, e, m in stages if s < at < e), None)
+        stage, block = next(((m.group(1), text[s:e]) for s, e, m in stages if s < at < e), (None, ""))
         if any(s < at < e for s, e, _ in posts):
-            stage = "post"
+            stage, block = "post", ""
         credentials = tuple(name for s, e, names in bindings if s < at < e for name in names)
-        steps.append(Step(stage, match.group(1), credentials))
+        trigger = re.search(r"when\s*\{\s*triggeredBy\s+'(\w+)'\s*\}", block)
+        unstable = tuple(int(code) for code in re.findall(r"status == (\d+)\)\s*\{\s*unstable\(", block))
+        steps.append(Step(stage, match.group(1), credentials, trigger and trigger.group(1), unstable))
     return steps
 
 
@@ -175,6 +178,7 @@ def test_steps_are_found():
         "Check the machine",
         "Check the machine",
         "Pull data",
+        "Drift",
         "Test",
         "Train and evaluate",
         "Retrain if below threshold",
@@ -185,8 +189,12 @@ def test_steps_are_found():
     by_target = {step.command.split()[1]: step.credentials for step in steps}
     storage = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
     assert by_target["ci-doctor"] == storage and by_target["ci-pull"] == storage
-    assert by_target["ci-report"] == ("FACEOPS_SMTP_USER", "FACEOPS_SMTP_PASSWORD")
+    assert by_target["ci-report"] == ("FACEOPS_SMTP_USER", "FACEOPS_SMTP_PASSWORD", *storage)  # drift: the bucket
+    assert by_target["ci-monitor"] == storage
     assert by_target["ci-test"] == () and by_target["ci-repro"] == ()  # no secret where none is needed
+    by_stage = {step.stage: step for step in steps}
+    assert by_stage["Drift"].trigger == "TimerTrigger" and by_stage["Test"].trigger is None  # nightly only
+    assert by_stage["Drift"].unstable == (3,) and by_stage["Retrain if below threshold"].unstable == (2,)
 
 
 def test_failure_mail_needs_no_workspace():
@@ -241,8 +249,6 @@ def test_train_image_documents_a_matching_tensorflow_cuda_cudnn():
 # ---- The harness: the Jenkinsfile's steps under the docker agent's conditions ----
 
 BUILD_USER = "faceops-agent"
-# Made anew each run, so that finding them in the workspace (whose tests hold this file) means a leak.
-ACCESS_KEY, SECRET_KEY = f"AKIA{secrets.token_hex(8).upper()}", f"faceops-secret-{secrets.token_hex(16)}"
 
 
 def _build_user() -> tuple[int, int] | None:
@@ -280,31 +286,6 @@ def interpreter_reachable_by_the_build_user():
     yield
     for folder, mode in changed:
         os.chmod(folder, stat.S_IMODE(mode))
-
-
-@pytest.fixture(scope="module")
-def s3():
-    """A real S3-protocol server (moto's server mode) on 127.0.0.1, with one bucket."""
-    import logging
-
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-    ).create_bucket(Bucket="faces")
-    yield endpoint
-    server.stop()
 
 
 @pytest.fixture
@@ -345,7 +326,11 @@ def run_build(
     secrets: dict[str, str],
     controller_env: dict[str, str],
     before_stage: dict | None = None,
+    cause: str = "SCMTrigger",
+    only: set[str] | None = None,
 ) -> Build:
+    """The Jenkinsfile's steps as the docker agent runs them, for a build started by `cause` (SCMTrigger: a
+    push; TimerTrigger: the nightly job). `only`: run just these stages (then post), as if the rest passed."""
     import os
     import tempfile
 
@@ -413,11 +398,13 @@ def run_build(
     results: dict[str, list[subprocess.CompletedProcess]] = {}
     result = "SUCCESS"
     for step in [s for s in jenkinsfile_steps(text) if s.stage != "post"]:
+        if (step.trigger and step.trigger != cause) or (only and step.stage not in only):
+            continue
         if before_stage and step.stage in before_stage and step.stage not in results:
             before_stage.pop(step.stage)()
         done = run(step, {"STAGE_NAME": step.stage})
         results.setdefault(step.stage, []).append(done)
-        if step.stage == "Retrain if below threshold" and done.returncode == 2:
+        if done.returncode in step.unstable:
             result = "UNSTABLE"  # the Jenkinsfile's unstable(...)
         elif done.returncode != 0:
             result = "FAILURE"

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import free_port, make_project, sh, tool_env
+from helpers import ACCESS_KEY, SECRET_KEY, free_port, make_project, sh, tool_env
 from PIL import Image
 
 pytestmark = pytest.mark.slow
@@ -480,7 +480,9 @@ def test_docs_work_offline(server):
     assert requested and all(address.startswith(url) for address in requested), requested
 
 
-def test_the_page_asks_for_a_key_and_then_names_a_face(keyed_server, lfw):
+def test_the_page_asks_for_a_key_names_a_face_and_takes_feedback(keyed_server, project, lfw):
+    """The page asks for a key; with a predict key it names a face; "Not NAME" then needs an admin key, and the
+    verdict reaches the service's feedback store."""
     from playwright.sync_api import sync_playwright
 
     url, _ = keyed_server
@@ -497,8 +499,21 @@ def test_the_page_asks_for_a_key_and_then_names_a_face(keyed_server, lfw):
         page.set_input_files("#photo", str(sorted((lfw / person).iterdir())[-1]))
         page.wait_for_selector("#results li.face", timeout=60_000)
         names = page.eval_on_selector_all("#results li.face", "items => items.map(i => i.dataset.name)")
+        shown = person.replace("_", " ")
+        page.click(f"#results li.face button:has-text('Not {shown}')")
+        page.wait_for_selector("#keyform:not([hidden])", timeout=30_000)
+        refused = page.inner_text("#status")
+        page.fill("#key", ADMIN_KEY)
+        page.click("#keyform button")
+        page.click(f"#results li.face button:has-text('Not {shown}')")
+        page.wait_for_selector("#results li.face .said", timeout=30_000)
+        thanks = page.inner_text("#results li.face .said")
         browser.close()
     assert names[0] == person
+    assert refused.startswith("Feedback needs an admin key") and "admin" in refused
+    assert thanks == f"Thanks: not {shown}"
+    verdicts = [json.loads(path.read_text()) for path in (project / ".faceops/feedback").glob("*.json")]
+    assert any(v["verdict"] == "not" and v["person"] == person for v in verdicts)
 
 
 def group_photo(lfw: Path, people: list[str], columns: int = 5) -> bytes:
@@ -631,12 +646,16 @@ def test_feedback_becomes_training_data_and_the_log_holds_no_image(server, lfw, 
     assert f"| {face['id']} | is {person} |" in listed and f"is not {person}" in listed and "2 waiting" in listed
     faces_before = (copy / "data/faces.csv").read_text().count(f",{person},")
     accepted = sh("faceops", "feedback", "accept", "--all", "--commit", cwd=copy).stdout
-    assert "1 photos added to dataset/raw, 1 to dataset/negatives" in accepted
+    assert "1 photos added to dataset/raw, 1 to dataset/raw/.negatives" in accepted
     assert "2 waiting" not in sh("faceops", "feedback", "list", cwd=copy).stdout
-    assert len(list((copy / "dataset/negatives" / person).iterdir())) == 1
+    assert len(list((copy / "dataset/raw/.negatives" / person).iterdir())) == 1
     assert sh("git", "status", "--porcelain", "dataset", cwd=copy).stdout == ""
     sh("dvc", "repro", "--quiet", cwd=copy)
     assert (copy / "data/faces.csv").read_text().count(f",{person},") == faces_before + 1
+    assert ".negatives" not in (copy / "data/faces.csv").read_text()  # a rejection is no photo of anyone
+    assert json.loads((copy / "metrics/train.json").read_text())["rejections"] == 1
+    card = json.loads((copy / "models/candidate.json").read_text())
+    assert card["open_set"]["rejections"] == 1
 
 
 def test_monitor_flags_a_person_whose_faces_moved_away(server, lfw, tmp_path):
@@ -661,13 +680,42 @@ def test_monitor_flags_a_person_whose_faces_moved_away(server, lfw, tmp_path):
             distance = float(centroid_distances(features, centroids)[0, recogniser.labels.index(as_whom)])
             name = as_whom if distance <= recogniser.unknown_threshold else "unknown"
             records.append({"time": now, "name": name, "label": as_whom, "distance": distance, "model": version})
-    log = tmp_path / "recognitions.jsonl"
+    log = tmp_path / "logs/recognitions.jsonl"
+    log.parent.mkdir()
     log.write_text("".join(json.dumps(record) + "\n" for record in records) + "not json\n")
-    result = sh("faceops", "monitor", "--log", str(log), "--since", "1h", cwd=project, check=False)
+    result = sh("faceops", "monitor", "--records", str(tmp_path), "--since", "1h", cwd=project, check=False)
     assert result.returncode == 3, result.stdout + result.stderr
     rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("| ")}
     assert rows[drifting].rstrip().endswith("| YES |") and rows[steady].rstrip().endswith("| no |")
     assert f"faceops capture --person {drifting}" in result.stdout
     assert f"faceops capture --person {steady}" not in result.stdout
-    bad = sh("faceops", "monitor", "--log", str(log), "--since", "last week", cwd=project, check=False)
+    bad = sh("faceops", "monitor", "--records", str(tmp_path), "--since", "last week", cwd=project, check=False)
     assert bad.returncode == 1 and "--since 'last week': allowed: a duration such as 7d" in bad.stderr
+
+
+def test_two_replicas_share_feedback_and_the_drift_log_through_a_bucket(project, s3, lfw):
+    """Two service processes with their records in the DVC remote's bucket (a real S3-protocol server): a
+    face answered by one gets its verdict through the other, and monitor reads both replicas' logs."""
+    sh("dvc", "remote", "add", "--local", "--force", "shared", "s3://faces/replicas", cwd=project)
+    sh("dvc", "remote", "modify", "--local", "shared", "endpointurl", s3, cwd=project)
+    env = tool_env() | {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    place = "remote://shared/records"
+    person = json.loads((project / "models/model.json").read_text())["labels"][0]
+    photos = sorted((lfw / person).iterdir())[-2:]
+    first, first_url = start_server(project, "--records", place, "--workers", "1", env=env)
+    second, second_url = start_server(project, "--records", place, "--workers", "1", env=env)
+    try:
+        status, answer = post(first_url, photos[0].read_bytes())
+        face_id = answer["faces"][0]["id"]
+        assert status == 200 and not (project / ".faceops/pending" / f"{face_id}.jpg").exists()  # in the bucket
+        assert _feedback(second_url, {"id": face_id, "person": person})[0] == 201  # kept by one, told to the other
+        assert _feedback(first_url, {"id": face_id, "person": person})[0] == 404  # once, whichever replica
+        assert post(second_url, photos[1].read_bytes())[0] == 200
+    finally:
+        logs = stop_server(first) + stop_server(second)  # SIGTERM: each writes the log lines it still holds
+    assert "recognition log): remote://shared/records (s3://faces/replicas/records)" in logs
+    listed = sh("faceops", "feedback", "list", "--records", place, cwd=project, env=env).stdout
+    assert f"| {face_id} | is {person} |" in listed and f"s3://faces/replicas/records/feedback/{face_id}.jpg" in listed
+    monitor = sh("faceops", "monitor", "--records", place, "--json", "--since", "1h", cwd=project, env=env)
+    drift = json.loads(monitor.stdout)
+    assert {row["person"]: row["faces"] for row in drift} == {person: 2}  # one face through each replica
