@@ -91,12 +91,17 @@ ci-pull:
 	$(MARK_STAGE)
 	dvc pull --allow-missing
 
+# Steps whose exit status means something (retrain: 2 below threshold, 4 interrupted; monitor: 3 drifted) keep
+# it in .faceops/ci-exit, which the Jenkinsfile exits with: make itself exits 2 for any failing recipe.
+KEEP_EXIT = echo $$? > .faceops/ci-exit
+
 # The live model as pulled, against what the service saw this week; exit 3 (someone drifted) marks the build
 # unstable (Jenkinsfile). Runs in the nightly job.
 ci-monitor:
 	$(MARK_STAGE)
-	@if [ ! -f models/model.json ]; then echo "no live model yet: nothing to monitor"; exit 0; fi; \
-	faceops monitor --records "$(CI_RECORDS)" --since "$${DRIFT_SINCE:-7d}"
+	@rm -f .faceops/ci-exit
+	@if [ ! -f models/model.json ]; then echo "no live model yet: nothing to monitor"; echo 0 > .faceops/ci-exit; \
+	else faceops monitor --records "$(CI_RECORDS)" --since "$${DRIFT_SINCE:-7d}"; $(KEEP_EXIT); fi
 
 ci-test:
 	$(MARK_STAGE)
@@ -108,7 +113,8 @@ ci-repro:
 
 ci-retrain:
 	$(MARK_STAGE)
-	faceops retrain --threshold "$$RETRAIN_THRESHOLD"
+	@rm -f .faceops/ci-exit
+	faceops retrain --threshold "$$RETRAIN_THRESHOLD"; $(KEEP_EXIT)
 
 # Commits the pipeline's new state back (as faceops-ci, which the jobs ignore) only when it changed. When the
 # branch moved during the build, it rebases on it and tries again; if that conflicts, it pushes a branch instead.

@@ -99,12 +99,10 @@ class PendingStore:
             raise FaceopsError(f"id {face_id!r} is not a face id from /predict")
         wait = f"crops wait {self.limits.ttl_seconds / 60:.0f} minutes"
         try:
-            record = FaceRecord(**json.loads(self.store.get(f"pending/{face_id}.json")))
-            data = self.store.get(f"pending/{face_id}.jpg")
+            record = FaceRecord(**json.loads(self.store.take(f"pending/{face_id}.json")))  # the claim: once
+            data = self.store.take(f"pending/{face_id}.jpg")
         except (FileNotFoundError, ValueError, TypeError):
             raise UnknownFaceError(f"face {face_id} is unknown or expired ({wait})") from None
-        self.store.delete(f"pending/{face_id}.json")
-        self.store.delete(f"pending/{face_id}.jpg")
         if time.time() - record.time > self.limits.ttl_seconds:
             raise UnknownFaceError(f"face {face_id} expired ({wait})")
         return data, record

@@ -48,6 +48,8 @@ class RecordStore(Protocol):
 
     def delete(self, key: str) -> None: ...  # absent: no error
 
+    def take(self, key: str) -> bytes: ...  # get and delete; FileNotFoundError if absent (or taken meanwhile)
+
     def entries(self, prefix: str) -> list[Entry]: ...  # "pending/": the records of that kind
 
     def locate(self, key: str) -> str: ...  # where a record is, for people: a path or a bucket URL
@@ -85,6 +87,16 @@ class FolderStore:
 
     def locate(self, key: str) -> str:
         return str(self._path(key))
+
+    def take(self, key: str) -> bytes:
+        """Atomic: of two takers of one record, exactly one gets it (the rename decides)."""
+        path = self._path(key)
+        claimed = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.taken")
+        os.rename(path, claimed)
+        try:
+            return claimed.read_bytes()
+        finally:
+            claimed.unlink(missing_ok=True)
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -163,6 +175,12 @@ class BucketStore:
 
     def get(self, key: str) -> bytes:
         return self.fs.cat_file(self._path(key))
+
+    def take(self, key: str) -> bytes:
+        """A read, then a delete: two replicas taking one record at the same instant may both get it."""
+        data = self.get(key)
+        self.delete(key)
+        return data
 
     def locate(self, key: str) -> str:
         protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]

@@ -186,7 +186,7 @@ def test_steps_are_found():
         "post",
     ]
     assert all(step.command.startswith("make ci-") for step in steps)
-    by_target = {step.command.split()[1]: step.credentials for step in steps}
+    by_target = {re.match(r"make (ci-[\w-]+)", step.command).group(1): step.credentials for step in steps}
     storage = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
     assert by_target["ci-doctor"] == storage and by_target["ci-pull"] == storage
     assert by_target["ci-report"] == ("FACEOPS_SMTP_USER", "FACEOPS_SMTP_PASSWORD", *storage)  # drift: the bucket
@@ -195,6 +195,27 @@ def test_steps_are_found():
     by_stage = {step.stage: step for step in steps}
     assert by_stage["Drift"].trigger == "TimerTrigger" and by_stage["Test"].trigger is None  # nightly only
     assert by_stage["Drift"].unstable == (3,) and by_stage["Retrain if below threshold"].unstable == (2,)
+
+
+def test_a_steps_own_exit_status_reaches_the_jenkinsfile(tmp_path):
+    """make exits 2 for any failing recipe; the retrain and monitor steps hand on faceops' own status (2 below the
+    threshold, 3 drifted, 4 interrupted), which the Jenkinsfile turns into unstable or an error."""
+    import stat
+
+    (tmp_path / "bin").mkdir()
+    fake = tmp_path / "bin/faceops"  # stands in for faceops: exits with the status it is told to
+    fake.write_text('#!/bin/sh\nexit "$FAKE_EXIT"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/model.json").write_text("{}")
+    steps = [s for s in jenkinsfile_steps((REPO / "Jenkinsfile").read_text()) if s.unstable]
+    assert {step.stage for step in steps} == {"Drift", "Retrain if below threshold"}
+    for step in steps:
+        for status in (0, 1, 2, 3, 4):
+            env = tool_env() | {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "FAKE_EXIT": str(status)}
+            done = subprocess.run(["sh", "-c", step.command], cwd=tmp_path, env=env, capture_output=True, text=True)
+            assert done.returncode == status, (step.command, done.stdout, done.stderr)
 
 
 def test_failure_mail_needs_no_workspace():
@@ -415,8 +436,9 @@ def run_build(
     return Build(workspace, results, result, log)
 
 
-def _user_project(tmp: Path, lfw: Path, s3: str, smtp_port: int, **overrides) -> Path:
-    """The user's repository: data pushed to the S3 remote with DVC, mail settings in params.yaml."""
+def _user_project(tmp: Path, lfw: Path, s3: str, smtp_port: int, trained: bool = False, **overrides) -> Path:
+    """The user's repository: data pushed to the S3 remote with DVC, mail settings in params.yaml; `trained`:
+    with a live model already (committed and pushed)."""
     project = make_project(tmp / "project", lfw, **overrides)
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["report"].update(
@@ -429,6 +451,10 @@ def _user_project(tmp: Path, lfw: Path, s3: str, smtp_port: int, **overrides) ->
     )
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh("git", "commit", "-qam", "mail settings and a retrain schedule", cwd=project)
+    if trained:
+        sh("dvc", "repro", "--quiet", cwd=project)
+        sh("git", "add", "-A", cwd=project)
+        sh("git", "commit", "-qm", "a live model", cwd=project)
     keys = tool_env() | {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
     sh("dvc", "remote", "add", "--local", "--default", "store", "s3://faces/store", cwd=project)
     sh("dvc", "remote", "modify", "--local", "store", "endpointurl", s3, cwd=project)
@@ -524,3 +550,57 @@ def test_a_failing_stage_mails_failed_naming_it(tmp_path, lfw, s3, smtp_inbox):
     _own(origin, None)
     owner_blind = tool_env()
     assert sh("git", "log", "-1", "--format=%an", "main", cwd=origin, env=owner_blind).stdout.strip() != "faceops-ci"
+
+
+@pytest.mark.slow
+def test_the_nightly_build_marks_drift_unstable_and_mails_it(tmp_path, lfw, s3, smtp_inbox):
+    """The service's recognition log in the DVC remote's bucket says one person's faces moved away from the live
+    model's baseline: the nightly (timer) build's Drift stage names them and the build is unstable; a build
+    started by a push does not monitor."""
+    import time
+
+    import s3fs
+
+    from faceops.card import ModelCard
+    from faceops.drift import log_recognitions
+    from faceops.records import BucketStore
+
+    inbox, smtp_port = smtp_inbox
+    origin = _user_project(tmp_path, lfw, s3, smtp_port, trained=True)
+    card = ModelCard.read(tmp_path / "project/models/model.json")
+    drifting = card.labels[0]
+    baseline = card.open_set.median_distance[0]
+    fs = s3fs.S3FileSystem(key=ACCESS_KEY, secret=SECRET_KEY, client_kwargs={"endpoint_url": s3})
+    store = BucketStore(fs, "faces/store/faceops-records", "the service's records")  # remote://ci/faceops-records
+    log_recognitions(
+        store,
+        [
+            {
+                "time": time.time(),
+                "name": drifting,
+                "label": drifting,
+                "distance": baseline + 0.3,
+                "model": card.version,
+            }
+            for _ in range(12)
+        ],
+    )
+    store.close()
+    stages = {"Check the machine", "Pull data", "Drift"}
+
+    pushed = run_build(tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, only=stages)
+    assert pushed.result == "SUCCESS" and "Drift" not in pushed.results, pushed.log[-3000:]
+    _own(origin, None)  # the clone below is made as the controller's user again
+    nightly = run_build(
+        tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, cause="TimerTrigger", only=stages
+    )
+    _own(origin, None)
+    assert nightly.result == "UNSTABLE", nightly.log[-4000:]
+    monitor = nightly.results["Drift"][0]
+    assert monitor.returncode == 3 and f"faceops capture --person {drifting}" in monitor.stdout
+    assert "in remote://ci/faceops-records (s3://faces/store/faceops-records)" in monitor.stdout
+    assert SECRET_KEY not in nightly.log
+    message = email.message_from_bytes(inbox.envelopes[-1].content, policy=email.policy.default)
+    assert "(build unstable)" in message["Subject"]
+    text = message.get_body(("plain",)).get_content()
+    assert "drift: 1 of 1 people drifted" in text and f"run: faceops capture --person {drifting}" in text

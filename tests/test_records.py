@@ -140,3 +140,20 @@ def test_a_bad_place_is_one_line(tmp_path, place, message):
     project = new_project(tmp_path / "repo")
     result = sh("faceops", "feedback", "list", "--records", place, cwd=project, check=False, env=tool_env())
     assert result.returncode == 1 and message in result.stderr
+
+
+def test_of_many_threads_taking_one_crop_from_a_folder_exactly_one_gets_it(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending = PendingStore(FolderStore(tmp_path))
+    pending.keep([(crop_jpeg(np.zeros((20, 20, 3), dtype="uint8")), _record("c0ffee"))])
+
+    def take(_: int) -> bool:
+        try:
+            pending.take("c0ffee")
+            return True
+        except UnknownFaceError:
+            return False
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(take, range(16))) == 1

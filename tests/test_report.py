@@ -162,3 +162,38 @@ def test_a_long_subject_is_not_folded_before_its_first_word():
     assert f"Subject: {subject}\r\n".encode() in raw
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["Subject"] == subject
+
+
+def test_the_report_has_a_drift_section(project, smtp, tmp_path):
+    """Recognitions of the live model in a record store: one person's distances rose, one held steady."""
+    import json
+    import time
+
+    inbox, port = smtp
+    card = json.loads((project / "models/model.json").read_text())
+    version = sh(
+        "python",
+        "-c",
+        "from faceops.card import ModelCard; print(ModelCard.read('models/model.json').version)",
+        cwd=project,
+    ).stdout.strip()
+    drifting, steady = card["labels"][0], card["labels"][1]
+    baseline = dict(zip(card["labels"], card["open_set"]["median_distance"]))
+    lines = []
+    for person, rise in ((drifting, 0.3), (steady, 0.0)):
+        for _ in range(12):
+            distance = baseline[person] + rise
+            lines.append({"time": time.time(), "name": person, "label": person, "distance": distance, "model": version})
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs/recognitions.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    assert _report(project, port, "--records", str(tmp_path)).returncode == 0
+    assert _report(project, port, "--records", "remote://nowhere/x").returncode == 0  # the report goes out anyway
+    with_drift, unchecked = (email.message_from_bytes(e.content, policy=email.policy.default) for e in inbox.envelopes)
+    text = with_drift.get_body(preferencelist=("plain",)).get_content()
+    html = with_drift.get_body(preferencelist=("html",)).get_content()
+    assert f"drift: 1 of 2 people drifted (24 recognitions since 7d in {tmp_path})" in text
+    assert f"run: faceops capture --person {drifting}" in text and f"--person {steady}" not in text
+    assert "<h2>Drift: 1 of 2 people drifted" in html and f"faceops capture --person {drifting}" in html
+    other = unchecked.get_body(preferencelist=("plain",)).get_content()
+    assert "drift: not checked: --records 'remote://nowhere/x': the DVC remote 'nowhere' cannot be used" in other
