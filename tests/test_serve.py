@@ -642,6 +642,10 @@ def test_feedback_becomes_training_data_and_the_log_holds_no_image(server, lfw, 
     # Review in a copy of the project: accept both, commit, and the next repro trains on the correction.
     copy = tmp_path / "copy"
     shutil.copytree(project, copy, ignore=shutil.ignore_patterns("serve-*.log"))
+    ours = {face["id"], second["faces"][0]["id"]}
+    for path in (copy / ".faceops/feedback").iterdir():  # other tests' verdicts on this module's server
+        if path.stem not in ours:
+            path.unlink()
     listed = sh("faceops", "feedback", "list", cwd=copy).stdout
     assert f"| {face['id']} | is {person} |" in listed and f"is not {person}" in listed and "2 waiting" in listed
     faces_before = (copy / "data/faces.csv").read_text().count(f",{person},")
