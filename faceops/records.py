@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from faceops.atomic import atomic_path
 from faceops.errors import FaceopsError
 
 RECORDS_VARIABLE = "FACEOPS_RECORDS"
@@ -76,11 +77,8 @@ class FolderStore:
         return self.root / FOLDER_LAYOUT[kind] / name
 
     def put(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        aside = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        aside.write_bytes(data)
-        os.replace(aside, path)  # readers see all of it or nothing
+        with atomic_path(self._path(key)) as aside:  # readers see all of it or nothing
+            aside.write_bytes(data)
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -150,14 +148,14 @@ class BucketStore:
         self,
         fs: Any,
         root: str,
-        where: str,
+        name: str,
         flush_seconds: float = 60.0,
         flush_bytes: int = 1024 * 1024,
         max_log_bytes: int = 50 * 1024 * 1024,
     ) -> None:
         self.fs = fs
         self.root = root.rstrip("/")
-        self.where = where
+        self.name = name
         self.flush_seconds = flush_seconds
         self.flush_bytes = flush_bytes
         self.max_log_bytes = max_log_bytes
@@ -166,6 +164,15 @@ class BucketStore:
         self._since: dict[str, float] = {}
         self._written = 0
         self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        return f"{protocol}://{self.root}"
+
+    @property
+    def where(self) -> str:
+        return f"{self.name} ({self.url})"  # remote://store/faceops-records (s3://bucket/store/faceops-records)
 
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}"
@@ -183,8 +190,7 @@ class BucketStore:
         return data
 
     def locate(self, key: str) -> str:
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        return f"{protocol}://{self._path(key)}"
+        return f"{self.url}/{key}"
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -273,9 +279,7 @@ def open_store(place: str | None, project: str | os.PathLike[str] = ".") -> Reco
     except Exception as exc:  # dvc raises its own types for an unknown remote or a bad config
         text = " ".join(str(exc).split()) or type(exc).__name__
         raise FaceopsError(f"--records {place!r}: the DVC remote {name!r} cannot be used ({text[:200]})") from None
-    store = BucketStore(fs, root, place, flush_seconds=_flush_seconds())
-    store.where = f"{place} ({store.locate('')[:-1]})"
-    return store
+    return BucketStore(fs, root, place, flush_seconds=_flush_seconds())
 
 
 def _flush_seconds() -> float:

@@ -283,13 +283,14 @@ def train_recogniser(
     centroids = person_centroids(x_fit[: len(fit)], y_fit[: len(fit)], len(labels))  # originals come first
     # Impostors: every training and validation face, seen from the other people's references.
     x_all, y_all = np.concatenate([x_fit[: len(fit)], x_val]), np.concatenate([y_fit[: len(fit)], y_val])
-    impostor = nearest_other_distances(centroid_distances(x_all, centroids), y_all)
+    all_distances = centroid_distances(x_all, centroids)
+    impostor = nearest_other_distances(all_distances, y_all)
     rejected = rejected_distances(extractor, rejections, index, centroids)
     impostor = np.concatenate([impostor, [distance for _, distance in rejected]])
     x_ref, y_ref = (x_val, y_val) if len(val) else (x_fit[: len(fit)], y_fit[: len(fit)])
     genuine = centroid_distances(x_ref, centroids)[np.arange(len(y_ref)), y_ref]
     calibration = calibrate_unknown(impostor, genuine, params.unknown.target_far)
-    own = centroid_distances(x_all, centroids)[np.arange(len(y_all)), y_all]
+    own = all_distances[np.arange(len(y_all)), y_all]
     per_person, floored = person_thresholds(
         calibration.threshold, rejected, own, y_all, len(labels), params.unknown.max_person_frr
     )
