@@ -61,15 +61,16 @@ class PendingStore:
         self.store = store
         self.limits = limits
         self.prune_every = prune_every
-        self._pruned = 0.0
+        self._pruned: float | None = None  # never: not 0.0, which a monotonic clock near boot is close to
 
     def keep(self, crops: Sequence[tuple[bytes, FaceRecord]]) -> None:
         """Store JPEG crops with their records, then prune if it is time to."""
         for jpeg, record in crops:
             self.store.put(f"pending/{record.id}.jpg", jpeg)
             self.store.put(f"pending/{record.id}.json", json.dumps(asdict(record)).encode())  # last: complete
-        if time.monotonic() - self._pruned >= self.prune_every:
-            self._pruned = time.monotonic()
+        now = time.monotonic()
+        if self._pruned is None or now - self._pruned >= self.prune_every:
+            self._pruned = now
             self.prune()
 
     def prune(self, now: float | None = None) -> int:

@@ -85,6 +85,25 @@ def test_pending_crops_expire_and_are_capped(stores):
         pending.take("old")
 
 
+def test_the_first_keep_prunes_on_a_host_booted_a_second_ago(stores, monkeypatch):
+    """time.monotonic() starts near 0 at boot: "never pruned" must not read as "pruned at 0.0"."""
+    store, _ = stores
+    clock = iter([1.0, 1.5, 3700.0])
+    monkeypatch.setattr("faceops.feedback.time.monotonic", lambda: next(clock))
+    pending = PendingStore(store, PendingLimits(ttl_seconds=3600, max_items=1, max_bytes=10**9), prune_every=3600)
+    crop = crop_jpeg(np.zeros((20, 20, 3), dtype="uint8"))
+
+    def waiting() -> int:
+        return len({entry.key.split(".")[0] for entry in store.entries("pending/")})
+
+    pending.keep([(crop, _record(f"f{index}")) for index in range(3)])  # at 1 s: pruned, never before
+    assert waiting() == 1
+    pending.keep([(crop, _record("g"))])  # at 1.5 s: within prune_every
+    assert waiting() == 2
+    pending.keep([(crop, _record("h"))])  # an hour later: pruned again
+    assert waiting() == 1
+
+
 def test_every_replicas_recognitions_are_read(stores):
     one, other = stores
     now = time.time()
