@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -57,8 +57,15 @@ class PendingStore:
     """Face crops waiting for feedback: `pending/<id>.jpg` and `pending/<id>.json` in the record store, pruned as
     new ones arrive (at most every `prune_every` seconds, so a bucket is not listed on every request)."""
 
-    def __init__(self, store: RecordStore, limits: PendingLimits = PendingLimits(), prune_every: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: RecordStore,
+        limits: PendingLimits = PendingLimits(),
+        prune_every: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
+        self.clock = clock
         self.limits = limits
         self.prune_every = prune_every
         self._pruned: float | None = None  # never: not 0.0, which a monotonic clock near boot is close to
@@ -68,7 +75,7 @@ class PendingStore:
         for jpeg, record in crops:
             self.store.put(f"pending/{record.id}.jpg", jpeg)
             self.store.put(f"pending/{record.id}.json", json.dumps(asdict(record)).encode())  # last: complete
-        now = time.monotonic()
+        now = self.clock()
         if self._pruned is None or now - self._pruned >= self.prune_every:
             self._pruned = now
             self.prune()

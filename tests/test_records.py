@@ -85,12 +85,12 @@ def test_pending_crops_expire_and_are_capped(stores):
         pending.take("old")
 
 
-def test_the_first_keep_prunes_on_a_host_booted_a_second_ago(stores, monkeypatch):
+def test_the_first_keep_prunes_on_a_host_booted_a_second_ago(stores):
     """time.monotonic() starts near 0 at boot: "never pruned" must not read as "pruned at 0.0"."""
     store, _ = stores
     clock = iter([1.0, 1.5, 3700.0])
-    monkeypatch.setattr("faceops.feedback.time.monotonic", lambda: next(clock))
-    pending = PendingStore(store, PendingLimits(ttl_seconds=3600, max_items=1, max_bytes=10**9), prune_every=3600)
+    limits = PendingLimits(ttl_seconds=3600, max_items=1, max_bytes=10**9)
+    pending = PendingStore(store, limits, prune_every=3600, clock=lambda: next(clock))
     crop = crop_jpeg(np.zeros((20, 20, 3), dtype="uint8"))
 
     def waiting() -> int:
