@@ -24,6 +24,10 @@ ROLES = ("predict", "admin")
 MIN_KEY_LENGTH = 16
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 OPEN_PATHS = frozenset({"/", "/health"})  # the page and the health check: no key needed
+# The API's description and its offline Swagger UI: a browser cannot send a key when it opens /docs, and they
+# hold no data; "Authorize" on that page takes the key for the calls tried from it.
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json"})
+DOCS_PREFIXES = ("/static-offline-docs/",)
 ADMIN_PATHS = frozenset({"/reload", "/feedback"})
 ADMIN_PREFIXES = ("/people/",)  # enrolment: POST /people/{name}/photos
 
@@ -107,7 +111,7 @@ def host_name(header: str) -> str:
 
 
 def required_role(path: str) -> str | None:
-    if path in OPEN_PATHS:
+    if path in OPEN_PATHS or path in DOCS_PATHS or path.startswith(DOCS_PREFIXES):
         return None
     return "admin" if path in ADMIN_PATHS or path.startswith(ADMIN_PREFIXES) else "predict"
 
@@ -166,3 +170,20 @@ class AccessGuard:
         if not key.grants(role):
             return 403, f"this key has the {key.role} role; {path} needs {role}"
         return None
+
+
+def document_keys(app) -> None:  # noqa: ANN001 - a FastAPI app
+    """Declare the key in the API description, so that /docs offers "Authorize" and sends it with each call."""
+    describe = app.openapi
+
+    def openapi() -> dict:
+        schema = describe()
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["ApiKey"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "an API key from FACEOPS_API_KEYS (sent as Authorization: Bearer KEY)",
+        }
+        schema["security"] = [{"ApiKey": []}]
+        return schema
+
+    app.openapi = openapi

@@ -24,14 +24,15 @@ import numpy as np
 from tqdm import tqdm
 
 from faceops.atomic import umask_mode
-from faceops.dataset import check_person_name
+from faceops.dataset import not_regular
 from faceops.detect import Box, FaceDetector
 from faceops.errors import FaceopsError, ImageError
 from faceops.images import is_image_name, load_image
+from faceops.names import person_name, refuse_second_spelling
 
 log = logging.getLogger(__name__)
 
-REASONS = ("no face", "several faces", "too small", "too blurry", "duplicate", "unreadable")
+REASONS = ("no face", "several faces", "too small", "too blurry", "duplicate", "unreadable", "link or special file")
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,12 @@ def frames_from(source: str) -> Iterator[tuple[str, np.ndarray | ImageError]]:
     """(name, RGB frame) from a camera index, a video file or a folder of photos, in order."""
     path = Path(source)
     if path.is_dir():
-        for photo in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
+        for photo in sorted(p for p in path.iterdir() if not p.name.startswith(".")):
+            if (why := not_regular(photo)) is not None:
+                yield photo.name, ImageError(str(photo), why, kind="not_regular")
+                continue
+            if photo.is_dir():
+                continue
             if not is_image_name(photo):
                 yield photo.name, ImageError(str(photo), f"not an image file (extension {photo.suffix or 'none'})")
                 continue
@@ -241,7 +247,9 @@ def capture(
     person's folder count as saved for the repeat check, so a second capture adds only new looks."""
     import cv2
 
-    check_person_name(person, where="--person")
+    person = person_name(person, where="--person")
+    if Path(dest).is_dir():
+        refuse_second_spelling(person, [p.name for p in Path(dest).iterdir() if p.is_dir()], where="--person")
     detector = detector or FaceDetector()
     folder = Path(dest) / person
     summary = CaptureSummary(person, folder)
@@ -272,7 +280,8 @@ def capture(
                     continue
                 summary.frames += 1
                 if isinstance(frame, ImageError):
-                    reject("unreadable", f"{name}: {frame.reason}")
+                    kind = "link or special file" if frame.kind == "not_regular" else "unreadable"
+                    reject(kind, f"{name}: {frame.reason}")
                     continue
                 boxes = detector.detect(frame)
                 if window and not window.show(frame, boxes, len(summary.saved), settings.count):

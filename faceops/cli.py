@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from faceops.errors import FaceopsError
+from faceops.errors import FaceopsError, UsageError
 
 RAW_DIR = "dataset/raw"
 CAPTURE_OPTIONS = {  # CaptureSettings fields offered as options: (type, help); defaults come from the dataclass
@@ -578,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except FaceopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, UsageError) else 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -5,27 +5,32 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from faceops.atomic import atomic_path
 from faceops.errors import FaceopsError
 from faceops.images import is_image_name, sha256_file
+from faceops.names import BadNameError, person_name, refuse_second_spelling
 
 log = logging.getLogger(__name__)
 
 
-def check_person_name(name: str, where: str = "person name") -> str:
-    """Person names become folder names and labels, so they must be plain, visible names."""
-    if not name or not name.strip():
-        raise FaceopsError(f"{where}: person name is empty")
-    if "/" in name or "\\" in name or os.sep in name:
-        raise FaceopsError(f"{where}: person name {name!r} contains a path separator")
-    if name.startswith("."):
-        raise FaceopsError(f"{where}: person name {name!r} is hidden (starts with '.')")
-    if name != name.strip():
-        raise FaceopsError(f"{where}: person name {name!r} starts or ends with a space")
-    return name
+check_person_name = person_name  # the old name of faceops.names.person_name, kept for callers not yet moved
+
+
+def not_regular(path: Path) -> str | None:
+    """Why `path` may not bring data in (a symbolic link or a special file), or None for a plain file or folder.
+
+    A link could pull any file of the machine (/etc/shadow) into the data set and the DVC cache; a FIFO
+    or device would hang or stream forever."""
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode):
+        return f"is a symbolic link (to {os.readlink(path)}); only real files are taken in"
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return "is a special file (device, FIFO or socket); only regular files are taken in"
+    return None
 
 
 @dataclass(frozen=True)
@@ -38,23 +43,49 @@ NEGATIVES_FOLDER = ".negatives"  # in dataset/raw: faces said not to be NAME (fe
 
 
 def list_raw_files(root: str | os.PathLike[str]) -> list[RawFile]:
-    """Every visible file under `root`, person by person, sorted; bad folder names are errors."""
+    """Every visible file under `root`, person by person, sorted.
+
+    Bad folder names, a second spelling of a person, links and special files are errors."""
     root = Path(root)
     if not root.is_dir():
         raise FaceopsError(f"{root}: data set folder not found (import photos with `faceops import-folder`)")
     files: list[RawFile] = []
+    people: list[str] = []
     for entry in sorted(root.iterdir()):
+        if (reason := not_regular(entry)) is not None:
+            raise FaceopsError(f"{entry}: {reason}; remove it from the data set")
         if entry.is_file():
             if entry.name.startswith(".") or entry.name == "README.md":
                 continue
             raise FaceopsError(f"{entry}: photos must be inside a folder named after the person")
         if entry.name == NEGATIVES_FOLDER:
             continue
-        check_person_name(entry.name, where=str(entry))
-        for path in sorted(entry.rglob("*")):
-            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(entry).parts):
-                files.append(RawFile(entry.name, path))
+        name = raw_person_name(entry, people)
+        people.append(name)
+        files += [RawFile(name, path) for path in _person_files(entry)]
     return files
+
+
+def raw_person_name(folder: Path, people: list[str]) -> str:
+    """The person a data set folder holds: a valid name, spelt in NFC, not a second spelling of another's."""
+    name = person_name(folder.name, where=str(folder))
+    if name != folder.name:
+        raise BadNameError(f"{folder}: the folder name is not in Unicode NFC form; rename it to {name!r}")
+    refuse_second_spelling(name, people, where=str(folder))
+    return name
+
+
+def _person_files(folder: Path) -> list[Path]:
+    """The visible files in a person's folder and its sub-folders, sorted; a link or special file is an error."""
+    found: list[Path] = []
+    for top, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in [*dirs, *names]:
+            path = Path(top) / name
+            if not name.startswith(".") and (reason := not_regular(path)) is not None:
+                raise FaceopsError(f"{path}: {reason}; remove it from the data set")
+        found += [Path(top) / name for name in names if not name.startswith(".")]
+    return sorted(found)
 
 
 @dataclass(frozen=True)
@@ -63,6 +94,7 @@ class ImportSummary:
     copied: int
     already_present: int
     skipped_people: int
+    skipped_files: tuple[str, ...] = ()  # "PATH: why" for each link or special file not taken in
 
 
 def import_folder(
@@ -76,13 +108,7 @@ def import_folder(
     source, dest = Path(source), Path(dest)
     if not source.is_dir():
         raise FaceopsError(f"{source}: not a folder")
-    people: list[tuple[str, list[Path]]] = []
-    for entry in sorted(source.iterdir()):
-        if not entry.is_dir() or entry.name.startswith("."):
-            continue
-        check_person_name(entry.name, where=str(entry))
-        photos = sorted(p for p in entry.iterdir() if p.is_file() and is_image_name(p))
-        people.append((entry.name, photos))
+    people, skipped = _source_people(source, dest)
     if not people:
         raise FaceopsError(f"{source}: no person folders found (expected {source}/<person>/*.jpg)")
     eligible = [(name, photos) for name, photos in people if len(photos) >= min_images]
@@ -105,7 +131,7 @@ def import_folder(
             with atomic_path(target) as tmp:
                 shutil.copyfile(photo, tmp)
             copied += 1
-    summary = ImportSummary(len(eligible), copied, present, len(people) - len(eligible))
+    summary = ImportSummary(len(eligible), copied, present, len(people) - len(eligible), tuple(skipped))
     log.info(
         "imported %d people into %s: %d photos copied, %d already there, %d people skipped",
         summary.people,
@@ -115,6 +141,36 @@ def import_folder(
         summary.skipped_people,
     )
     return summary
+
+
+def _source_people(source: Path, dest: Path) -> tuple[list[tuple[str, list[Path]]], list[str]]:
+    """(person, photos) per folder of `source`, and "PATH: why" for each link or special file left out.
+
+    Folder names pass the person-name rules; a second spelling of a person in `source` or already in
+    `dest` is refused, so that one person never becomes two."""
+    people: list[tuple[str, list[Path]]] = []
+    skipped: list[str] = []
+    known = [p.name for p in dest.iterdir() if p.is_dir()] if dest.is_dir() else []
+    for entry in sorted(source.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if (reason := not_regular(entry)) is not None:
+            skipped.append(f"{entry}: {reason}")
+            continue
+        if not entry.is_dir():
+            continue
+        name = person_name(entry.name, where=str(entry))
+        refuse_second_spelling(name, [*known, *(other for other, _ in people)], where=str(entry))
+        photos = []
+        for path in sorted(p for p in entry.iterdir() if is_image_name(p)):
+            if (reason := not_regular(path)) is not None:
+                skipped.append(f"{path}: {reason}")
+            elif path.is_file():
+                photos.append(path)
+        people.append((name, photos))
+    for line in skipped:
+        log.warning("skipped %s", line)
+    return people, skipped
 
 
 def import_lfw(

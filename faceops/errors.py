@@ -16,3 +16,7 @@ class ImageError(FaceopsError):
         self.path = path
         self.reason = reason
         self.kind = kind  # empty, not_image, too_large, corrupt or unreadable: how a service should answer
+
+
+class UsageError(FaceopsError):
+    """Input that cannot be right (a bad name, a value out of range): the CLI exits 2, as for a bad option."""

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceops.dataset import check_person_name
 from faceops.errors import FaceopsError
+from faceops.names import person_name, same_person
 from faceops.records import Entry, RecordStore
 
 
@@ -188,7 +188,9 @@ def verdict_of(body: object, people: set[str]) -> tuple[str, str, str]:
     given = [key for key in ("person", "not") if key in body]
     if len(given) != 1 or not isinstance(body[given[0]], str):
         raise FaceopsError('give exactly one of "person" (who it is) and "not" (who it is not), as a name')
-    name = check_person_name(body[given[0]], given[0])
+    name = person_name(body[given[0]], given[0])
     if name not in people:
-        raise FaceopsError(f"{given[0]}: {name!r} is not a person of this model or data set")
+        other = same_person(name, people)
+        hint = f"; the person is spelt {other!r}" if other else ""
+        raise FaceopsError(f"{given[0]}: {name!r} is not a person of this model or data set{hint}")
     return body["id"], "is" if given[0] == "person" else "not", name

@@ -32,10 +32,10 @@ import yaml
 from faceops import tools
 from faceops.atomic import write_json, write_text
 from faceops.card import ModelCard
-from faceops.dataset import check_person_name
 from faceops.errors import FaceopsError
 from faceops.faces import CropCache
 from faceops.features import forget_features
+from faceops.names import person_name
 from faceops.negatives import NEGATIVES_DIR
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ def _card_labels(data: bytes) -> list[str]:
 
 def find(person: str, root: str | os.PathLike[str] = ".", use_remote: bool = True) -> Plan:
     """Look for everything of `person`: in the workspace, the caches, the DVC cache and the default remote."""
-    check_person_name(person, "--person")
+    person = person_name(person, "--person")
     root = Path(root).resolve()
     if not (root / ".dvc").is_dir():
         raise FaceopsError(f"{root}: not a DVC project (no .dvc folder); run faceops forget in your project")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from faceops.atomic import atomic_path
-from faceops.errors import FaceopsError
+from faceops.errors import FaceopsError, UsageError
 
 RECORDS_VARIABLE = "FACEOPS_RECORDS"
 # Where each kind of record lives in a project folder (the paths faceops has always used).
@@ -261,12 +261,19 @@ _REMOTE = re.compile(r"remote://([^/]+)(?:/(.*))?")
 def open_store(place: str | None, project: str | os.PathLike[str] = ".") -> RecordStore:
     """The store `place` names: a folder, or remote://NAME/PATH (the DVC remote NAME's bucket, under PATH);
     none: FACEOPS_RECORDS, else the project folder."""
+    given = bool(place)
     place = place or os.environ.get(RECORDS_VARIABLE) or str(project)
     match = _REMOTE.fullmatch(place)
     if not match:
         if "://" in place:
             raise FaceopsError(
                 f"--records {place!r}: allowed: a folder, or remote://NAME/PATH for the DVC remote NAME's bucket"
+            )
+        if not Path(place).is_dir():  # a mistyped folder would read as an empty store: an all-clear
+            source = "--records" if given else RECORDS_VARIABLE
+            raise UsageError(
+                f"{source} {place!r}: no such folder; allowed: an existing folder, or remote://NAME/PATH for the "
+                "DVC remote NAME's bucket"
             )
         return FolderStore(place)
     name, sub = match.group(1), (match.group(2) or "faceops-records").strip("/")

@@ -32,11 +32,11 @@ from faceops.access import (
     AccessGuard,
     ApiKey,
     default_allowed_hosts,
+    document_keys,
     is_loopback,
     keys_from_environment,
 )
 from faceops.card import ModelCard, card_path
-from faceops.dataset import check_person_name
 from faceops.drift import UNKNOWN, log_recognitions
 from faceops.errors import FaceopsError, ImageError
 from faceops.feedback import (
@@ -49,6 +49,7 @@ from faceops.feedback import (
     verdict_of,
 )
 from faceops.images import is_image_name
+from faceops.names import person_name, refuse_second_spelling
 from faceops.negatives import CROP_MARGIN
 from faceops.parallel import process_pool, worker_count
 from faceops.records import RecordStore, open_store
@@ -298,6 +299,8 @@ def create_app(
         redoc_url=None,
     )
     app.add_middleware(AccessGuard, allowed_hosts=allowed_hosts or list(LOCAL_HOSTS), keys=keys or [])
+    if keys:
+        document_keys(app)
     page = resources.files("faceops").joinpath("web/index.html").read_text()
 
     async def live() -> LiveModel:
@@ -352,7 +355,7 @@ def create_app(
         """Say who a face from /predict is ("person") or is not ("not") (admin); kept for `faceops feedback`."""
         try:
             body = json.loads(await _read_body(request, 4096, limits))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's stack
             body = None
         current = await live()
         people = set(current.card.labels) - set(current.card.forgotten)
@@ -368,12 +371,14 @@ def create_app(
     @app.post("/people/{person}/photos", status_code=201)
     async def enrol(person: str, request: Request) -> dict:
         """Add a photo of `person` to dataset/raw (admin): the next `dvc add dataset/raw` and retrain include it."""
+        current = await live()
         try:
-            check_person_name(person, "person")
+            person = person_name(person, "person")
+            folders = [p.name for p in raw.iterdir() if p.is_dir()] if raw.is_dir() else []
+            refuse_second_spelling(person, [*current.card.labels, *folders], "person")
         except FaceopsError as exc:
             raise HTTPException(400, str(exc)) from None
         data, name = await _read_upload(request, limits)
-        current = await live()
         loop = asyncio.get_running_loop()
         answer = await loop.run_in_executor(pool, enrol_upload, current.path, raw, person, data, name)
         if "error" in answer:

@@ -37,7 +37,8 @@ def main() -> None:
         base.seed,
     )
     with atomic_open(args.out, "w", newline="") as handle:
-        split.to_csv(handle, index=False)
+        # "\r\n" rows, as the csv module writes data/faces.csv: a field holding a lone "\r" is then quoted.
+        split.to_csv(handle, index=False, lineterminator="\r\n")
 
 
 if __name__ == "__main__":
