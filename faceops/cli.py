@@ -6,18 +6,24 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from faceops.errors import FaceopsError, UsageError
+from faceops.names import cli_person_name
 
 RAW_DIR = "dataset/raw"
-CAPTURE_OPTIONS = {  # CaptureSettings fields offered as options: (type, help); defaults come from the dataclass
-    "count": (int, "stop after this many photos"),
-    "every": (int, "look at every Nth frame only"),
-    "min_face": (int, "smallest face width in pixels"),
-    "min_sharpness": (float, "variance of the Laplacian; lower is blurry"),
-    "min_difference": (int, "perceptual-hash bits (of 64) a face must differ from every saved photo of the person"),
+CAPTURE_OPTIONS = {  # CaptureSettings fields as options: ((kind, lowest, highest), help); defaults: the dataclass
+    "count": ((int, 1, None), "stop after this many photos"),
+    "every": ((int, 1, None), "look at every Nth frame only"),
+    "min_face": ((int, 1, None), "smallest face width in pixels"),
+    "min_sharpness": ((float, 0, None), "variance of the Laplacian; lower is blurry"),
+    "min_difference": (
+        (int, 0, 64),
+        "perceptual-hash bits (of 64) a face must differ from every saved photo of the person",
+    ),
 }
 MODEL_PATH = "models/model.keras"
 DRIFT_EXIT = 3  # `faceops monitor`: someone drifted (CI marks the build unstable), not an error
@@ -358,14 +364,39 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def number_in(kind: type, lowest: float | None = None, highest: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a whole number (kind int) or a finite number within [lowest, highest]; else exit 2
+    with a line naming the value and what is allowed."""
+    allowed = {int: "a whole number", float: "a number"}[kind]
+    if lowest is not None and highest is not None:
+        allowed += f" from {lowest} to {highest}"
+    elif lowest is not None:
+        allowed += f" of {lowest} or more"
+    elif highest is not None:
+        allowed += f" of {highest} or less"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text.strip())
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or not _within(value, lowest, highest):
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed; give {allowed}")
+        return value
+
+    parse.__name__ = f"{kind.__name__} in range"
+    return parse
+
+
+def _within(value: float, lowest: float | None, highest: float | None) -> bool:
+    return (lowest is None or value >= lowest) and (highest is None or value <= highest)
+
+
 def _optional_float(text: str) -> float | None:
     """A number, or nothing for an empty string (a Jenkins parameter left blank)."""
     if not text.strip():
         return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    return number_in(float, 0, 1)(text)  # a threshold on a metric in [0, 1]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -378,9 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     command = commands.add_parser("import-folder", help="copy a photo tree (one folder per person) into the data set")
     command.add_argument("source", help="folder with one sub-folder of photos per person")
     command.add_argument("--dest", default=RAW_DIR)
-    command.add_argument("--min-images", type=int, default=1, help="skip people with fewer photos")
-    command.add_argument("--max-people", type=int, help="keep the people with the most photos")
-    command.add_argument("--max-images", type=int, help="copy at most this many photos per person")
+    command.add_argument("--min-images", type=_positive_int, default=1, help="skip people with fewer photos")
+    command.add_argument("--max-people", type=_positive_int, help="keep the people with the most photos")
+    command.add_argument("--max-images", type=_positive_int, help="copy at most this many photos per person")
     command.set_defaults(handler=_import_folder)
 
     for name, text in (
@@ -388,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("enrol", "capture (or copy from a folder) photos of a person, then dvc add and git commit; --push pushes"),
     ):
         command = commands.add_parser(name, help=text)
-        command.add_argument("--person", required=True, help="the name to save the photos under")
+        command.add_argument("--person", required=True, type=cli_person_name, help="the name to save the photos under")
         command.add_argument(
             "--source", default="0", help="camera index, video file or folder of photos (default: camera 0)"
         )
@@ -397,11 +428,14 @@ def build_parser() -> argparse.ArgumentParser:
         for option, (kind, option_help) in CAPTURE_OPTIONS.items():
             default = getattr(CaptureSettings(), option)
             command.add_argument(
-                f"--{option.replace('_', '-')}", type=kind, default=default, help=f"{option_help} (default {default})"
+                f"--{option.replace('_', '-')}",
+                type=number_in(*kind),
+                default=default,
+                help=f"{option_help} (default {default})",
             )
         command.add_argument(
             "--interval",
-            type=float,
+            type=number_in(float, 0),
             help="seconds between saved photos (default: 1 for a camera, so that poses change; 0 for a video or "
             "folder)",
         )
@@ -444,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prints what it would remove; with --yes removes it, marks the live model so it answers "
         "unknown for them, retrains (dvc repro), searches again and writes receipts/forget-NAME-TIME.json/.txt.",
     )
-    command.add_argument("--person", required=True)
+    command.add_argument("--person", required=True, type=cli_person_name)
     command.add_argument("--yes", action="store_true", help="do it (without: only print the plan)")
     command.add_argument("--no-remote", action="store_true", help="leave the DVC remote's copies (the receipt says so)")
     command.add_argument("--no-retrain", action="store_true", help="do not run dvc repro afterwards")
@@ -453,8 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     command = commands.add_parser("import-lfw", help="download LFW through scikit-learn (needs a network)")
     command.add_argument("--dest", default=RAW_DIR)
-    command.add_argument("--min-images", type=int, default=20)
-    command.add_argument("--max-people", type=int)
+    command.add_argument("--min-images", type=_positive_int, default=20)
+    command.add_argument("--max-people", type=_positive_int)
     command.set_defaults(handler=_import_lfw)
 
     command = commands.add_parser("check-weights", help="download the VGG16 ImageNet weights, or say why not (exit 3)")
@@ -501,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--raw", default=RAW_DIR, help="where POST /people/NAME/photos keeps enrolled photos")
     command.add_argument("--records", metavar="PLACE", help=RECORDS_HELP)
     command.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    command.add_argument("--port", type=int, default=8000)
+    command.add_argument("--port", type=number_in(int, 1, 65535), default=8000)
     command.add_argument(
         "--workers", type=_positive_int, help="prediction processes (default: FACEOPS_WORKERS, else one per core)"
     )

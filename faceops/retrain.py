@@ -271,7 +271,11 @@ def _apply_best(
 def _score(metrics: Mapping, key: str, path: Any) -> float:
     if key not in metrics:
         raise FaceopsError(f"{path}: no metric {key!r} (retrain.metric); it has {', '.join(metrics)}")
-    return float(metrics[key])
+    value = metrics[key]
+    # bool is an int: True would read as 1.0; a metric outside [0, 1] (or NaN) is a broken file, never a pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise FaceopsError(f"{path}: {key} is {value!r}; allowed: a number from 0 to 1 (retrain.metric)")
+    return float(value)
 
 
 def write_report(path: str | os.PathLike[str], params: RetrainParams, outcome: RetrainOutcome) -> None:
