@@ -14,10 +14,12 @@ import re
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from faceops.card import ModelCard
 from faceops.errors import FaceopsError
+from faceops.feedback import FaceRecord, FeedbackStore
 from faceops.records import RecordStore
 
 RECOGNITIONS = "recognitions"  # the log's name in the record store (a folder: logs/recognitions.jsonl)
@@ -78,13 +80,50 @@ class MonitorSettings:
     min_faces: int = 10  # fewer recent faces of a person say nothing
 
 
-def monitor(records: list[dict], card: ModelCard, settings: MonitorSettings = MonitorSettings()) -> list[PersonDrift]:
-    """Per person of the live model: recent faces (of this model version only) against its training baseline."""
+def _face_key(time: object, distance: object, model: object) -> tuple | None:
+    """What ties a log line to the feedback on the same face (both carry the answer's time and distance)."""
+    try:
+        return round(float(time), 6), round(float(distance), 6), model  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def faces_of(records: list[dict], verdicts: Sequence[FaceRecord] = ()) -> list[dict]:
+    """The recognitions that are faces of the person in their `label`: answered with that name and not said
+    otherwise by feedback ("not"), or confirmed by feedback ("is") whatever the answer was.
+
+    A stranger correctly answered "unknown" is only *closest* to someone; counting it under that person
+    would raise their distance and unknown share, and report drift for someone who has not changed."""
+
+    denied = {_face_key(v.time, v.distance, v.model_version) for v in verdicts if v.verdict == "not"}
+    faces = [
+        record
+        for record in records
+        if record.get("name") == record.get("label")
+        and (key := _face_key(record.get("time"), record.get("distance"), record.get("model"))) is not None
+        and key not in denied
+    ]
+    faces += [
+        {"time": v.time, "name": v.name, "label": v.label, "distance": v.distance, "model": v.model_version}
+        for v in verdicts
+        if v.verdict == "is" and v.person == v.label and v.name != v.label  # answered otherwise: not in `faces` yet
+    ]
+    return faces
+
+
+def monitor(
+    records: list[dict],
+    card: ModelCard,
+    settings: MonitorSettings = MonitorSettings(),
+    verdicts: Sequence[FaceRecord] = (),
+) -> list[PersonDrift]:
+    """Per person of the live model: recent faces named as them (or confirmed by feedback), of this model
+    version only, against its training baseline."""
     baseline = card.open_set
     if len(baseline.median_distance) != len(card.labels):
         raise FaceopsError("the live model's card has no per-person baseline; train it again with dvc repro")
     recent: dict[str, list[dict]] = defaultdict(list)
-    for record in records:
+    for record in faces_of(records, verdicts):
         if record.get("model") == card.version and record.get("label") in card.labels:
             recent[record["label"]].append(record)
     drifts = []
@@ -128,8 +167,10 @@ class DriftSummary:
 def summarise_drift(
     store: RecordStore, card: ModelCard, since: str, settings: MonitorSettings = MonitorSettings()
 ) -> DriftSummary:
-    records = read_records(store, parse_since(since))
-    people = monitor(records, card, settings)
+    start = parse_since(since)
+    records = read_records(store, start)
+    verdicts = [record for record in FeedbackStore(store).entries() if record.time >= start]
+    people = monitor(records, card, settings, verdicts)
     skipped = sum(record.get("model") != card.version for record in records)
     return DriftSummary(store.where, since, len(records), skipped, tuple(people), settings)
 

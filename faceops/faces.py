@@ -53,13 +53,15 @@ class FacesResult:
 def _face_file_names(files: list[RawFile], raw_dir: Path) -> dict[Path, str]:
     """A crop name per photo that no two photos of a person share: `Alice_0001.jpg` -> `Alice_0001.png`;
     a photo in a subfolder keeps the folder (`cam1/IMG_1.jpg` -> `cam1__IMG_1.png`), and where two names still
-    meet (`a.jpg` beside `a.png`) the extension stays in (`a_jpg.png`)."""
+    meet (`a.jpg` beside `a.png`) the extension stays in (`a_jpg.png`). Where even that meets another photo's
+    name (`a/same.jpg` beside `a__same.jpg`), the name spells the whole path, escaped (`a%2Fsame%2Ejpg.png`):
+    the last step checks every name against every other, so the mapping is one-to-one by construction."""
     stems = {}
     for raw in files:
         inside = raw.path.relative_to(raw_dir / raw.person)
         stems[raw.path] = "__".join((*inside.parent.parts, inside.stem))
     counts = Counter((raw.person, stems[raw.path]) for raw in files)
-    return {
+    wanted = {
         raw.path: (
             stems[raw.path]
             if counts[(raw.person, stems[raw.path])] == 1
@@ -68,6 +70,26 @@ def _face_file_names(files: list[RawFile], raw_dir: Path) -> dict[Path, str]:
         + ".png"
         for raw in files
     }
+    return _one_to_one(files, raw_dir, wanted)
+
+
+def _one_to_one(files: list[RawFile], raw_dir: Path, wanted: dict[Path, str]) -> dict[Path, str]:
+    """`wanted` where a name is a single photo's; the escaped whole path (numbered if need be) where it is not."""
+    shared = Counter((raw.person, wanted[raw.path]) for raw in files)
+    taken = {(raw.person, wanted[raw.path]) for raw in files if shared[(raw.person, wanted[raw.path])] == 1}
+    names: dict[Path, str] = {}
+    for raw in files:
+        name = wanted[raw.path]
+        if shared[(raw.person, name)] > 1:
+            inside = raw.path.relative_to(raw_dir / raw.person).as_posix()
+            escaped = inside.replace("%", "%25").replace("/", "%2F").replace(".", "%2E")
+            name, number = f"{escaped}.png", 1
+            while (raw.person, name) in taken:
+                number += 1
+                name = f"{escaped}%{number}.png"
+            taken.add((raw.person, name))
+        names[raw.path] = name
+    return names
 
 
 CROP_FORMAT = 2  # bump when detection or cropping changes what a photo gives, so old crops are not reused

@@ -318,6 +318,8 @@ def validate_faces(
             )
         )
 
+    if {"path", "source"} <= set(faces.columns):
+        checks.append(_one_crop_per_photo(gx, faces))
     share = rejected / photos if photos else 0.0
     rejections = pd.DataFrame([{"rejected_share": share}])
     kind, result = gx.run(
@@ -349,3 +351,20 @@ def validate_faces(
         len(report.warnings),
     )
     return report
+
+
+def _one_crop_per_photo(gx: _Expectations, faces: pd.DataFrame) -> Check:
+    """Two photos with one crop path: one of them overwrote the other, and a face is silently lost."""
+    kind, result = gx.run(faces, "ExpectColumnValuesToBeUnique", column="path", index=["path", "source"])
+    shared: dict[str, list[str]] = {}
+    for row in result.result.get("unexpected_index_list", []):
+        shared.setdefault(row["path"], []).append(str(row["source"]))
+    return Check(
+        "one crop per photo",
+        kind,
+        "error",
+        result.success,
+        f"{len(shared)} crop paths shared",
+        "unique crop path",
+        [f"{path}: the crop of {' and of '.join(sources)}" for path, sources in shared.items()],
+    )
