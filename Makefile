@@ -7,7 +7,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 LINT_TOOLS := .ci/node/node_modules/.bin/npm-groovy-lint
 
-.PHONY: install demo serve test test-fast lint-tools browser
+.PHONY: install demo serve test test-fast lint-tools browser fonts
 
 install: $(VENV)/.installed
 
@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 # ImageNet weights cannot be fetched: check-weights says so, and the demo trains on the offline
 # face backbone instead, through `dvc exp run -S train.backbone=dlib_resnet`, which also writes
 # that choice into params.yaml. `dvc repro` itself never switches models.
-demo: install
+demo: install fonts
 	faceops import-folder $(DEMO_DATA) --min-images 20 --max-people $(DEMO_PEOPLE)
 	dvc add --quiet dataset/raw
 	@if faceops check-weights; then \
@@ -35,7 +35,7 @@ demo: install
 serve: install
 	faceops serve --host 127.0.0.1 --port 8000
 
-test: install lint-tools browser
+test: install lint-tools browser fonts
 	$(VENV)/bin/python -m pytest
 
 # The web page test drives Debian's chromium (Playwright downloads no browser here). As root with apt it is
@@ -47,6 +47,17 @@ browser:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 		else \
 			echo "error: the web page test needs chromium: run 'sudo apt-get install chromium', then make test" >&2; exit 1; \
+		fi; }
+
+# Plots name people in any script: matplotlib falls back to Debian's Noto CJK fonts for Chinese, Japanese and
+# Korean names (faceops/fonts.py). As root with apt they are installed; otherwise make says how.
+fonts:
+	@fc-list 2>/dev/null | grep -q "Noto Sans CJK" || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's fonts-noto-cjk for names in Chinese, Japanese and Korean"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk >/dev/null; \
+		else \
+			echo "error: plots need a CJK font: run 'sudo apt-get install fonts-noto-cjk', then make again" >&2; exit 1; \
 		fi; }
 
 # npm-groovy-lint lints the Jenkinsfile in the tests (needs Node.js and Java); 15.x runs on Node 20.

@@ -14,7 +14,7 @@ FROM python:3.11-slim-bookworm
 
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git make \
+    && apt-get install -y --no-install-recommends git make fonts-noto-cjk \
     && rm -rf /var/lib/apt/lists/*
 # DL3008: git and make follow the base image's Debian release; pinning them would break on its updates.
 

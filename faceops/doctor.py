@@ -278,24 +278,41 @@ def run_checks(
     env: Mapping[str, str] = os.environ,
     reachable: Callable[[str], bool] = url_reachable,
 ) -> list[Check]:
+    """Every check, each run even when an earlier one failed, so that one run lists everything to fix."""
     root = Path(root)
-    checks = [check_python()]
+    checks = [_guarded("python", check_python)]
     try:
         params = load_params(root / params_path)
         checks.append(Check("params.yaml", OK, f"{root / params_path}: every setting valid"))
     except FaceopsError as exc:
-        return [*checks, Check("params.yaml", FAIL, str(exc), "fix the setting it names")]
-    keras = check_keras()
+        params = Params()  # the remaining checks still run, on the defaults
+        checks.append(Check("params.yaml", FAIL, f"{exc} (the checks below use the defaults)", "fix the setting"))
+    keras = _guarded("keras", check_keras)
     checks.append(keras)
     if keras.status == OK:
-        checks.append(check_gpu(needs.gpu))
-    checks.append(check_dlib())
-    checks.append(check_vgg16(params, reachable))
-    checks.append(check_remote(root, needs.remote))
-    recipients = parse_addresses(to, "--to") or list(params.report.recipients)
-    checks.extend(check_mail(params, recipients, needs.mail, env))
-    checks.append(check_git_identity(root))
+        checks.append(_guarded("gpu", check_gpu, needs.gpu))
+    checks.append(_guarded("backbone dlib_resnet", check_dlib))
+    checks.append(_guarded("backbone vgg16", check_vgg16, params, reachable))
+    checks.append(_guarded("dvc remote", check_remote, root, needs.remote))
+    try:
+        recipients = parse_addresses(to, "--to") or list(params.report.recipients)
+        checks.extend(check_mail(params, recipients, needs.mail, env))
+    except Exception as exc:  # noqa: BLE001 - a check that breaks is a failed check, not the end of the run
+        checks.append(Check("mail", FAIL, _broken(exc), "fix what it names"))
+    checks.append(_guarded("git identity", check_git_identity, root))
     return checks
+
+
+def _broken(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def _guarded(name: str, check: Callable[..., Check], *args: object) -> Check:
+    """The check's verdict; an error inside it is that check's FAIL, and the other checks still run."""
+    try:
+        return check(*args)
+    except Exception as exc:  # noqa: BLE001 - see above
+        return Check(name, FAIL, _broken(exc), "fix what it names")
 
 
 def format_table(checks: list[Check]) -> str:

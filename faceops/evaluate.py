@@ -12,6 +12,7 @@ import pandas as pd
 from faceops.atomic import atomic_path
 from faceops.errors import FaceopsError
 from faceops.features import ORIGINAL, FaceFile, FeatureCache, compute_features
+from faceops.fonts import use_fonts_for_names
 from faceops.model import UNKNOWN, Recogniser
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ def plot_confusion(confusion: list[dict], path: str | os.PathLike[str]) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    use_fonts_for_names()
     from sklearn.metrics import confusion_matrix
 
     actual = [row["actual"] for row in confusion]
@@ -142,6 +145,8 @@ def plot_history(history: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    use_fonts_for_names()
 
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
     for column, ax in (("loss", loss_ax), ("accuracy", acc_ax)):
