@@ -37,6 +37,8 @@ def _import_folder(args: argparse.Namespace) -> int:
     from faceops.dataset import import_folder
 
     summary = import_folder(args.source, args.dest, args.min_images, args.max_people, args.max_images)
+    for line in summary.skipped_files:
+        print(f"skipped {line}", file=sys.stderr)
     print(
         f"{summary.people} people, {summary.copied} photos copied into {args.dest} "
         f"({summary.already_present} already there, "

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import numpy as np
 import pandas as pd
 
+from faceops.atomic import atomic_open
 from faceops.errors import FaceopsError
 
 
@@ -49,3 +51,12 @@ def split_manifest(manifest: pd.DataFrame, test_size: float, seed: int, stranger
 
 def _rank(seed: int, key: str) -> str:
     return hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
+
+
+def write_split(split: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write the split CSV atomically, with "\\r\\n" rows as the csv module writes data/faces.csv.
+
+    pandas' default "\\n" rows leave a field with a lone "\\r" (a photo's file name may hold one) unquoted,
+    and reading it back splits the row, so that face silently drops out of training."""
+    with atomic_open(path, "w", newline="") as handle:
+        split.to_csv(handle, index=False, lineterminator="\r\n")

@@ -3,12 +3,12 @@
 import argparse
 import logging
 
-from faceops.atomic import atomic_open, read_json
+from faceops.atomic import read_json
 from faceops.entry import run_stage
 from faceops.errors import FaceopsError
 from faceops.faces import read_manifest
 from faceops.params import load_params
-from faceops.split import split_manifest
+from faceops.split import split_manifest, write_split
 
 
 def main() -> None:
@@ -36,9 +36,7 @@ def main() -> None:
         settings.test_size,
         base.seed,
     )
-    with atomic_open(args.out, "w", newline="") as handle:
-        # "\r\n" rows, as the csv module writes data/faces.csv: a field holding a lone "\r" is then quoted.
-        split.to_csv(handle, index=False, lineterminator="\r\n")
+    write_split(split, args.out)
 
 
 if __name__ == "__main__":

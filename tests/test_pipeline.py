@@ -64,7 +64,7 @@ def test_repro_writes_every_declared_output(project):
         with Image.open(path / png) as image:
             assert image.format == "PNG" and image.width > 300
     assert "PROMOTED: accuracy" in first.stdout  # the first candidate goes live
-    assert "data validation: 4 people, 80 faces: 11 checks passed" in first.stdout
+    assert "data validation: 4 people, 80 faces: 12 checks passed" in first.stdout
     assert json.loads((path / "reports/data_validation.json").read_text())["success"] is True
     meta = json.loads((path / "models/model.json").read_text())
     split = pd.read_csv(path / "data/split.csv")

@@ -37,9 +37,9 @@ def test_clean_data_passes(faces):
     assert report.success, report.summary()
     assert not report.warnings and report.people == 3 and report.faces == len(faces)
     as_json = report.to_dict()
-    assert as_json["success"] is True and len(as_json["checks"]) == 11
+    assert as_json["success"] is True and len(as_json["checks"]) == 12
     assert all(check["expectation"].startswith("expect_") for check in as_json["checks"])
-    assert "11 checks passed, 0 warnings, 0 failed" in report.summary()
+    assert "12 checks passed, 0 warnings, 0 failed" in report.summary()
 
 
 def test_person_below_minimum(faces):

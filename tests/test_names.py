@@ -1,0 +1,151 @@
+"""One person-name type at every door: the rules, one person per NFC + case-folded spelling, exit 2 on the CLI."""
+
+import os
+import shutil
+import subprocess
+import sys
+import unicodedata
+
+import pytest
+from helpers import REPO
+
+from faceops.dataset import import_folder, list_raw_files
+from faceops.errors import FaceopsError, UsageError
+from faceops.feedback import verdict_of
+from faceops.names import name_key, person_name, refuse_second_spelling
+
+NFC_JOSE = "Jos\u00e9"
+NFD_JOSE = "Jose\u0301"
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("", "person name is empty"),
+        ("   ", "person name is empty"),
+        (".hidden", "is hidden"),
+        ("a/b", "path separator"),
+        ("a\\b", "path separator"),
+        (" Ann", "starts or ends with a space"),
+        ("Ann\x1b[31m", r"a control character \(U\+001B\)"),
+        ("Ann\nBob", r"a control character \(U\+000A\)"),
+        ("Ann\rBob", r"a control character \(U\+000D\)"),
+        ("Ann\x00", r"a control character \(U\+0000\)"),
+        ("Ann\x85", r"a control character \(U\+0085\)"),  # C1
+        ("Ann\u200d", r"an invisible format character \(U\+200D\)"),  # zero-width joiner
+        ("\u202eAnn", r"an invisible format character \(U\+202E\)"),  # right-to-left override
+        ("Ann\u2028", r"a line separator"),
+        ("x" * 101, "has 101 characters, at most 100"),
+        ("*", "glob character"),
+        ("An?", "glob character"),
+        ("[A]nn", "glob character"),
+    ],
+)
+def test_bad_names_are_refused_naming_the_rule(name, message):
+    with pytest.raises(UsageError, match=message):
+        person_name(name, "--person")
+
+
+@pytest.mark.parametrize("name", ["Ann_Smith", "O'Brien", "José", "山田太郎", "Zoë-Ünal", "x" * 100, "NA"])
+def test_good_names_pass(name):
+    assert person_name(name) == name
+
+
+def test_a_name_is_kept_in_nfc():
+    assert person_name(NFD_JOSE) == NFC_JOSE
+    assert name_key(NFD_JOSE) == name_key("JOSÉ") == name_key(NFC_JOSE)
+
+
+def test_a_second_spelling_is_refused_naming_the_first():
+    with pytest.raises(UsageError, match=r"'josé' is another spelling of the existing person 'José'"):
+        refuse_second_spelling("josé", ["Bob", "José"], "person")
+    refuse_second_spelling("José", ["Bob", "José"])  # the same spelling is the same person: fine
+
+
+def _faceops(*args: str, cwd) -> subprocess.CompletedProcess:
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "faceops.cli", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["forget", "--person", "*"], "argument --person: person name '*' contains a glob character"),
+        (["capture", "--person", "Ann\x1bX", "--source", "."], "contains a control character (U+001B)"),
+        (["enrol", "--person", "\u202eAnn", "--source", "."], "contains an invisible format character (U+202E)"),
+        (["capture", "--person", "x" * 300, "--source", "."], "has 300 characters, at most 100"),
+    ],
+)
+def test_bad_names_on_the_command_line_exit_2(tmp_path, args, message):
+    result = _faceops(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+
+
+def test_import_refuses_a_second_spelling_in_the_source(tmp_path, lfw_photo):
+    source = tmp_path / "source"
+    for name in (NFD_JOSE, "JOSÉ"):
+        (source / name).mkdir(parents=True)
+        shutil.copy(lfw_photo, source / name / "a.jpg")
+    result = _faceops("import-folder", str(source), "--dest", str(tmp_path / "raw"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "'José' is another spelling of the existing person 'JOSÉ'" in result.stderr
+    assert not (tmp_path / "raw").exists()
+
+
+def test_import_refuses_a_second_spelling_of_someone_in_the_data_set(tmp_path, lfw_photo):
+    source, raw = tmp_path / "source", tmp_path / "raw"
+    (raw / NFC_JOSE).mkdir(parents=True)
+    (source / NFD_JOSE.lower()).mkdir(parents=True)
+    shutil.copy(lfw_photo, source / NFD_JOSE.lower() / "a.jpg")
+    with pytest.raises(UsageError, match="another spelling of the existing person 'José'"):
+        import_folder(source, raw)
+
+
+def test_import_keeps_a_name_in_nfc(tmp_path, lfw_photo):
+    source, raw = tmp_path / "source", tmp_path / "raw"
+    (source / NFD_JOSE).mkdir(parents=True)
+    shutil.copy(lfw_photo, source / NFD_JOSE / "a.jpg")
+    import_folder(source, raw)
+    assert [p.name for p in raw.iterdir()] == [NFC_JOSE]
+
+
+def test_import_refuses_a_folder_name_with_a_carriage_return(tmp_path, lfw_photo):
+    (tmp_path / "source" / "Ann\rX").mkdir(parents=True)
+    shutil.copy(lfw_photo, tmp_path / "source" / "Ann\rX" / "a.jpg")
+    result = _faceops("import-folder", str(tmp_path / "source"), "--dest", str(tmp_path / "raw"), cwd=tmp_path)
+    assert result.returncode == 2 and "contains a control character (U+000D)" in result.stderr
+
+
+def test_the_data_set_refuses_two_spellings_and_non_nfc_folders(tmp_path, lfw_photo):
+    for name in (NFC_JOSE, "JOSÉ"):
+        (tmp_path / name).mkdir()
+        shutil.copy(lfw_photo, tmp_path / name / "a.jpg")
+    with pytest.raises(UsageError, match="'José' is another spelling of the existing person 'JOSÉ'"):
+        list_raw_files(tmp_path)
+    shutil.rmtree(tmp_path / "JOSÉ")
+    (tmp_path / NFC_JOSE).rename(tmp_path / NFD_JOSE)
+    assert unicodedata.is_normalized("NFD", os.listdir(tmp_path)[0])
+    with pytest.raises(UsageError, match="not in Unicode NFC form; rename it to 'José'"):
+        list_raw_files(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"id": "ab12", "person": "Ann\x00"}, "person: person name 'Ann\\x00' contains a control character"),
+        ({"id": "ab12", "not": "A" * 300}, "has 300 characters, at most 100"),
+        ({"id": "ab12", "person": "ann"}, "'ann' is not a person of this model or data set; the person is spelt 'Ann'"),
+        ({"id": "ab12", "person": {"name": {"nested": "Ann"}}}, 'give exactly one of "person"'),
+    ],
+)
+def test_feedback_names_follow_the_same_rules(body, message):
+    with pytest.raises(FaceopsError) as error:
+        verdict_of(body, {"Ann", "Bob"})
+    assert message in str(error.value)
+
+
+def test_feedback_takes_another_unicode_form_of_a_known_name():
+    assert verdict_of({"id": "ab12", "person": NFD_JOSE}, {NFC_JOSE, "Bob"}) == ("ab12", "is", NFC_JOSE)
