@@ -301,9 +301,10 @@ def _monitor(args: argparse.Namespace) -> int:
     from faceops.drift import MonitorSettings, format_drift, summarise_drift
     from faceops.records import open_store
 
+    store = open_store(args.records)  # first: a --records that cannot be right is the error to report
     card = ModelCard.read(card_path(args.model))
     settings = MonitorSettings(max_rise=args.max_rise, min_faces=args.min_faces)
-    summary = summarise_drift(open_store(args.records), card, args.since, settings)
+    summary = summarise_drift(store, card, args.since, settings)
     if args.json:
         print(json.dumps([{**dataclasses.asdict(d), "rise": round(d.rise, 4)} for d in summary.people]))
     else:
