@@ -16,7 +16,8 @@ FROM python:3.11-slim-bookworm
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git make fonts-noto-cjk \
     && rm -rf /var/lib/apt/lists/*
-# DL3008: git and make follow the base image's Debian release; pinning them would break on its updates.
+# DL3008: git, make and fonts-noto-cjk (names in any script in the plots) follow the base image's Debian release;
+# pinning them would break on its updates.
 
 WORKDIR /opt/faceops
 COPY pyproject.toml README.md ./

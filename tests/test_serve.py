@@ -418,7 +418,7 @@ def test_api_keys_and_roles(keyed_server, lfw):
         401,
         {"detail": "the API key is not valid"},
     )
-    assert _request(url, "/docs")[0] == 401 and _request(url, "/openapi.json")[0] == 401
+    assert _request(url, "/docs")[0] == 200 and _request(url, "/openapi.json")[0] == 200  # no data; a browser opens it
     status, info = _request(url, "/model", headers={"Authorization": f"Bearer {PREDICT_KEY}"})
     assert status == 200 and info["labels"]
     photo = sorted((lfw / info["labels"][0]).iterdir())[-1].read_bytes()
