@@ -54,6 +54,8 @@ def _faceops(*args: str, cwd) -> subprocess.CompletedProcess:
         (["retrain", "--threshold", "2.5"], "argument --threshold: '2.5' is not allowed; give a number from 0 to 1"),
         (["report", "--threshold", "nan"], "argument --threshold: 'nan' is not allowed; give a number from 0 to 1"),
         (["monitor", "--min-faces", "0"], "argument --min-faces: '0' is not a whole number of 1 or more"),
+        (["monitor", "--max-rise", "inf"], "argument --max-rise: 'inf' is not a number above 0"),
+        (["serve", "--header-timeout", "0"], "argument --header-timeout: '0' is not a number above 0"),
     ],
 )
 def test_numbers_out_of_range_exit_2_naming_value_and_range(tmp_path, args, message):
