@@ -232,12 +232,14 @@ def _enrol(args: argparse.Namespace) -> int:
 
 
 def _forget(args: argparse.Namespace) -> int:
-    from faceops.forget import find, forget, nothing_found
+    from faceops.forget import find, forget, nothing_found, people_in
+    from faceops.names import refuse_second_spelling
 
     plan = find(args.person, ".", use_remote=not args.no_remote)
     if plan.empty:
         message, is_error = nothing_found(args.person)
         if is_error:
+            refuse_second_spelling(args.person, people_in(Path(".")), "--person")  # `josé` for `José`: say whom
             raise FaceopsError(message)
         print(message)
         return 0

@@ -7,7 +7,7 @@ import sys
 import unicodedata
 
 import pytest
-from helpers import REPO
+from helpers import REPO, sh, tool_env
 
 from faceops.dataset import import_folder, list_raw_files
 from faceops.errors import FaceopsError, UsageError
@@ -149,3 +149,20 @@ def test_feedback_names_follow_the_same_rules(body, message):
 
 def test_feedback_takes_another_unicode_form_of_a_known_name():
     assert verdict_of({"id": "ab12", "person": NFD_JOSE}, {NFC_JOSE, "Bob"}) == ("ab12", "is", NFC_JOSE)
+
+
+def test_forget_with_another_spelling_names_the_person(tmp_path, lfw_photo):
+    sh("git", "init", "-q", cwd=tmp_path)
+    sh("dvc", "init", "-q", cwd=tmp_path, env=tool_env())
+    (tmp_path / "dataset" / "raw" / NFC_JOSE).mkdir(parents=True)
+    shutil.copy(lfw_photo, tmp_path / "dataset" / "raw" / NFC_JOSE / "a.jpg")
+    result = subprocess.run(
+        ["faceops", "forget", "--person", "JOSE\u0301", "--no-remote"],
+        cwd=tmp_path,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--person: 'JOSÉ' is another spelling of the existing person 'José'" in result.stderr
