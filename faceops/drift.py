@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import statistics
 import time
@@ -22,6 +23,7 @@ from faceops.errors import FaceopsError
 from faceops.feedback import FaceRecord, FeedbackStore
 from faceops.records import RecordStore
 
+log = logging.getLogger(__name__)
 RECOGNITIONS = "recognitions"  # the log's name in the record store (a folder: logs/recognitions.jsonl)
 UNKNOWN = "unknown"
 
@@ -169,10 +171,19 @@ def summarise_drift(
 ) -> DriftSummary:
     start = parse_since(since)
     records = read_records(store, start)
-    verdicts = [record for record in FeedbackStore(store).entries() if record.time >= start]
+    verdicts = [record for record in _verdicts(store) if record.time >= start]
     people = monitor(records, card, settings, verdicts)
     skipped = sum(record.get("model") != card.version for record in records)
     return DriftSummary(store.where, since, len(records), skipped, tuple(people), settings)
+
+
+def _verdicts(store: RecordStore) -> list[FaceRecord]:
+    """The feedback waiting in the store; a damaged record makes drift go without feedback, said in the log."""
+    try:
+        return FeedbackStore(store).entries()
+    except (ValueError, TypeError) as exc:
+        log.warning("feedback records in %s cannot be read (%s); drift counts named faces only", store.where, exc)
+        return []
 
 
 def format_drift(drifts: list[PersonDrift], skipped: int, settings: MonitorSettings) -> str:

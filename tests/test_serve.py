@@ -663,12 +663,16 @@ def test_feedback_becomes_training_data_and_the_log_holds_no_image(server, lfw, 
 
 
 def test_monitor_flags_a_person_whose_faces_moved_away(server, lfw, tmp_path):
-    """A log of another person's faces under a known name, distances from the real model: flagged."""
+    """A log of another person's faces under a known name, distances from the real model: flagged. The faces the
+    model answered "unknown" count because feedback confirmed them as that person (unconfirmed, they would be
+    strangers, which never raise drift)."""
     import numpy as np
 
+    from faceops.feedback import FaceRecord, FeedbackStore
     from faceops.images import load_image
     from faceops.model import Recogniser, centroid_distances
     from faceops.predict import FacePredictor
+    from faceops.records import FolderStore
 
     _, project, meta = server
     recogniser = Recogniser.load(project / "models/model.keras")
@@ -687,6 +691,10 @@ def test_monitor_flags_a_person_whose_faces_moved_away(server, lfw, tmp_path):
     log = tmp_path / "logs/recognitions.jsonl"
     log.parent.mkdir()
     log.write_text("".join(json.dumps(record) + "\n" for record in records) + "not json\n")
+    feedback = FeedbackStore(FolderStore(tmp_path))
+    for number, record in enumerate(r for r in records if r["name"] == "unknown"):
+        confirmed = FaceRecord(f"f{number}", now, "unknown", drifting, record["distance"], version, "is", drifting)
+        feedback.add(b"", confirmed)
     result = sh("faceops", "monitor", "--records", str(tmp_path), "--since", "1h", cwd=project, check=False)
     assert result.returncode == 3, result.stdout + result.stderr
     rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("| ")}
