@@ -11,6 +11,7 @@ import argparse
 import os
 import unicodedata
 from collections.abc import Iterable
+from typing import NewType
 
 from faceops.errors import UsageError
 
@@ -18,9 +19,15 @@ MAX_NAME_LENGTH = 100
 GLOB_CHARACTERS = "*?[]"
 # Unicode categories a name may not hold: controls (C0, C1, NUL), format characters (bidi overrides,
 # zero-width joiners), surrogates, private use, unassigned code points, and line or paragraph separators.
-REFUSED_CATEGORIES = {"Cc": "a control character", "Cf": "an invisible format character", "Cs": "a surrogate",
-                      "Co": "a private-use character", "Cn": "an unassigned code point",
-                      "Zl": "a line separator", "Zp": "a paragraph separator"}  # fmt: skip
+REFUSED_CATEGORIES = {
+    "Cc": "a control character",
+    "Cf": "an invisible format character",
+    "Cs": "a surrogate",
+    "Co": "a private-use character",
+    "Cn": "an unassigned code point",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+}
 RULES = (
     f"a person name is 1 to {MAX_NAME_LENGTH} visible characters, without path separators, "
     f"glob characters ({GLOB_CHARACTERS}), a leading dot or surrounding spaces"
@@ -31,7 +38,8 @@ class BadNameError(UsageError):
     """A name no door accepts: the CLI exits 2 with it, the service answers 400."""
 
 
-PersonName = str  # a name `person_name` returned: NFC, checked; use it for folders, labels and look-ups
+# A name `person_name` returned: NFC and checked; what folders, labels and look-ups take.
+PersonName = NewType("PersonName", str)
 
 
 def person_name(text: object, where: str = "person name") -> PersonName:
@@ -60,7 +68,7 @@ def person_name(text: object, where: str = "person name") -> PersonName:
         raise BadNameError(f"{where}: person name {name!r} is hidden (starts with '.')")
     if name != name.strip():
         raise BadNameError(f"{where}: person name {name!r} starts or ends with a space")
-    return name
+    return PersonName(name)
 
 
 def name_key(name: str) -> str:
