@@ -166,3 +166,20 @@ def test_forget_with_another_spelling_names_the_person(tmp_path, lfw_photo):
     )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "--person: 'JOSÉ' is another spelling of the existing person 'José'" in result.stderr
+
+
+def test_capture_refuses_a_second_spelling_of_someone_in_the_data_set(tmp_path, lfw_photo):
+    (tmp_path / "raw" / NFC_JOSE).mkdir(parents=True)
+    (tmp_path / "photos").mkdir()
+    shutil.copy(lfw_photo, tmp_path / "photos" / "a.jpg")
+    result = subprocess.run(
+        ["faceops", "capture", "--person", "josé", "--source", "photos", "--dest", "raw"],
+        cwd=tmp_path,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--person: 'josé' is another spelling of the existing person 'José'" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == [NFC_JOSE]
