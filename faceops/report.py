@@ -267,6 +267,7 @@ def build_report(
                 }
                 for c in gate["checks"]
             ],
+            "paired": _paired_line(gate),
         },
     }
     text_lines = [verdict, ""] + [f"{k}: {v}" for k, v in facts]
@@ -280,6 +281,8 @@ def build_report(
             f"  {c['name']}: live {c['live']}, candidate {c['candidate']}, needs {c['limit']}: {c['verdict']}"
             for c in context["gate"]["checks"]
         ]
+        if context["gate"]["paired"]:
+            text_lines.append(f"  {context['gate']['paired']}")
     if warnings:
         text_lines += ["", "data validation warnings:"] + [f"  {w}" for w in warnings]
     if context["drift"]:
@@ -302,6 +305,13 @@ def build_report(
         "\n".join(text_lines) + "\n",
         images,
     )
+
+
+def _paired_line(gate: Mapping) -> str | None:
+    """Live and candidate on the same faces (gate v2), in one line."""
+    from faceops.paired import paired_summary
+
+    return paired_summary(gate)
 
 
 def _render(context: dict, images: dict[str, str]) -> str:
