@@ -375,6 +375,31 @@ def _promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from faceops.registry import format_versions, register, versions
+
+    if args.register:
+        version = register(".")
+        print(f"registered {version}, stage live" if version else "HEAD's live model is registered already")
+    found = versions(".")
+    if args.json:
+        print(json.dumps([dataclasses.asdict(v) for v in found], indent=2))
+    else:
+        print(format_versions(found) if found else "no model versions registered (faceops models --register)")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from faceops.registry import rollback
+
+    target = rollback(".", args.version)
+    print(
+        f"{target.version} is live again (accuracy {target.accuracy}, commit {target.commit[:8]}); "
+        "commit dvc.lock and metrics/eval.json to keep it, `git push --tags` to share the GTO tags"
+    )
+    return 0
+
+
 def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
@@ -519,6 +544,17 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--model", default=MODEL_PATH)
     command.add_argument("--gate", default="reports/gate.json")
     command.set_defaults(handler=_promote)
+
+    command = commands.add_parser(
+        "models", help="model versions (GTO): version, date, accuracy, FAR, FRR, people, data version, live"
+    )
+    command.add_argument("--register", action="store_true", help="register HEAD's live model and make it live")
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.set_defaults(handler=_models)
+
+    command = commands.add_parser("rollback", help="make an earlier model version live again (from the DVC cache)")
+    command.add_argument("version", nargs="?", help="e.g. v0.1.0; default: the version before the live one")
+    command.set_defaults(handler=_rollback)
 
     command = commands.add_parser("predict", help="name the faces in photos")
     command.add_argument("photos", nargs="+")
