@@ -42,6 +42,7 @@ class ReportInputs:
     retrain: str = "reports/retrain.json"
     gate: str = "reports/gate.json"
     validation: str = "reports/data_validation.json"
+    lookalikes: str = "reports/lookalikes.json"
     dataset: str = "dataset/raw.dvc"
     images: dict = field(default_factory=lambda: dict(IMAGES))
 
@@ -244,6 +245,7 @@ def build_report(
         if check["level"] == "warning" and not check["success"]
         for problem in check["problems"]
     ]
+    warnings += [pair["message"] for pair in (read_json(root / inputs.lookalikes, missing=None) or {}).get("pairs", [])]
     context = {
         "verdict": verdict,
         "passed": passed,

@@ -129,7 +129,7 @@ def test_worse_candidate_false_rejects_and_a_broken_card_are_refused(tmp_path, l
     # A live card that cannot be read refuses the candidate (fails closed), whatever the candidate scores.
     write_params(path, {"promote": {"max_false_reject_rate": 1.0}})
     (path / "models/model.json").write_text("{")
-    result = sh("dvc", "repro", "--force", "-s", "train", "-s", "evaluate", cwd=path)
+    result = sh("dvc", "repro", "--force", "-s", "train", "evaluate", cwd=path)
     refused = [line for line in result.stderr.splitlines() if "REFUSED" in line]
     assert len(refused) == 1 and "live model readable (models/model.json: not valid JSON" in refused[0], result.stderr
     assert _sha(path / "models/model.keras") == live["models/model.keras"]
