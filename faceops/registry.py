@@ -61,9 +61,13 @@ def _lock_hashes(root: str | os.PathLike[str], commit: str) -> dict[str, str]:
 
 def versions(root: str | os.PathLike[str] = ".") -> list[ModelVersion]:
     """Every registered version, newest first, with its test scores and data version."""
-    shown = json.loads(_gto("show", ARTIFACT, "--json", root=root) or "[]")
+    shown = tools.run(["gto", "show", ARTIFACT, "--json"], root, check=False)
+    if shown.returncode != 0 and "Cannot find artifact" in shown.stdout + shown.stderr:
+        return []  # nothing registered yet
+    if shown.returncode != 0:
+        raise FaceopsError(f"`gto show {ARTIFACT}` failed: {tools.last_error(shown)}")
     found = []
-    for entry in shown:
+    for entry in json.loads(shown.stdout or "[]"):
         commit = entry["commit_hexsha"]
         metrics: dict[str, Any] = json.loads(_git_show(root, commit, METRICS) or "{}")
         data = yaml.safe_load(_git_show(root, commit, DATA) or "{}") or {}
@@ -140,6 +144,7 @@ def _restore(root: str | os.PathLike[str], target: ModelVersion) -> None:
                 f"{target.version}: {', '.join(missing)} not in the DVC cache; "
                 f"run `dvc fetch --all-commits` (or `git checkout {target.commit[:8]} && dvc pull`) first"
             )
+        _refuse_forgotten(root, target, json.loads(Path(cache.oid_to_path(hashes[card])).read_text()))
         with tempfile.TemporaryDirectory(dir=Path(root) / "models") as folder:
             staged = Path(folder) / "model.keras"
             shutil.copyfile(cache.oid_to_path(hashes[MODEL]), staged)
@@ -152,6 +157,28 @@ def _restore(root: str | os.PathLike[str], target: ModelVersion) -> None:
         write_text(Path(root) / METRICS, metrics)
     # dvc.lock records the restored model, so `dvc repro` does not rerun evaluate and promote the newer one again.
     tools.dvc("commit", "--force", "--quiet", "evaluate", cwd=root)
+
+
+def forgotten_people(root: str | os.PathLike[str]) -> set[str]:
+    """Everyone `faceops forget` removed: the people its receipts name."""
+    people = set()
+    for receipt in sorted((Path(root) / "receipts").glob("forget-*.json")):
+        try:
+            people.add(str(json.loads(receipt.read_text())["person"]))
+        except (ValueError, KeyError, TypeError):
+            raise FaceopsError(f"{receipt}: not a forget receipt (no person)") from None
+    return people
+
+
+def _refuse_forgotten(root: str | os.PathLike[str], target: ModelVersion, card: dict) -> None:
+    """A version that still names a person forgotten since must never answer with their name again."""
+    named = set(card.get("labels", [])) - set(card.get("forgotten", []))
+    gone = sorted(named & forgotten_people(root))
+    if gone:
+        raise FaceopsError(
+            f"{target.version} was trained on {', '.join(gone)}, forgotten since (receipts/forget-*.json): "
+            "it cannot be made live again; train a new model with `dvc repro`"
+        )
 
 
 def format_versions(found: list[ModelVersion]) -> str:

@@ -55,3 +55,14 @@ def test_versions_rollback_and_back_in_a_real_repository(tmp_path, lfw):
     unknown = sh("faceops", "rollback", "v9.9.9", cwd=path, check=False)
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == "error: model version 'v9.9.9' is not registered; known: v2.0.0, v1.0.0"
+
+    # A version that names a person forgotten since (faceops forget's receipt) never goes live again.
+    person = json.loads((path / "models/model.json").read_text())["labels"][0]
+    (path / "receipts").mkdir()
+    (path / "receipts" / f"forget-{person}-20261202T000000Z.json").write_text(json.dumps({"person": person}))
+    refused = sh("faceops", "rollback", "v1.0.0", cwd=path, check=False)
+    assert refused.returncode == 1 and refused.stderr.strip() == (
+        f"error: v1.0.0 was trained on {person}, forgotten since (receipts/forget-*.json): it cannot be made live "
+        "again; train a new model with `dvc repro`"
+    )
+    assert {name: _sha(path / name) for name in first} == second
