@@ -86,7 +86,9 @@ def compare(candidate: Evaluation, live: Evaluation, significance: float) -> Pai
     McNemar rather than a bootstrap interval on the accuracy difference: the test set is small (tens of faces
     for a small gallery), where the exact binomial is exact and a bootstrap interval is not; and only the
     faces the models disagree on carry information about which is better, which is what McNemar uses.
-    One-sided: the gate refuses a candidate that is worse, never one that is better.
+    One-sided: the gate refuses a candidate that is worse, never one that is better. A person the live model
+    never saw (new, or held out as a stranger when it was trained) counts against live, so such faces can only
+    favour the candidate.
     """
     from scipy.stats import binomtest
 
