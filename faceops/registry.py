@@ -8,6 +8,7 @@ test scores from the metrics/eval.json committed with it. `dvc.yaml` declares th
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -22,6 +23,8 @@ from faceops.atomic import write_text
 from faceops.card import card_path
 from faceops.errors import FaceopsError
 from faceops.promote import promote
+
+log = logging.getLogger(__name__)
 
 ARTIFACT = "model"
 LIVE = "live"
@@ -110,7 +113,7 @@ def register(root: str | os.PathLike[str] = ".") -> str | None:
 
 
 def rollback(root: str | os.PathLike[str] = ".", version: str | None = None) -> ModelVersion:
-    """Make an earlier version live again: its model and card from the DVC cache, its metrics from git; GTO
+    """Make an earlier version live again: its model and card from the DVC cache (or remote), its metrics from git; GTO
     records it in stage `live`. No version given: the one registered before the live one."""
     known = versions(root)
     if not known:
@@ -140,9 +143,11 @@ def _restore(root: str | os.PathLike[str], target: ModelVersion) -> None:
         cache = repo.cache.local
         missing = [path for path in (MODEL, card) if not cache.exists(hashes[path])]
         if missing:
+            _pull(repo, [hashes[path] for path in missing])
+            missing = [path for path in (MODEL, card) if not cache.exists(hashes[path])]
+        if missing:
             raise FaceopsError(
-                f"{target.version}: {', '.join(missing)} not in the DVC cache; "
-                f"run `dvc fetch --all-commits` (or `git checkout {target.commit[:8]} && dvc pull`) first"
+                f"{target.version}: {', '.join(missing)} neither in the DVC cache nor on the default DVC remote"
             )
         _refuse_forgotten(root, target, json.loads(Path(cache.oid_to_path(hashes[card])).read_text()))
         with tempfile.TemporaryDirectory(dir=Path(root) / "models") as folder:
@@ -157,6 +162,16 @@ def _restore(root: str | os.PathLike[str], target: ModelVersion) -> None:
         write_text(Path(root) / METRICS, metrics)
     # dvc.lock records the restored model, so `dvc repro` does not rerun evaluate and promote the newer one again.
     tools.dvc("commit", "--force", "--quiet", "evaluate", cwd=root)
+
+
+def _pull(repo: Any, md5s: list[str]) -> None:  # noqa: ANN401 - dvc.repo.Repo
+    """Objects from the default DVC remote into the cache, by hash (a version's files, whatever the workspace)."""
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    try:
+        repo.cloud.pull([HashInfo("md5", md5) for md5 in md5s])
+    except Exception as exc:  # noqa: BLE001 - no remote, or every fsspec backend's own errors: said by the caller
+        log.warning("could not fetch from the DVC remote: %s", " ".join(str(exc).split())[:300])
 
 
 def forgotten_people(root: str | os.PathLike[str]) -> set[str]:

@@ -4,6 +4,7 @@ import hashlib
 import json
 
 import pytest
+import yaml
 from helpers import make_project, sh, write_params
 
 
@@ -29,6 +30,8 @@ def test_versions_rollback_and_back_in_a_real_repository(tmp_path, lfw):
     second = {name: _sha(path / name) for name in first}
     assert second != first
 
+    sh("dvc", "remote", "add", "-d", "store", str(tmp_path / "remote"), cwd=path)
+    sh("dvc", "push", "-q", cwd=path)
     listed = json.loads(sh("faceops", "models", "--json", cwd=path).stdout)
     assert [(v["version"], v["live"]) for v in listed] == [("v2.0.0", True), ("v1.0.0", False)]
     assert all(v["accuracy"] is not None and v["people"] == 2 and len(v["data_version"]) == 8 for v in listed)
@@ -48,6 +51,11 @@ def test_versions_rollback_and_back_in_a_real_repository(tmp_path, lfw):
     sh("git", "add", "-A", cwd=path)
     sh("git", "commit", "-qm", "roll back to v1.0.0", cwd=path)
 
+    # v2.0.0's files only on the DVC remote (pushed when it was live): rollback fetches them.
+    for name in ("models/model.keras", "models/model.json"):
+        lock = yaml.safe_load(sh("git", "show", "model@v2.0.0:dvc.lock", cwd=path).stdout)
+        md5 = next(o["md5"] for o in lock["stages"]["evaluate"]["outs"] if o["path"] == name)
+        (path / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).unlink()
     sh("faceops", "rollback", "v2.0.0", cwd=path)
     assert {name: _sha(path / name) for name in first} == second
     assert [v["live"] for v in json.loads(sh("faceops", "models", "--json", cwd=path).stdout)] == [True, False]
