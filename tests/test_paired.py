@@ -143,3 +143,10 @@ def test_worse_candidate_false_rejects_and_a_broken_card_are_refused(tmp_path, l
     assert card["backbone"] == "vgg16" and card["schema_version"] == 2
     again = sh("faceops", "promote", "--replace-unreadable", cwd=path, check=False)
     assert again.returncode == 1 and "models/model.keras reads: the release gate compares with it" in again.stderr
+
+
+def test_promote_without_its_flag_replaces_nothing(capsys):
+    from faceops.cli import main
+
+    assert main(["promote"]) == 2
+    assert capsys.readouterr().err.startswith("error: faceops promote needs --replace-unreadable; a readable live")

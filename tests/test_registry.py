@@ -5,7 +5,7 @@ import json
 
 import pytest
 import yaml
-from helpers import make_project, sh, write_params
+from helpers import make_project, new_project, sh, write_params
 
 
 def _sha(path):
@@ -17,6 +17,20 @@ def _train_and_register(path, message):
     sh("git", "add", "-A", cwd=path)
     sh("git", "commit", "-qm", message, cwd=path)
     return sh("faceops", "models", "--register", cwd=path).stdout
+
+
+def test_no_versions_yet(tmp_path):
+    path = new_project(tmp_path / "repo")
+    sh("git", "commit", "-q", "--allow-empty", "-m", "empty", cwd=path)
+    assert (
+        sh("faceops", "models", cwd=path).stdout.strip() == "no model versions registered (faceops models --register)"
+    )
+    rollback = sh("faceops", "rollback", cwd=path, check=False)
+    assert rollback.returncode == 1 and rollback.stderr.strip() == (
+        "error: no model versions are registered yet (`faceops models --register` after a promotion)"
+    )
+    register = sh("faceops", "models", "--register", cwd=path, check=False)
+    assert register.returncode == 1 and "dvc.lock at HEAD records no models/model.keras" in register.stderr
 
 
 @pytest.mark.slow
