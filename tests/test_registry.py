@@ -2,14 +2,22 @@
 
 import hashlib
 import json
+import urllib.request
 
 import pytest
 import yaml
 from helpers import make_project, new_project, sh, write_params
+from test_serve import start_server, stop_server
+
+from faceops.card import ModelCard
 
 
 def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _served_version(url):
+    return json.loads(urllib.request.urlopen(url + "/model").read())["version"]
 
 
 def _train_and_register(path, message):
@@ -54,8 +62,12 @@ def test_versions_rollback_and_back_in_a_real_repository(tmp_path, lfw):
     assert table[1].startswith("v2.0.0") and table[1].endswith("live") and not table[2].endswith("live")
     assert "model" in sh("gto", "show", cwd=path).stdout
 
+    serve, url = start_server(path)  # the service reloads the model files when they change: a rollback too
+    before = _served_version(url)
     rolled = sh("faceops", "rollback", cwd=path)  # no version: the one before the live one
     assert rolled.stdout.startswith("v1.0.0 is live again")
+    assert _served_version(url) == ModelCard.read(path / "models/model.json").version != before
+    stop_server(serve)
     assert {name: _sha(path / name) for name in first} == first
     assert [v["live"] for v in json.loads(sh("faceops", "models", "--json", cwd=path).stdout)] == [False, True]
     live_rows = [row for row in sh("gto", "show", "model", cwd=path).stdout.splitlines() if " live " in row]
