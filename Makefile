@@ -129,6 +129,9 @@ ci-retrain:
 
 # Commits the pipeline's new state back (as faceops-ci, which the jobs ignore) only when it changed. When the
 # branch moved during the build, it rebases on it and tries again; if that conflicts, it pushes a branch instead.
+# The published model becomes a GTO version in stage live (git tags, pushed too); a failure here only warns.
+REGISTER = GIT_COMMITTER_NAME=faceops-ci GIT_COMMITTER_EMAIL=faceops-ci@localhost faceops models --register && \
+	git push -q origin --tags || echo "warning: the model version was not registered: run faceops models --register"
 ci-publish:
 	$(MARK_STAGE)
 	dvc push
@@ -137,7 +140,7 @@ ci-publish:
 	git add dvc.lock params.yaml metrics plots/*.csv reports/*.csv reports/*.json && \
 	git $(CI_AUTHOR) commit -q -m "faceops: model retrained by CI ($$(python -c 'import json; print(json.load(open("metrics/eval.json"))["accuracy"])') accuracy)" && \
 	for attempt in 1 2 3; do \
-		if git push -q origin HEAD:$(BRANCH); then echo "published to $(BRANCH)"; exit 0; fi; \
+		if git push -q origin HEAD:$(BRANCH); then echo "published to $(BRANCH)"; $(REGISTER); exit 0; fi; \
 		echo "push rejected ($$attempt/3): $(BRANCH) moved during the build; rebasing on it"; \
 		git fetch -q origin $(BRANCH) && git rebase -q FETCH_HEAD || { \
 			git rebase --abort 2>/dev/null; branch="faceops-ci/build-$${BUILD_NUMBER:-manual}"; \

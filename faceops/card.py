@@ -21,9 +21,12 @@ from typing import Any, Literal
 from faceops.atomic import read_json, write_json
 from faceops.config import from_mapping
 from faceops.errors import FaceopsError
-from faceops.params import FacesParams, TrainParams
+from faceops.params import FacesParams
 
-CARD_FORMAT = 1
+# models/model.json's own format, independent of params.yaml: a new params key never makes a card unreadable.
+# 1: written until gate v2 (key `format`, faces and train as the params dataclasses); 2: `schema_version`, crop
+# settings as CropSettings, the train settings as a plain snapshot. Bump it when a field changes meaning.
+CARD_SCHEMA = 2
 VERSIONED_PACKAGES = ("faceops", "tensorflow", "keras", "dlib-bin", "numpy", "scikit-learn")
 
 
@@ -62,6 +65,30 @@ class OpenSet:
 
 
 @dataclass(frozen=True)
+class CropSettings:
+    """How the faces were found and cropped, which prediction must repeat: the card's own type, not FacesParams,
+    so that a faces.* key added to params.yaml later leaves old cards readable. A new setting that changes the
+    crops belongs here too (with a CARD_SCHEMA bump)."""
+
+    # Defaults: faces.* as of schema 1, which cards of that schema left out only at these values.
+    detector: Literal["haar", "hog", "cnn"] = "hog"
+    margin: float = 0.2
+    scale_factor: float = 1.1
+    min_neighbors: int = 5
+    min_face_size: int = 80
+    multiple_faces: Literal["largest", "reject"] = "largest"
+
+    @classmethod
+    def of(cls, faces: FacesParams) -> CropSettings:
+        return cls(**{f.name: getattr(faces, f.name) for f in dataclasses.fields(cls)})
+
+    def params(self) -> FacesParams:
+        """The detector settings to crop as training did (keys FacesParams has since gained keep their defaults)."""
+        known = {f.name for f in dataclasses.fields(FacesParams)}
+        return FacesParams(**{k: v for k, v in dataclasses.asdict(self).items() if k in known})
+
+
+@dataclass(frozen=True)
 class ModelCard:
     labels: tuple[str, ...]  # the people, in the model's output order
     backbone: Literal["vgg16", "dlib_resnet"]
@@ -72,18 +99,18 @@ class ModelCard:
     image_size: int
     n_features: int
     train_faces: int
-    faces: FacesParams  # the crop settings prediction must repeat
-    train: TrainParams  # the settings it was trained with
+    faces: CropSettings  # the crop settings prediction must repeat
+    train: Mapping[str, Any]  # the train.* settings it was trained with: a snapshot, for people to read
     open_set: OpenSet
     metrics: Mapping[str, Any] = field(default_factory=dict)  # the train stage's metrics, a snapshot
     versions: Mapping[str, str] = field(default_factory=dict)  # packages it was trained with
     # People forgotten (`faceops forget`) since this model was trained: answered "unknown", their reference gone.
     forgotten: tuple[str, ...] = ()
-    format: int = CARD_FORMAT
+    schema_version: int = CARD_SCHEMA
 
     def __post_init__(self) -> None:
-        if self.format != CARD_FORMAT:
-            raise ValueError(f"format is {self.format}; allowed: {CARD_FORMAT} (train the model again with dvc repro)")
+        if self.schema_version != CARD_SCHEMA:
+            raise ValueError(f"schema_version is {self.schema_version}; allowed: {CARD_SCHEMA}")
         if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
             raise ValueError(f"labels is {list(self.labels)!r}; allowed: two or more distinct names")
         strangers = sorted(set(self.forgotten) - set(self.labels))
@@ -106,6 +133,7 @@ class ModelCard:
         data = read_json(path, missing="model card not found (train a model with `dvc repro`)")
         if not isinstance(data, Mapping):
             raise FaceopsError(f"{path}: not a model card (expected an object, found {type(data).__name__})")
+        data = _upgrade(data, path)
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and _required(f)]
         if missing:
             raise FaceopsError(
@@ -129,6 +157,24 @@ class ModelCard:
     def version(self) -> str:
         """A short content hash: what /model and the logs call this model."""
         return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _upgrade(data: Mapping[str, Any], path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A card of an older schema as the current one; a newer or unknown schema is refused in one line."""
+    data = dict(data)
+    schema = data.pop("schema_version", None)
+    if schema is None:  # schema 1 called it `format`, which its cards could leave out at its default, 1
+        schema = data.pop("format", 1)
+    if schema == 1:
+        schema = CARD_SCHEMA  # same fields; faces held exactly today's crop settings, train is read as a snapshot
+    if schema != CARD_SCHEMA:
+        newer = isinstance(schema, int) and not isinstance(schema, bool) and schema > CARD_SCHEMA
+        raise FaceopsError(
+            f"{path}: schema_version is {schema!r}; allowed: 1 to {CARD_SCHEMA}"
+            + (" (written by a newer faceops: upgrade faceops)" if newer else " (train the model again with dvc repro)")
+        )
+    data["schema_version"] = schema
+    return data
 
 
 def _required(f: dataclasses.Field) -> bool:

@@ -353,6 +353,64 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _promote(args: argparse.Namespace) -> int:
+    """Replace a live model that cannot be read: the one deliberate way past gate v2's fail-closed check."""
+    from faceops import tools
+    from faceops.atomic import read_json
+    from faceops.model import Recogniser
+    from faceops.paired import REPLACE_UNREADABLE_ENV, live_exists
+
+    if not args.replace_unreadable:
+        print(
+            "error: faceops promote needs --replace-unreadable; a readable live model is replaced only by a "
+            "candidate that passes the release gate (`dvc repro`)",
+            file=sys.stderr,
+        )
+        return 2
+    if live_exists(args.model):
+        try:
+            Recogniser.load(args.model)
+        except FaceopsError as exc:
+            print(f"replacing the unreadable live model: {exc}", file=sys.stderr)
+        else:
+            raise FaceopsError(
+                f"{args.model} reads: the release gate compares with it; run `dvc repro` (nothing replaced)"
+            )
+    tools.dvc("repro", "--force", "-s", "evaluate", env={REPLACE_UNREADABLE_ENV: "1"})
+    gate = read_json(args.gate)
+    if not gate.get("promoted"):
+        failed = "; ".join(c["name"] for c in gate.get("checks", []) if not c["passed"])
+        print(f"candidate REFUSED by the release gate ({failed}); nothing replaced", file=sys.stderr)
+        return 1
+    print(f"PROMOTED: {args.model} replaced by the candidate; commit dvc.lock to record it")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from faceops.registry import format_versions, register, versions
+
+    if args.register:
+        version = register(".")
+        print(f"registered {version}, stage live" if version else "HEAD's live model is registered already")
+    found = versions(".")
+    if args.json:
+        print(json.dumps([dataclasses.asdict(v) for v in found], indent=2))
+    else:
+        print(format_versions(found) if found else "no model versions registered (faceops models --register)")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from faceops.registry import rollback
+
+    target = rollback(".", args.version)
+    print(
+        f"{target.version} is live again (accuracy {target.accuracy}, commit {target.commit[:8]}); "
+        "commit dvc.lock and metrics/eval.json to keep it, `git push --tags` to share the GTO tags"
+    )
+    return 0
+
+
 def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
@@ -512,6 +570,30 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--require-remote", action="store_true", help="no reachable DVC remote is a failure")
     command.add_argument("--json", action="store_true", help="machine-readable output")
     command.set_defaults(handler=_doctor)
+
+    command = commands.add_parser(
+        "promote",
+        help="--replace-unreadable: the candidate replaces a live model that cannot be read (floors still apply)",
+    )
+    command.add_argument(
+        "--replace-unreadable",
+        action="store_true",
+        help="run the evaluate stage allowing a candidate to replace a live model or card that cannot be read",
+    )
+    command.add_argument("--model", default=MODEL_PATH)
+    command.add_argument("--gate", default="reports/gate.json")
+    command.set_defaults(handler=_promote)
+
+    command = commands.add_parser(
+        "models", help="model versions (GTO): version, date, accuracy, FAR, FRR, people, data version, live"
+    )
+    command.add_argument("--register", action="store_true", help="register HEAD's live model and make it live")
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.set_defaults(handler=_models)
+
+    command = commands.add_parser("rollback", help="make an earlier model version live again (from the DVC cache)")
+    command.add_argument("version", nargs="?", help="e.g. v0.1.0; default: the version before the live one")
+    command.set_defaults(handler=_rollback)
 
     command = commands.add_parser("predict", help="name the faces in photos")
     command.add_argument("photos", nargs="+")

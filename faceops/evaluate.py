@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,8 @@ class Evaluation:
     metrics: dict
     per_person: list[dict]
     confusion: list[dict]  # one row per test face: actual, predicted
+    # One row per test and stranger face: face (its path), person (None for a stranger), answer (what serve says).
+    served: list[dict] = field(default_factory=list)
 
 
 def evaluate_recogniser(recogniser: Recogniser, split: pd.DataFrame, cache: FeatureCache) -> Evaluation:
@@ -85,7 +87,9 @@ def evaluate_recogniser(recogniser: Recogniser, split: pd.DataFrame, cache: Feat
         else f", {100 * metrics['false_accept_rate']:.1f}% of {len(stranger_answers)} stranger faces accepted",
     )
     confusion = [{"actual": a, "predicted": p} for a, p in zip(actual, predicted)]
-    return Evaluation(metrics, per_person, confusion)
+    served = [{"face": f, "person": p, "answer": a.name} for f, p, a in zip(test["path"], actual, answers)]
+    served += [{"face": f, "person": None, "answer": a.name} for f, a in zip(strangers["path"], stranger_answers)]
+    return Evaluation(metrics, per_person, confusion, served)
 
 
 def _check_cached_features(recogniser: Recogniser, test: pd.DataFrame, cached: np.ndarray, n: int = 1) -> None:

@@ -221,11 +221,15 @@ class PromoteParams:
     min_metric: float = 0.5  # retrain.metric (test accuracy) the candidate must reach
     max_false_accept_rate: float = 0.05  # strangers given a name, at most
     max_recall_drop: float = 0.2  # largest fall of any one person's recall against the live model
+    max_false_reject_rate: float = 0.2  # known test faces answered "unknown", at most
+    significance: float = 0.05  # refuse when worse than live on the same faces at this level (0: not checked)
 
     def __post_init__(self) -> None:
         _require("min_metric", self.min_metric, 0 <= self.min_metric <= 1, "0 to 1")
         _require("max_false_accept_rate", self.max_false_accept_rate, 0 <= self.max_false_accept_rate <= 1, "0 to 1")
         _require("max_recall_drop", self.max_recall_drop, 0 <= self.max_recall_drop <= 1, "0 to 1")
+        _require("max_false_reject_rate", self.max_false_reject_rate, 0 <= self.max_false_reject_rate <= 1, "0 to 1")
+        _require("significance", self.significance, 0 <= self.significance <= 0.5, "0 (not checked) to 0.5")
 
 
 @dataclass(frozen=True)

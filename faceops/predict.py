@@ -37,7 +37,7 @@ class FacePredictor:
 
     @property
     def faces_params(self) -> FacesParams:
-        return self.recogniser.card.faces
+        return self.recogniser.card.faces.params()
 
     @cached_property
     def detector(self) -> FaceDetector:

@@ -42,6 +42,7 @@ class ReportInputs:
     retrain: str = "reports/retrain.json"
     gate: str = "reports/gate.json"
     validation: str = "reports/data_validation.json"
+    lookalikes: str = "reports/lookalikes.json"
     dataset: str = "dataset/raw.dvc"
     images: dict = field(default_factory=lambda: dict(IMAGES))
 
@@ -244,6 +245,7 @@ def build_report(
         if check["level"] == "warning" and not check["success"]
         for problem in check["problems"]
     ]
+    warnings += [pair["message"] for pair in (read_json(root / inputs.lookalikes, missing=None) or {}).get("pairs", [])]
     context = {
         "verdict": verdict,
         "passed": passed,
@@ -267,6 +269,7 @@ def build_report(
                 }
                 for c in gate["checks"]
             ],
+            "paired": _paired_line(gate),
         },
     }
     text_lines = [verdict, ""] + [f"{k}: {v}" for k, v in facts]
@@ -280,6 +283,8 @@ def build_report(
             f"  {c['name']}: live {c['live']}, candidate {c['candidate']}, needs {c['limit']}: {c['verdict']}"
             for c in context["gate"]["checks"]
         ]
+        if context["gate"]["paired"]:
+            text_lines.append(f"  {context['gate']['paired']}")
     if warnings:
         text_lines += ["", "data validation warnings:"] + [f"  {w}" for w in warnings]
     if context["drift"]:
@@ -302,6 +307,13 @@ def build_report(
         "\n".join(text_lines) + "\n",
         images,
     )
+
+
+def _paired_line(gate: Mapping) -> str | None:
+    """Live and candidate on the same faces (gate v2), in one line."""
+    from faceops.paired import paired_summary
+
+    return paired_summary(gate)
 
 
 def _render(context: dict, images: dict[str, str]) -> str:

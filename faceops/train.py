@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from faceops.backbones import backbone_description, build_extractor, keras_module
-from faceops.card import ModelCard, OpenSet, package_versions
+from faceops.card import CropSettings, ModelCard, OpenSet, package_versions
 from faceops.errors import FaceopsError
 from faceops.features import ORIGINAL, FaceFile, FeatureCache, training_variants
 from faceops.model import assemble, build_head, centroid_distances, person_centroids
@@ -348,8 +348,8 @@ def train_recogniser(
         image_size=image_size,
         n_features=extractor.n_features,
         train_faces=int(len(train)),
-        faces=faces,
-        train=params,
+        faces=CropSettings.of(faces),
+        train=asdict(params),
         open_set=OpenSet(
             threshold=round(calibration.threshold, 6),
             centroids=tuple(tuple(row) for row in np.round(centroids, 6).tolist()),

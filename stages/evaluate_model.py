@@ -2,20 +2,20 @@
 release gate, and promotes it only if it passes; the live model's metrics and plots change only then."""
 
 import argparse
-import logging
+import os
 import sys
 
 import pandas as pd
 
 from faceops.atomic import write_csv, write_json
 from faceops.entry import run_stage
-from faceops.errors import FaceopsError
 from faceops.evaluate import evaluate_recogniser, plot_confusion, plot_history
 from faceops.faces import read_manifest
 from faceops.features import FeatureCache
 from faceops.model import Recogniser
+from faceops.paired import REPLACE_UNREADABLE_ENV, evaluate_live, gate_v2_checks
 from faceops.params import load_params
-from faceops.promote import judge, promote
+from faceops.promote import GateResult, judge, promote
 
 
 def main() -> None:
@@ -39,13 +39,14 @@ def main() -> None:
     cache = FeatureCache(args.cache_dir)
     candidate = evaluate_recogniser(Recogniser.load(args.candidate), split, cache)
     write_json(args.candidate_metrics, candidate.metrics)
-    live = None
-    try:
-        live = evaluate_recogniser(Recogniser.load(args.model), split, cache)
-    except FaceopsError as exc:  # no live model yet, or one that no longer loads: nothing to compare with
-        logging.warning("the release gate compares with no live model: %s", exc)
+    live, unreadable = evaluate_live(args.model, split, cache)  # a live model that cannot be read refuses
     result = judge(candidate, live, params.promote, params.retrain.metric)
-    write_json(args.gate, result.to_dict())
+    replace = os.environ.get(REPLACE_UNREADABLE_ENV) == "1"
+    extra, paired = gate_v2_checks(candidate, live, unreadable, params.promote, replace)
+    result = GateResult(result.checks + extra)
+    write_json(args.gate, {**result.to_dict(), "paired": paired.to_dict() if paired else None})
+    if paired:
+        print(f"release gate: {paired.summary()}", file=sys.stderr)
     metric = params.retrain.metric
     if not result.passed:
         print(f"candidate REFUSED by the release gate: {result.reason()}; the live model stays", file=sys.stderr)

@@ -29,7 +29,13 @@ SMALL = {
     "base": {"image_size": 64},
     "split": {"strangers": 1},
     "train": {"weights": None, "epochs": 2},
-    "promote": {"min_metric": 0.0, "max_false_accept_rate": 1.0, "max_recall_drop": 1.0},
+    "promote": {
+        "min_metric": 0.0,
+        "max_false_accept_rate": 1.0,
+        "max_recall_drop": 1.0,
+        "max_false_reject_rate": 1.0,
+        "significance": 0.0,
+    },
 }
 
 

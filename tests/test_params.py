@@ -182,7 +182,7 @@ def test_model_card_round_trip(tmp_path):
         (lambda d: d["open_set"].update(centroids=[[1.0, 0.0]]), r"open_set\.centroids has 1 rows"),
         (lambda d: d.update(backbone="resnet"), r"backbone is 'resnet', expected one of"),
         (lambda d: d["faces"].update(margin="wide"), r"faces\.margin is 'wide', expected float"),
-        (lambda d: d.update(format=9), r"format is 9; allowed: 1"),
+        (lambda d: d.update(format=9), r"schema_version is 9; allowed: 1 to 2 \(written by a newer faceops"),
     ],
     ids=["empty", "one-label", "centroids", "backbone", "margin", "format"],
 )

@@ -1,0 +1,53 @@
+"""One person under two names is flagged before training, naming both; different people are not."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from helpers import new_project, sh
+
+from faceops.lookalike import lookalikes, skipped_because
+
+
+def _faces(rng, centre, n, spread=0.3):
+    return centre + spread * rng.standard_normal((n, len(centre)))
+
+
+def test_one_person_under_two_names_is_flagged_naming_both():
+    rng = np.random.default_rng(0)
+    ann, bob, cy = (rng.standard_normal(64) for _ in range(3))
+    features = np.vstack([_faces(rng, ann, 10), _faces(rng, ann, 10), _faces(rng, bob, 12), _faces(rng, cy, 12)])
+    people = ["Ann"] * 10 + ["Ann_Two"] * 10 + ["Bob"] * 12 + ["Cy"] * 12
+    found = lookalikes(features, people)
+    assert [(pair.first, pair.second) for pair in found] == [("Ann", "Ann_Two")]
+    assert found[0].message().startswith("Ann and Ann_Two look like one person: their faces are as close")
+    assert lookalikes(features[20:], people[20:]) == []  # Bob and Cy: different people
+    assert lookalikes(features[:1], people[:1]) == []  # one face: no spread of its own to compare with
+
+
+def test_random_vgg16_features_are_not_checked():
+    assert skipped_because("vgg16", None) == "VGG16 with random weights (tests only) tells no two people apart"
+    assert skipped_because("vgg16", "imagenet") is None and skipped_because("dlib_resnet", None) is None
+
+
+@pytest.mark.slow
+def test_validation_warns_about_one_person_under_two_names(tmp_path, lfw):
+    """Tony Blair's photos under two names, beside two other people, with dlib's descriptor: one warning."""
+    photos = tmp_path / "photos"
+    for person, target, chosen in (
+        ("Tony_Blair", "Tony_Blair", slice(0, 10)),
+        ("Tony_Blair", "Anthony_Blair", slice(10, 20)),
+        ("Colin_Powell", "Colin_Powell", slice(0, 12)),
+        ("Donald_Rumsfeld", "Donald_Rumsfeld", slice(0, 12)),
+    ):
+        (photos / target).mkdir(parents=True, exist_ok=True)
+        for photo in sorted((lfw / person).glob("*.jpg"))[chosen]:
+            shutil.copy(photo, photos / target / photo.name)
+    path = new_project(tmp_path / "repo", train={"backbone": "dlib_resnet"})
+    sh("faceops", "import-folder", str(photos), cwd=path)
+    result = sh("dvc", "repro", "lookalikes", cwd=path)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: Anthony_Blair and Tony_Blair look like one person")
+    pairs = json.loads((path / "reports/lookalikes.json").read_text())["pairs"]
+    assert [(p["first"], p["second"]) for p in pairs] == [("Anthony_Blair", "Tony_Blair")]
