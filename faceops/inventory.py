@@ -107,7 +107,8 @@ INVENTORY: tuple[Place, ...] = (
         (),
         CANNOT,
         "Jenkins artefacts, exported models, backups, other clones, a running service's model copies in its "
-        "temporary folder (restart it): delete them where they are",
+        "temporary folder (restart it) and its console output (access log lines name people enrolled through "
+        "POST /people/NAME/photos): delete them where they are",
     ),
 )
 

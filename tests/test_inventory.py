@@ -171,7 +171,7 @@ def _upload(url: str, path: str, photo: bytes) -> tuple[int, dict]:
 
 def _serve(project: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    log = open(project / "serve.log", "w")  # noqa: SIM115 - closed with the process
+    log = open(project.parent / "serve.log", "w")  # noqa: SIM115 - closed with the process; outside the project
     process = subprocess.Popen(
         ["faceops", "serve", "--port", str(port)], cwd=project, env=tool_env(), stdout=log, stderr=subprocess.STDOUT
     )
@@ -181,7 +181,7 @@ def _serve(project: Path) -> tuple[subprocess.Popen, str]:
             urllib.request.urlopen(url + "/health", timeout=2)
             return process, url
         except (urllib.error.URLError, ConnectionError):
-            assert process.poll() is None, (project / "serve.log").read_text()
+            assert process.poll() is None, (project.parent / "serve.log").read_text()
             time.sleep(0.5)
     process.kill()
     pytest.fail("faceops serve did not start")
