@@ -332,7 +332,13 @@ def _find(person: str, root: Path, stores: _Stores) -> Plan:
                 plan.run_records.append(record)
                 plan.found.append(Found("DVC run cache", record.name, "a run record of outputs naming them"))
 
-    # faceops's own caches, by content hash.
+    _find_caches(plan, root)
+    plan.remaining = _remaining(root, stores, plan, bool(theirs))
+    return plan
+
+
+def _find_caches(plan: Plan, root: Path) -> None:
+    """faceops's own caches, by content hash."""
     for index in sorted((root / CROP_CACHE).glob("*/index.json")):
         cache = CropCache(index.parent)
         for sha in sorted(plan.photo_shas & set(cache.results)):
@@ -342,9 +348,6 @@ def _find(person: str, root: Path, stores: _Stores) -> Plan:
     for path in sorted((root / FEATURE_CACHE).glob("*.npz")):
         for sha in sorted(forget_features(path, plan.crop_shas, dry_run=True)):
             plan.found.append(Found("feature cache", sha, f"features of a face, {path.name}"))
-
-    plan.remaining = _remaining(root, stores, plan, bool(theirs))
-    return plan
 
 
 def _remaining(root: Path, stores: _Stores, plan: Plan, had_history: bool) -> list[str]:
