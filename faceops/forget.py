@@ -43,7 +43,7 @@ from faceops.errors import FaceopsError
 from faceops.faces import CropCache
 from faceops.features import forget_features
 from faceops.forgotten import RECEIPTS, journal_path
-from faceops.inventory import CLEANED, KEPT, Hit, Needles, places_for, scan
+from faceops.inventory import CLEANED, KEPT, Hit, Needles, glob_escape, places_for, scan
 from faceops.negatives import NEGATIVES_DIR
 from faceops.records import FolderStore, RecordStore, open_store
 
@@ -501,7 +501,10 @@ def finish(journal: Journal, store: RecordStore, root: str | os.PathLike[str] = 
             time.sleep(3600)
     receipt = _verify(journal, root, store)
     receipt = _write_receipt(root, receipt)
-    journal_path(root, journal.plan.person).unlink(missing_ok=True)  # last: the forget is done
+    path = journal_path(root, journal.plan.person)
+    for aside in path.parent.glob(f".{glob_escape(path.name)}.*"):  # a journal write cut short by a kill
+        aside.unlink(missing_ok=True)
+    path.unlink(missing_ok=True)  # last: the forget is done
     return receipt
 
 
