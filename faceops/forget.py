@@ -623,7 +623,8 @@ def _verify(journal: Journal, root: Path, store: RecordStore) -> Receipt:
     if plan.remote_folder:
         roots["remote"] = Path(plan.remote_folder)
     needles = _needles(plan)
-    hits, count = scan(roots, needles, places_for(person))
+    committed = tools.git("ls-files", "-z", cwd=root, check=False).stdout.split("\0")
+    hits, count = scan(roots, needles, places_for(person, [path for path in committed if path]))
     by_place: dict[str, list[Hit]] = {}
     for hit in hits:
         if hit.place is None or hit.place.handling == CLEANED:

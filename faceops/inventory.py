@@ -113,13 +113,16 @@ INVENTORY: tuple[Place, ...] = (
 )
 
 
-def places_for(person: str) -> tuple[Place, ...]:
-    """The inventory with `person` put into the patterns that name their folders."""
+def places_for(person: str, committed: Iterable[str] = ()) -> tuple[Place, ...]:
+    """The inventory with `person` put into the patterns that name their folders; then the files git tracks
+    (`committed`, relative to the project) that no other place holds: code, docs, params that may name them."""
     safe = glob_escape(person)
-    return tuple(
+    places = tuple(
         Place(p.name, p.root, tuple(pat.replace("{person}", safe) for pat in p.patterns), p.handling, p.how)
         for p in INVENTORY
     )
+    how = "committed files that name them (code, docs, settings): edit them by hand and commit; history as above"
+    return (*places, Place("committed files", "project", tuple(glob_escape(path) for path in committed), CANNOT, how))
 
 
 def glob_escape(text: str) -> str:
