@@ -489,6 +489,7 @@ def resume(person: str, root: str | os.PathLike[str] = ".") -> Journal | None:
 def finish(journal: Journal, store: RecordStore, root: str | os.PathLike[str] = ".") -> Receipt:
     """Do the steps not done yet, each idempotent and journaled as done, then write the receipt and close."""
     root = Path(root).resolve()
+    _pause_for_tests("journal")
     for name, step in _STEPS:
         if name in journal.done:
             continue
@@ -496,9 +497,7 @@ def finish(journal: Journal, store: RecordStore, root: str | os.PathLike[str] = 
         step(journal, root, store)
         journal.done.append(name)
         journal.save(root)
-        if os.environ.get(PAUSE_VARIABLE) == name:
-            print(f"paused after {name}", file=sys.stderr, flush=True)
-            time.sleep(3600)
+        _pause_for_tests(name)
     receipt = _verify(journal, root, store)
     receipt = _write_receipt(root, receipt)
     path = journal_path(root, journal.plan.person)
@@ -506,6 +505,13 @@ def finish(journal: Journal, store: RecordStore, root: str | os.PathLike[str] = 
         aside.unlink(missing_ok=True)
     path.unlink(missing_ok=True)  # last: the forget is done
     return receipt
+
+
+def _pause_for_tests(step: str) -> None:
+    """A hook for tests only (FACEOPS_FORGET_PAUSE_AFTER=STEP, or "journal"): stop there until killed."""
+    if os.environ.get(PAUSE_VARIABLE) == step:
+        print(f"paused after {step}", file=sys.stderr, flush=True)
+        time.sleep(3600)
 
 
 def forget(

@@ -234,7 +234,22 @@ def test_a_whole_life_then_forget_leaves_nothing_outside_the_inventory(tmp_path,
         assert NAME in (project / "reports/report.html").read_text()
         needles = _needles(project)
 
-        result = sh("faceops", "forget", "--person", NAME, "--yes", cwd=project, check=False)
+        # From the moment the journal exists (forget stopped right after writing it, by a hook for tests only,
+        # then killed), the service neither names them nor lists them, nor takes a photo of theirs.
+        env = tool_env() | {"FACEOPS_FORGET_PAUSE_AFTER": "journal"}
+        forget = ["faceops", "forget", "--person", NAME, "--yes"]
+        killed = subprocess.Popen(forget, cwd=project, env=env, stderr=subprocess.PIPE, text=True)
+        assert any(line.startswith("paused after journal") for line in killed.stderr)
+        status, answer = _upload(url, "/predict", theirs[11].read_bytes())
+        assert status == 200 and answer["faces"] and NAME not in json.dumps(answer)
+        with urllib.request.urlopen(url + "/model", timeout=30) as response:
+            assert NAME not in response.read().decode()
+        status, answer = _upload(url, f"/people/{NAME}/photos", theirs[12].read_bytes())
+        assert status == 409 and "is being forgotten" in answer["detail"]
+        killed.kill()
+        killed.wait(timeout=30)
+
+        result = sh(*forget, cwd=project, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "verified by a second search: nothing of them is left" in result.stdout
 
