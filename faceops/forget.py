@@ -625,7 +625,7 @@ def _verify(journal: Journal, root: Path, store: RecordStore) -> Receipt:
     ]
     roots = {"project": root, "dvc-site": _site_cache(root)}
     if isinstance(store, FolderStore):
-        roots["records"] = store.root
+        roots["records"] = store.root.resolve()
     if plan.remote_folder:
         roots["remote"] = Path(plan.remote_folder)
     needles = _needles(plan)
@@ -638,6 +638,7 @@ def _verify(journal: Journal, root: Path, store: RecordStore) -> Receipt:
             leftovers.append(f"{hit.root} {hit.path}: {hit.why} ({where})")
         elif hit.place.handling != KEPT:
             by_place.setdefault(hit.place.name, []).append(hit)
+    remaining += leftovers
     for name, found in by_place.items():
         place = found[0].place
         if place is not None and not any(reason.startswith(name) for reason in remaining):

@@ -157,20 +157,26 @@ class Hit:
 def scan(roots: dict[str, Path], needles: Needles, places: Iterable[Place]) -> tuple[list[Hit], int]:
     """Every file under each root that holds something of theirs, with the place it lies in; and how many
     files were read. A root may lie inside another (the record store in the project): each file counts once,
-    in the most specific root."""
+    named from its most specific root, and lies in a place of any root that holds it."""
     places = tuple(places)
     texts = needles.texts()
+    resolved = {name: root.resolve() for name, root in roots.items() if root.is_dir()}
     hits, count = [], 0
-    for root_name, relpath, path in _files(roots):
+    for root_name, relpath, path in _files(resolved):
         count += 1
         why = _why(path, texts, needles)
         if why:
-            hits.append(Hit(root_name, relpath, why, place_of(places, root_name, relpath)))
+            names = [
+                (name, path.relative_to(root).as_posix())
+                for name, root in resolved.items()
+                if path.is_relative_to(root)
+            ]
+            place = next((found for name, rel in names if (found := place_of(places, name, rel))), None)
+            hits.append(Hit(root_name, relpath, why, place))
     return hits, count
 
 
-def _files(roots: dict[str, Path]) -> Iterator[tuple[str, str, Path]]:
-    resolved = {name: root.resolve() for name, root in roots.items() if root.is_dir()}
+def _files(resolved: dict[str, Path]) -> Iterator[tuple[str, str, Path]]:
     seen: set[Path] = set()
     for name, root in sorted(resolved.items(), key=lambda item: -len(item[1].parts)):  # most specific first
         for folder, _, files in os.walk(root):

@@ -204,15 +204,15 @@ def test_a_whole_life_then_forget_leaves_nothing_outside_the_inventory(tmp_path,
     sh("dvc", "remote", "add", "--local", "--default", "store", str(tmp_path / "remote"), cwd=project)
     theirs = sorted((lfw / SOURCE).iterdir())
     sh("faceops", "import-folder", str(_their_photos(lfw, tmp_path / "import", 8)), cwd=project)  # door: import
+    sh("dvc", "add", "-q", "dataset/raw", cwd=project)
+    sh("dvc", "repro", "--quiet", cwd=project)  # door: training
+    sh("git", "add", "-A", cwd=project)
+    sh("git", "commit", "-qm", f"with {NAME}", cwd=project)
+    sh("dvc", "push", "--quiet", cwd=project)
     process, url = _serve(project)
     try:
         status, _ = _upload(url, f"/people/{NAME}/photos", theirs[9].read_bytes())  # door: the enrol API
         assert status == 201
-        sh("dvc", "add", "-q", "dataset/raw", cwd=project)
-        sh("dvc", "repro", "--quiet", cwd=project)  # door: training
-        sh("git", "add", "-A", cwd=project)
-        sh("git", "commit", "-qm", f"with {NAME}", cwd=project)
-        sh("dvc", "push", "--quiet", cwd=project)
         ids = []
         for photo in theirs[10:16]:  # door: predict through the service
             status, answer = _upload(url, "/predict", photo.read_bytes())
@@ -250,7 +250,8 @@ def test_a_whole_life_then_forget_leaves_nothing_outside_the_inventory(tmp_path,
         killed.wait(timeout=30)
 
         result = sh(*forget, cwd=project, check=False)
-        assert result.returncode == 0, result.stdout + result.stderr
+        receipts = "".join(path.read_text() for path in (project / "receipts").glob("*.txt"))
+        assert result.returncode == 0, result.stdout + result.stderr + receipts
         assert "verified by a second search: nothing of them is left" in result.stdout
 
         # The service no longer names or lists them, and nothing of theirs is left outside the inventory.
