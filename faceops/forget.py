@@ -229,6 +229,12 @@ def _person_rows(data: bytes, person: str) -> bool:
         return False
 
 
+def _is_theirs(relpath: str, person: str) -> bool:
+    """A file of a person-folder listing that is theirs: their photos or crops, or rejections of them."""
+    parts = relpath.split("/")
+    return parts[0] == person or parts[:2] == [NEGATIVES_DIR.rsplit("/", 1)[-1], person]
+
+
 def _card_labels(data: bytes) -> list[str]:
     try:
         labels = json.loads(data).get("labels", [])
@@ -300,7 +306,7 @@ def _find(person: str, root: Path, stores: _Stores) -> Plan:
             continue
         if version.oid.endswith(".dir") and version.path in PERSON_FOLDERS:
             entries = json.loads(data)
-            mine = [entry for entry in entries if entry["relpath"].split("/")[0] == person]
+            mine = [entry for entry in entries if _is_theirs(entry["relpath"], person)]
             keep |= {entry["md5"] for entry in entries if entry not in mine}
             if mine:
                 theirs[version.oid] = f"listing of {version.path} naming {len(mine)} files of theirs"
