@@ -226,7 +226,7 @@ def _enrol(args: argparse.Namespace) -> int:
 
 
 def _forget(args: argparse.Namespace) -> int:
-    from faceops.forget import find, finish, nothing_found, resume, start
+    from faceops.forget import find, nothing_found, resume, start
     from faceops.records import open_store
 
     store = open_store(args.records)
@@ -236,7 +236,7 @@ def _forget(args: argparse.Namespace) -> int:
             done = ", ".join(journal.done) or "no step"
             print(f"an unfinished forget of {args.person} ({done} done); run again with --yes to finish it")
             return 0
-        return _forget_done(args, journal.plan, finish(journal, store, "."))
+        return _forget_finish(args, journal, store)
     plan = find(args.person, ".", use_remote=not args.no_remote, store=store)
     if plan.empty:
         message, is_error = nothing_found(args.person)
@@ -251,10 +251,18 @@ def _forget(args: argparse.Namespace) -> int:
             print("\n".join(plan.lines()))
             print("nothing was changed; run again with --yes to forget them")
         return 0
-    return _forget_done(args, plan, finish(start(plan, ".", retrain=not args.no_retrain), store, "."))
+    return _forget_finish(args, start(plan, ".", retrain=not args.no_retrain), store)
 
 
-def _forget_done(args: argparse.Namespace, plan, receipt) -> int:  # noqa: ANN001 - forget.Plan, forget.Receipt
+def _forget_finish(args: argparse.Namespace, journal, store) -> int:  # noqa: ANN001 - forget.Journal, RecordStore
+    from faceops.forget import finish
+
+    try:
+        receipt = finish(journal, store, ".")
+    except KeyboardInterrupt:
+        print(f"interrupted: run faceops forget --person {args.person} --yes again to finish", file=sys.stderr)
+        return 130
+    plan = journal.plan
     if args.json:
         print(json.dumps(receipt.to_dict()))
     else:

@@ -88,7 +88,10 @@ def _records(project: Path, person: str, verdict: str = "is") -> None:
     store.append("recognitions", json.dumps({"time": 1.0, "name": "unknown", "label": "Somebody_Else"}) + "\n")
 
 
-@pytest.mark.parametrize(("pause_after", "how"), [("workspace", signal.SIGKILL), ("model cards", signal.SIGTERM)])
+@pytest.mark.parametrize(
+    ("pause_after", "how"),
+    [("workspace", signal.SIGKILL), ("model cards", signal.SIGTERM), ("dataset listing", signal.SIGINT)],
+)
 def test_a_killed_forget_is_finished_by_running_it_again(tmp_path, lfw, pause_after, how):
     project = make_project(tmp_path / "repo", lfw, people=2, images=3)
     shutil.copytree(_their_photos(lfw, tmp_path / "theirs", 3) / NAME, project / "dataset/raw" / NAME)
@@ -103,6 +106,9 @@ def test_a_killed_forget_is_finished_by_running_it_again(tmp_path, lfw, pause_af
             break
     process.send_signal(how)
     process.wait(timeout=30)
+    if how == signal.SIGINT:
+        assert process.returncode == 130
+        assert f"interrupted: run faceops forget --person {NAME} --yes again to finish" in process.stderr.read()
     assert not (project / "receipts").exists(), "no receipt before the job is done"
 
     # Half-way: no door names or re-creates them.
