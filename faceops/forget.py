@@ -265,22 +265,7 @@ def _find(person: str, root: Path, stores: _Stores) -> Plan:
     plan = Plan(person, stores.remote_name if stores.remote is not None else None, stores.use_remote)
     if stores.remote is not None and stores.remote.fs.protocol == "local":
         plan.remote_folder = str(stores.remote.path)
-    # The workspace: their photo and crop folders, and live model cards that name them.
-    for folder in PERSON_FOLDERS:
-        if (root / folder / person).exists():
-            plan.workspace_paths.append(root / folder / person)
-            for path in sorted((root / folder / person).rglob("*")):
-                if path.is_file():
-                    plan.found.append(Found(folder, _md5(path), f"file {path.relative_to(root / folder)}"))
-                    plan.content_hashes |= _digests(path.read_bytes())
-                    if folder == RAW:
-                        plan.photo_shas.add(hashlib.sha256(path.read_bytes()).hexdigest())
-    rejections = root / NEGATIVES_DIR / person  # faces said not to be them: no use once they are gone
-    if rejections.is_dir():
-        plan.workspace_paths.append(rejections)
-        for path in sorted(p for p in rejections.rglob("*") if p.is_file()):
-            plan.found.append(Found(NEGATIVES_DIR, _md5(path), f"rejection {path.relative_to(root / RAW)}"))
-            plan.content_hashes |= _digests(path.read_bytes())
+    digests = _find_workspace(plan, root)
     for name in MODEL_CARDS:
         if (root / name).exists() and person in _card_labels((root / name).read_bytes()):
             card = ModelCard.read(root / name)
@@ -320,6 +305,8 @@ def _find(person: str, root: Path, stores: _Stores) -> Plan:
                 theirs[version.sibling] = f"{Path(version.path).with_suffix('.keras')} trained on them"
         elif version.path not in MODEL_WEIGHTS:  # a model's weights go with its card
             keep.add(version.oid)
+    for md5, both in digests.items():  # the final scan looks for their files' content, not for shared content
+        plan.content_hashes |= both if md5 not in keep else set()
     for oid, what in sorted(theirs.items()):
         if oid in keep:
             continue
@@ -341,6 +328,28 @@ def _find(person: str, root: Path, stores: _Stores) -> Plan:
     _find_caches(plan, root)
     plan.remaining = _remaining(root, stores, plan, bool(theirs))
     return plan
+
+
+def _find_workspace(plan: Plan, root: Path) -> dict[str, set[str]]:
+    """Their photo and crop folders, and rejections of them; each file's md5 -> its md5 and sha256."""
+    digests: dict[str, set[str]] = {}
+    folders = [(folder, root / folder / plan.person, "file") for folder in PERSON_FOLDERS]
+    folders.append((NEGATIVES_DIR, root / NEGATIVES_DIR / plan.person, "rejection"))  # no use once they are gone
+    for folder, path, kind in folders:
+        if not path.is_dir():
+            continue
+        plan.workspace_paths.append(path)
+        for file in sorted(file for file in path.rglob("*") if file.is_file()):
+            data = file.read_bytes()
+            both = _digests(data)
+            md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            digests[md5] = both
+            plan.found.append(
+                Found(folder, md5, f"{kind} {file.relative_to(root / RAW if kind == 'rejection' else root / folder)}")
+            )
+            if folder == RAW:
+                plan.photo_shas.add(hashlib.sha256(data).hexdigest())
+    return digests
 
 
 def _find_caches(plan: Plan, root: Path) -> None:
