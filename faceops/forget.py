@@ -672,12 +672,9 @@ def _verify(journal: Journal, root: Path, store: RecordStore) -> Receipt:
 
 
 def _needles(plan: Plan) -> Needles:
-    quoted = plan.photo_shas | plan.crop_shas | {item.key for item in plan.found if _is_file_hash(item)}
-    return Needles(plan.person, frozenset(plan.content_hashes | plan.photo_shas | plan.crop_shas), frozenset(quoted))
-
-
-def _is_file_hash(item: Found) -> bool:
-    return item.place in (RAW, FACES, NEGATIVES_DIR) and len(item.key) == 32
+    """Their name, and the hashes of files only they hold (a photo someone else's data also holds stays, as
+    its DVC object does): as content, and as mentions in indexes and listings."""
+    return Needles(plan.person, frozenset(plan.content_hashes), frozenset(plan.content_hashes | plan.crop_shas))
 
 
 def _digests(data: bytes) -> set[str]:
