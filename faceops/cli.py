@@ -472,7 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
         "forget",
         help="remove a person from the data set, every cache, the DVC remote and the model; writes a receipt",
         description="Prints what it would remove; with --yes removes it, marks the live model so it answers "
-        "unknown for them, retrains (dvc repro), searches again and writes receipts/forget-NAME-TIME.json/.txt.",
+        "unknown for them, retrains (dvc repro), searches again and writes receipts/forget-NAME-TIME.json/.txt. "
+        "It keeps a journal (.faceops/forget/NAME.json): interrupted, the same command finishes the job.",
     )
     command.add_argument("--person", required=True)
     command.add_argument("--yes", action="store_true", help="do it (without: only print the plan)")
