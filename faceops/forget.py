@@ -545,13 +545,18 @@ def _cards(journal: Journal, root: Path, store: RecordStore) -> None:
                 card.forget(journal.plan.person).write(root / name)
 
 
-def _records(journal: Journal, root: Path, store: RecordStore) -> None:
-    person = journal.plan.person
+def clean_records(store: RecordStore, person: str) -> tuple[int, int]:
+    """Remove the crops, records, verdicts and log lines that name `person`; how many records and lines."""
     keys, _ = records_of(store, person)
     for key in keys:
         store.delete(key)
     dropped = store.rewrite(RECOGNITIONS, lambda line: not _names(line, person))
     log.info("%s: %d records and %d log lines removed from %s", person, len(keys) // 2, dropped, store.where)
+    return len(keys) // 2, dropped
+
+
+def _records(journal: Journal, root: Path, store: RecordStore) -> None:
+    clean_records(store, journal.plan.person)
 
 
 def _workspace(journal: Journal, root: Path, store: RecordStore) -> None:

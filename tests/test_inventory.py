@@ -16,8 +16,9 @@ import pytest
 from helpers import free_port, make_project, sh, tool_env
 
 from faceops.feedback import FaceRecord, FeedbackStore, PendingStore
+from faceops.forget import clean_records, records_of
 from faceops.inventory import CANNOT, CLEANED, KEPT, Needles, places_for, scan
-from faceops.records import FolderStore
+from faceops.records import FolderStore, RecordStore
 
 NAME = "Quentin_Forgetme"  # a name no source file holds, so that any finding is data of theirs
 SOURCE = "Gerhard_Schroeder"  # whose LFW photos they are given
@@ -74,12 +75,34 @@ def test_scan_names_the_place_of_each_finding(tmp_path):
     assert handling["git history"] == CANNOT and handling["receipts"] == KEPT and handling["photos"] == CLEANED
 
 
+@pytest.mark.parametrize("kind", ["folder", "bucket"])
+def test_the_record_store_keeps_nothing_that_names_them(kind, tmp_path, request):
+    """Crops, verdicts and log lines naming them go, from a folder and from a bucket shared by replicas."""
+    if kind == "folder":
+        store = FolderStore(tmp_path)
+    else:
+        from test_records import _bucket
+
+        store = _bucket(request.getfixturevalue("s3"))
+        store.root = f"faces/records-{tmp_path.name[-12:]}"
+    _records(store, NAME)
+    _records(store, "Somebody_Else", "other")
+    assert records_of(store, NAME)[1] == 1
+    assert clean_records(store, NAME) == (2, 1)
+    assert records_of(store, NAME) == ([], 0)
+    assert [record.person for record in FeedbackStore(store).entries()] == ["Somebody_Else"]
+    assert [line for line in store.lines("recognitions") if NAME in line] == []
+    assert sum("Somebody_Else" in line for line in store.lines("recognitions")) == 3
+    assert clean_records(store, NAME) == (0, 0)  # again: nothing, no error
+
+
 # -- forget is a journal --------------------------------------------------------------------------------
 
 
-def _records(project: Path, person: str, verdict: str = "is") -> None:
-    """What the service leaves of a person in the project's record store: a waiting crop, a verdict, log lines."""
-    store = FolderStore(project)
+def _records(where: Path | RecordStore, person: str, verdict: str = "is") -> None:
+    """What the service leaves of a person in a record store (a folder: the project's): a waiting crop, a
+    verdict, log lines."""
+    store = FolderStore(where) if isinstance(where, Path) else where
     record = FaceRecord(f"{verdict}0123456789ab", time.time(), person, person, 0.2, "v1")
     PendingStore(store).keep([(b"\xff\xd8 pending crop " + verdict.encode(), record)])
     late = FaceRecord(f"{verdict}fedcba987654", time.time(), person, person, 0.2, "v1", verdict, person)
