@@ -175,8 +175,10 @@ def report_recipients(given: list[str] | None, configured: tuple[str, ...]) -> l
 def _capture(args: argparse.Namespace) -> int:
     from faceops.capture import CaptureSettings, capture
     from faceops.detect import FaceDetector
+    from faceops.forgotten import refuse_forgotten
     from faceops.params import FacesParams, load_params
 
+    refuse_forgotten(args.person, ".", args.dest, "--re-enrol", args.re_enrol)  # before the camera starts
     settings = CaptureSettings(**{name: getattr(args, name) for name in CAPTURE_OPTIONS}, interval=args.interval)
     # The faces stage's detector settings; outside a project (no params.yaml yet) their defaults.
     faces = load_params(args.params).faces if Path(args.params).exists() else FacesParams()
@@ -232,10 +234,19 @@ def _enrol(args: argparse.Namespace) -> int:
 
 
 def _forget(args: argparse.Namespace) -> int:
-    from faceops.forget import find, forget, nothing_found, people_in
+    from faceops.forget import find, nothing_found, people_in, resume, start
     from faceops.names import refuse_second_spelling
+    from faceops.records import open_store
 
-    plan = find(args.person, ".", use_remote=not args.no_remote)
+    store = open_store(args.records)
+    journal = resume(args.person, ".")
+    if journal is not None:  # an unfinished forget: its plan, not a new search (which finds less)
+        if not args.yes:
+            done = ", ".join(journal.done) or "no step"
+            print(f"an unfinished forget of {args.person} ({done} done); run again with --yes to finish it")
+            return 0
+        return _forget_finish(args, journal, store)
+    plan = find(args.person, ".", use_remote=not args.no_remote, store=store)
     if plan.empty:
         message, is_error = nothing_found(args.person)
         if is_error:
@@ -250,7 +261,18 @@ def _forget(args: argparse.Namespace) -> int:
             print("\n".join(plan.lines()))
             print("nothing was changed; run again with --yes to forget them")
         return 0
-    receipt = forget(plan, ".", retrain=not args.no_retrain)
+    return _forget_finish(args, start(plan, ".", retrain=not args.no_retrain), store)
+
+
+def _forget_finish(args: argparse.Namespace, journal, store) -> int:  # noqa: ANN001 - forget.Journal, RecordStore
+    from faceops.forget import finish
+
+    try:
+        receipt = finish(journal, store, ".")
+    except KeyboardInterrupt:
+        print(f"interrupted: run faceops forget --person {args.person} --yes again to finish", file=sys.stderr)
+        return 130
+    plan = journal.plan
     if args.json:
         print(json.dumps(receipt.to_dict()))
     else:
@@ -258,6 +280,7 @@ def _forget(args: argparse.Namespace) -> int:
         print(f"retrain without them: {receipt.retrained}")
         verdict = "nothing of them is left" if receipt.verified else "NO, see the receipt"
         print(f"verified by a second search: {verdict}")
+        print("\n".join(f"  checked: {line}" for line in receipt.checked))
         print(f"receipt: {' and '.join(receipt.files)}")
         print(f"next: git add {RAW_DIR}.dvc dvc.lock {' '.join(receipt.files)} && git commit && dvc push && git push")
     return 0 if receipt.verified else 1
@@ -284,6 +307,11 @@ def _feedback(args: argparse.Namespace) -> int:
         print(f"{len(entries)} waiting; faceops feedback accept ID… (or --all), faceops feedback reject ID…")
         return 0
     records = store.select(args.ids, args.all)
+    if args.action == "accept":  # never re-create someone forgotten by accident; nothing is accepted then
+        from faceops.forgotten import refuse_forgotten
+
+        for person in sorted({record.person for record in records}):
+            refuse_forgotten(person, ".", RAW_DIR, "--re-enrol (or faceops feedback reject their ids)", args.re_enrol)
     if args.action == "reject":
         store.discard(records)
         print(f"{len(records)} discarded")
@@ -503,6 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
             "folder)",
         )
         command.add_argument("--preview", action="store_true", help="show a window with the boxes (needs a display)")
+        command.add_argument("--re-enrol", action="store_true", help="enrol someone forgotten earlier, on purpose")
         if name == "capture":
             command.add_argument("--commit", action="store_true", help="dvc add and git commit the photos afterwards")
         else:
@@ -516,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("ids", nargs="*", help="feedback ids (faceops feedback list shows them)")
     command.add_argument("--all", action="store_true", help="every waiting item")
     command.add_argument("--commit", action="store_true", help="after accept: dvc add and git commit")
+    command.add_argument("--re-enrol", action="store_true", help="accept photos of someone forgotten, on purpose")
     command.add_argument("--records", metavar="PLACE", help=RECORDS_HELP)
     command.set_defaults(handler=_feedback)
 
@@ -539,12 +569,14 @@ def build_parser() -> argparse.ArgumentParser:
         "forget",
         help="remove a person from the data set, every cache, the DVC remote and the model; writes a receipt",
         description="Prints what it would remove; with --yes removes it, marks the live model so it answers "
-        "unknown for them, retrains (dvc repro), searches again and writes receipts/forget-NAME-TIME.json/.txt.",
+        "unknown for them, retrains (dvc repro), searches again and writes receipts/forget-NAME-TIME.json/.txt. "
+        "It keeps a journal (.faceops/forget/NAME.json): interrupted, the same command finishes the job.",
     )
     command.add_argument("--person", required=True, type=cli_person_name)
     command.add_argument("--yes", action="store_true", help="do it (without: only print the plan)")
     command.add_argument("--no-remote", action="store_true", help="leave the DVC remote's copies (the receipt says so)")
     command.add_argument("--no-retrain", action="store_true", help="do not run dvc repro afterwards")
+    command.add_argument("--records", metavar="PLACE", help=RECORDS_HELP)
     command.add_argument("--json", action="store_true", help="print the plan or receipt as JSON")
     command.set_defaults(handler=_forget)
 

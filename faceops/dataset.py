@@ -17,7 +17,6 @@ from faceops.names import BadNameError, person_name, refuse_second_spelling
 log = logging.getLogger(__name__)
 
 
-check_person_name = person_name  # the old name of faceops.names.person_name, kept for callers not yet moved
 
 
 def not_regular(path: Path) -> str | None:

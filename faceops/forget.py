@@ -4,8 +4,10 @@ A person lives on in more places than their photo folder: the DVC cache and remo
 their face crops, the directory listings and manifests that name them, models trained on them, DVC's
 run records), the faces stage's crop cache, the feature cache and the live model. `find` looks in
 each place by content hash, for every version that git history (experiments included) or the
-workspace names; `forget` removes what it found, marks the live model so it answers "unknown" for
-them at once, retrains without them, looks again and writes what it removed and what remains.
+workspace names; the record store keeps the service's crops, verdicts and log lines naming them.
+faceops.inventory lists every such place; `forget` walks it as a journal: the plan is written first
+(.faceops/forget/NAME.json), each step is idempotent and journaled as done, the receipt is written last,
+so a forget killed at any point is finished by running it again.
 
 An object another person's data also uses (the same photo filed twice) is never removed; nothing is
 ever removed by a blanket `dvc gc`.
@@ -13,6 +15,7 @@ ever removed by a blanket `dvc gc`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime as dt
@@ -22,6 +25,8 @@ import json
 import logging
 import os
 import shutil
+import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +35,17 @@ from typing import Any
 import yaml
 
 from faceops import tools
-from faceops.atomic import write_json, write_text
+from faceops.atomic import read_json, write_json, write_text
 from faceops.card import ModelCard
+from faceops.drift import RECOGNITIONS
 from faceops.errors import FaceopsError
 from faceops.faces import CropCache
 from faceops.features import forget_features
+from faceops.forgotten import RECEIPTS, journal_path
+from faceops.inventory import CLEANED, KEPT, Hit, Needles, glob_escape, places_for, scan
 from faceops.names import person_name
 from faceops.negatives import NEGATIVES_DIR
+from faceops.records import FolderStore, RecordStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +55,8 @@ PERSON_FOLDERS = (RAW, FACES)  # DVC directories with one folder per person
 NAMED_TABLES = ("data/faces.csv", "data/split.csv")  # cached tables with one row per face and a `person` column
 MODEL_CARDS = ("models/model.json", "models/candidate.json")  # each beside its .keras
 MODEL_WEIGHTS = tuple(str(Path(card).with_suffix(".keras")) for card in MODEL_CARDS)
-CROP_CACHE, FEATURE_CACHE, RECEIPTS = ".faceops/crops", ".faceops/features", "receipts"
+CROP_CACHE, FEATURE_CACHE = ".faceops/crops", ".faceops/features"
+NAMING_REPORTS = ("reports/report.html", "reports/retrain.json")  # written by faceops report / retrain, no stage
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,8 @@ class Plan:
     photo_shas: set[str] = field(default_factory=set)
     crop_shas: set[str] = field(default_factory=set)
     cards: list[Path] = field(default_factory=list)
+    content_hashes: set[str] = field(default_factory=set)  # sha256 and md5 of their files, for the final scan
+    remote_folder: str = ""  # the default remote, when it is a folder here: the final scan reads it too
 
     @property
     def empty(self) -> bool:
@@ -102,8 +114,9 @@ class Receipt:
     removed: list[Found]
     remaining: list[str]
     retrained: str  # "promoted", "refused by the release gate", "failed: ...", "not run (--no-retrain)"
-    verified: bool  # a second search after the removal found nothing but `remaining`
+    verified: bool  # what `checked` says was searched found nothing of theirs but `remaining`
     files: tuple[str, ...] = ()
+    checked: list[str] = field(default_factory=list)  # what the verification read: the only thing it vouches for
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -113,7 +126,9 @@ class Receipt:
             f"faceops forget receipt: {self.person}",
             f"started {self.started}, finished {self.finished}",
             f"retrain without them: {self.retrained}",
-            f"verified by a second search: {'yes, nothing of them is left' if self.verified else 'NO'}",
+            f"verified by a second search: {'yes, nothing of them is left' if self.verified else 'NO'}, "
+            "in what it checked:",
+            *[f"  {line}" for line in self.checked],
             "",
             f"removed ({len(self.removed)}):",
         ]
@@ -214,6 +229,12 @@ def _person_rows(data: bytes, person: str) -> bool:
         return False
 
 
+def _is_theirs(relpath: str, person: str) -> bool:
+    """A file of a person-folder listing that is theirs: their photos or crops, or rejections of them."""
+    parts = relpath.split("/")
+    return parts[0] == person or parts[:2] == [NEGATIVES_DIR.rsplit("/", 1)[-1], person]
+
+
 def _card_labels(data: bytes) -> list[str]:
     try:
         labels = json.loads(data).get("labels", [])
@@ -222,35 +243,29 @@ def _card_labels(data: bytes) -> list[str]:
     return [str(label) for label in labels] if isinstance(labels, list) else []
 
 
-def find(person: str, root: str | os.PathLike[str] = ".", use_remote: bool = True) -> Plan:
-    """Look for everything of `person`: in the workspace, the caches, the DVC cache and the default remote."""
+def find(
+    person: str, root: str | os.PathLike[str] = ".", use_remote: bool = True, store: RecordStore | None = None
+) -> Plan:
+    """Look for everything of `person`: in the workspace, the caches, the DVC cache and the default remote, and
+    the record store (default: the project's folder)."""
     person = person_name(person, "--person")
     root = Path(root).resolve()
     if not (root / ".dvc").is_dir():
         raise FaceopsError(f"{root}: not a DVC project (no .dvc folder); run faceops forget in your project")
     stores = _Stores(root, use_remote)
     try:
-        return _find(person, root, stores)
+        plan = _find(person, root, stores)
     finally:
         stores.close()
+    _find_records(plan, store or open_store(None, root))
+    return plan
 
 
 def _find(person: str, root: Path, stores: _Stores) -> Plan:
     plan = Plan(person, stores.remote_name if stores.remote is not None else None, stores.use_remote)
-    # The workspace: their photo and crop folders, and live model cards that name them.
-    for folder in PERSON_FOLDERS:
-        if (root / folder / person).exists():
-            plan.workspace_paths.append(root / folder / person)
-            for path in sorted((root / folder / person).rglob("*")):
-                if path.is_file():
-                    plan.found.append(Found(folder, _md5(path), f"file {path.relative_to(root / folder)}"))
-                    if folder == RAW:
-                        plan.photo_shas.add(hashlib.sha256(path.read_bytes()).hexdigest())
-    rejections = root / NEGATIVES_DIR / person  # faces said not to be them: no use once they are gone
-    if rejections.is_dir():
-        plan.workspace_paths.append(rejections)
-        for path in sorted(p for p in rejections.rglob("*") if p.is_file()):
-            plan.found.append(Found(NEGATIVES_DIR, _md5(path), f"rejection {path.relative_to(root / RAW)}"))
+    if stores.remote is not None and stores.remote.fs.protocol == "local":
+        plan.remote_folder = str(stores.remote.path)
+    digests = _find_workspace(plan, root)
     for name in MODEL_CARDS:
         if (root / name).exists() and person in _card_labels((root / name).read_bytes()):
             card = ModelCard.read(root / name)
@@ -276,7 +291,7 @@ def _find(person: str, root: Path, stores: _Stores) -> Plan:
             continue
         if version.oid.endswith(".dir") and version.path in PERSON_FOLDERS:
             entries = json.loads(data)
-            mine = [entry for entry in entries if entry["relpath"].split("/")[0] == person]
+            mine = [entry for entry in entries if _is_theirs(entry["relpath"], person)]
             keep |= {entry["md5"] for entry in entries if entry not in mine}
             if mine:
                 theirs[version.oid] = f"listing of {version.path} naming {len(mine)} files of theirs"
@@ -290,6 +305,8 @@ def _find(person: str, root: Path, stores: _Stores) -> Plan:
                 theirs[version.sibling] = f"{Path(version.path).with_suffix('.keras')} trained on them"
         elif version.path not in MODEL_WEIGHTS:  # a model's weights go with its card
             keep.add(version.oid)
+    for md5, both in digests.items():  # the final scan looks for their files' content, not for shared content
+        plan.content_hashes |= both if md5 not in keep else set()
     for oid, what in sorted(theirs.items()):
         if oid in keep:
             continue
@@ -298,6 +315,7 @@ def _find(person: str, root: Path, stores: _Stores) -> Plan:
             (plan.local_oids if place == "local DVC cache" else plan.remote_oids).add(oid)
         content = stores.read(oid) if what.startswith((f"{RAW}/", f"{FACES}/")) else None
         if content is not None:
+            plan.content_hashes |= _digests(content)
             (plan.photo_shas if what.startswith(f"{RAW}/") else plan.crop_shas).add(hashlib.sha256(content).hexdigest())
     gone = set(theirs) - keep
     runs = Path(stores.repo.stage_cache.cache_dir)
@@ -307,7 +325,35 @@ def _find(person: str, root: Path, stores: _Stores) -> Plan:
                 plan.run_records.append(record)
                 plan.found.append(Found("DVC run cache", record.name, "a run record of outputs naming them"))
 
-    # faceops's own caches, by content hash.
+    _find_caches(plan, root)
+    plan.remaining = _remaining(root, stores, plan, bool(theirs))
+    return plan
+
+
+def _find_workspace(plan: Plan, root: Path) -> dict[str, set[str]]:
+    """Their photo and crop folders, and rejections of them; each file's md5 -> its md5 and sha256."""
+    digests: dict[str, set[str]] = {}
+    folders = [(folder, root / folder / plan.person, "file") for folder in PERSON_FOLDERS]
+    folders.append((NEGATIVES_DIR, root / NEGATIVES_DIR / plan.person, "rejection"))  # no use once they are gone
+    for folder, path, kind in folders:
+        if not path.is_dir():
+            continue
+        plan.workspace_paths.append(path)
+        for file in sorted(file for file in path.rglob("*") if file.is_file()):
+            data = file.read_bytes()
+            both = _digests(data)
+            md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            digests[md5] = both
+            plan.found.append(
+                Found(folder, md5, f"{kind} {file.relative_to(root / RAW if kind == 'rejection' else root / folder)}")
+            )
+            if folder == RAW:
+                plan.photo_shas.add(hashlib.sha256(data).hexdigest())
+    return digests
+
+
+def _find_caches(plan: Plan, root: Path) -> None:
+    """faceops's own caches, by content hash."""
     for index in sorted((root / CROP_CACHE).glob("*/index.json")):
         cache = CropCache(index.parent)
         for sha in sorted(plan.photo_shas & set(cache.results)):
@@ -317,9 +363,6 @@ def _find(person: str, root: Path, stores: _Stores) -> Plan:
     for path in sorted((root / FEATURE_CACHE).glob("*.npz")):
         for sha in sorted(forget_features(path, plan.crop_shas, dry_run=True)):
             plan.found.append(Found("feature cache", sha, f"features of a face, {path.name}"))
-
-    plan.remaining = _remaining(root, stores, plan, bool(theirs))
-    return plan
 
 
 def _remaining(root: Path, stores: _Stores, plan: Plan, had_history: bool) -> list[str]:
@@ -348,61 +391,307 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-# -- removing -------------------------------------------------------------------------------------------
+# -- the record store -----------------------------------------------------------------------------------
 
 
-def forget(plan: Plan, root: str | os.PathLike[str] = ".", retrain: bool = True) -> Receipt:
-    """Remove everything `find` found, retrain without the person, look again and write a receipt."""
-    root = Path(root).resolve()
-    started, person, use_remote = _now(), plan.person, plan.use_remote
-    if plan.empty:
-        raise FaceopsError(nothing_found(person, root)[0])
-    stores = _Stores(root, use_remote)
+def _names(text: str | bytes, person: str) -> bool:
+    """Whether a record or log line (JSON) names `person`: as the answer, the closest person or a verdict."""
     try:
-        _remove(plan, root, stores)
+        record = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and person in (record.get("name"), record.get("label"), record.get("person"))
+
+
+def records_of(store: RecordStore, person: str) -> tuple[list[str], int]:
+    """Keys of the pending and feedback records that name `person`, each crop before its record (so a
+    forget killed half-way finds the record again), and how many recognition-log lines name them."""
+    keys = []
+    for kind in ("pending", "feedback"):
+        for entry in sorted(store.entries(f"{kind}/"), key=lambda entry: entry.key):
+            if not entry.key.endswith(".json"):
+                continue
+            try:
+                named = _names(store.get(entry.key), person)
+            except FileNotFoundError:  # taken meanwhile
+                continue
+            if named:
+                keys += [entry.key[: -len(".json")] + ".jpg", entry.key]
+    lines = sum(1 for line in store.lines(RECOGNITIONS) if _names(line, person))
+    return keys, lines
+
+
+def _find_records(plan: Plan, store: RecordStore) -> None:
+    keys, lines = records_of(store, plan.person)
+    for key in keys:
+        kind = "pending crops" if key.startswith("pending/") else "feedback"
+        plan.found.append(Found(kind, key, f"in the record store {store.where}"))
+        if key.endswith(".jpg"):
+            with contextlib.suppress(FileNotFoundError):
+                plan.content_hashes |= _digests(store.get(key))
+    if lines:
+        plan.found.append(Found("recognition log", f"{lines} lines", f"naming them, in {store.where}"))
+
+
+# -- removing: a journal, step by step --------------------------------------------------------------------
+
+PAUSE_VARIABLE = "FACEOPS_FORGET_PAUSE_AFTER"  # tests only: after this step, say so on stderr and wait
+
+
+@dataclass
+class Journal:
+    """A forget under way: the plan, written before anything is removed, and the steps done so far."""
+
+    plan: Plan
+    started: str
+    retrain: bool
+    done: list[str] = field(default_factory=list)
+    retrained: str = ""
+
+    def save(self, root: Path) -> None:
+        write_json(journal_path(root, self.plan.person), {**self._plain(), "done": self.done})
+
+    def _plain(self) -> dict[str, Any]:
+        plan = {}
+        for item in dataclasses.fields(Plan):
+            value = getattr(self.plan, item.name)
+            if isinstance(value, set):
+                value = sorted(value)
+            elif item.name == "found":
+                value = [dataclasses.asdict(found) for found in value]
+            elif item.name in _PATH_LISTS:
+                value = [str(path) for path in value]
+            plan[item.name] = value
+        return {"plan": plan, "started": self.started, "retrain": self.retrain, "retrained": self.retrained}
+
+    @classmethod
+    def read(cls, root: Path, person: str) -> Journal | None:
+        path = journal_path(root, person)
+        if not path.exists():
+            return None
+        data = read_json(path)
+        plan = data["plan"]
+        values: dict[str, Any] = {}
+        for item in dataclasses.fields(Plan):
+            value = plan[item.name]
+            if item.name == "found":
+                value = [Found(**found) for found in value]
+            elif item.name in _PATH_LISTS:
+                value = [Path(text) for text in value]
+            elif isinstance(getattr(Plan(person, None), item.name), set):
+                value = set(value)
+            values[item.name] = value
+        return cls(Plan(**values), data["started"], data["retrain"], list(data["done"]), data["retrained"])
+
+
+_PATH_LISTS = ("workspace_paths", "run_records", "cards")
+
+
+def start(plan: Plan, root: str | os.PathLike[str] = ".", retrain: bool = True) -> Journal:
+    """Write the journal: from now on no door names or re-creates them, and a rerun finishes the job."""
+    if plan.empty:
+        raise FaceopsError(nothing_found(plan.person, root)[0])
+    journal = Journal(plan, _now(), retrain)
+    journal.save(Path(root).resolve())
+    return journal
+
+
+def resume(person: str, root: str | os.PathLike[str] = ".") -> Journal | None:
+    """The unfinished forget of `person`, if there is one."""
+    return Journal.read(Path(root).resolve(), person_name(person, "--person"))
+
+
+def finish(journal: Journal, store: RecordStore, root: str | os.PathLike[str] = ".") -> Receipt:
+    """Do the steps not done yet, each idempotent and journaled as done, then write the receipt and close."""
+    root = Path(root).resolve()
+    _pause_for_tests("journal")
+    for name, step in _STEPS:
+        if name in journal.done:
+            continue
+        log.info("%s: %s", journal.plan.person, name)
+        step(journal, root, store)
+        journal.done.append(name)
+        journal.save(root)
+        _pause_for_tests(name)
+    receipt = _verify(journal, root, store)
+    receipt = _write_receipt(root, receipt)
+    path = journal_path(root, journal.plan.person)
+    for aside in path.parent.glob(f".{glob_escape(path.name)}.*"):  # a journal write cut short by a kill
+        aside.unlink(missing_ok=True)
+    path.unlink(missing_ok=True)  # last: the forget is done
+    return receipt
+
+
+def _pause_for_tests(step: str) -> None:
+    """A hook for tests only (FACEOPS_FORGET_PAUSE_AFTER=STEP, or "journal"): stop there until killed."""
+    if os.environ.get(PAUSE_VARIABLE) == step:
+        print(f"paused after {step}", file=sys.stderr, flush=True)
+        time.sleep(3600)
+
+
+def forget(
+    plan: Plan, root: str | os.PathLike[str] = ".", retrain: bool = True, store: RecordStore | None = None
+) -> Receipt:
+    """Remove everything `find` found, retrain without the person, look again and write a receipt."""
+    return finish(start(plan, root, retrain), store or open_store(None, root), root)
+
+
+def _cards(journal: Journal, root: Path, store: RecordStore) -> None:
+    """First: the service's hot reload picks this up, they are answered unknown from now on."""
+    for name in MODEL_CARDS:
+        if (root / name).exists():
+            card = ModelCard.read(root / name)
+            if journal.plan.person in card.labels and journal.plan.person not in card.forgotten:
+                card.forget(journal.plan.person).write(root / name)
+
+
+def clean_records(store: RecordStore, person: str) -> tuple[int, int]:
+    """Remove the crops, records, verdicts and log lines that name `person`; how many records and lines."""
+    keys, _ = records_of(store, person)
+    for key in keys:
+        store.delete(key)
+    dropped = store.rewrite(RECOGNITIONS, lambda line: not _names(line, person))
+    log.info("%s: %d records and %d log lines removed from %s", person, len(keys) // 2, dropped, store.where)
+    return len(keys) // 2, dropped
+
+
+def _records(journal: Journal, root: Path, store: RecordStore) -> None:
+    clean_records(store, journal.plan.person)
+
+
+def _workspace(journal: Journal, root: Path, store: RecordStore) -> None:
+    for folder in (RAW, FACES, NEGATIVES_DIR):
+        if (root / folder / journal.plan.person).exists():
+            shutil.rmtree(root / folder / journal.plan.person)
+
+
+def _listing(journal: Journal, root: Path, store: RecordStore) -> None:
+    if (root / f"{RAW}.dvc").exists():
+        tools.dvc("add", "--quiet", RAW, cwd=root)  # the new listing without them
+
+
+def _caches(journal: Journal, root: Path, store: RecordStore) -> None:
+    for index in sorted((root / CROP_CACHE).glob("*/index.json")):
+        CropCache(index.parent).forget(journal.plan.photo_shas)
+    for path in sorted((root / FEATURE_CACHE).glob("*.npz")):
+        forget_features(path, journal.plan.crop_shas)
+
+
+def _dvc_objects(journal: Journal, root: Path, store: RecordStore) -> None:
+    plan = journal.plan
+    stores = _Stores(root, plan.use_remote and bool(plan.remote_oids))
+    try:
+        for oid in sorted(plan.local_oids):
+            if stores.local.exists(oid):
+                stores.local.delete(oid)
+        for record in plan.run_records:
+            record.unlink(missing_ok=True)
+        for oid in sorted(plan.remote_oids) if stores.remote is not None else []:
+            if stores.remote.exists(oid):
+                stores.remote.delete(oid)
     finally:
         stores.close()
-    retrained = _retrain(root) if retrain else "not run (--no-retrain): run dvc repro"
-    after = find(person, root, use_remote)
+
+
+def _reports(journal: Journal, root: Path, store: RecordStore) -> None:
+    """Reports no stage rewrites: removed when they name them (`faceops report` writes a new one)."""
+    for name in NAMING_REPORTS:
+        path = root / name
+        if path.exists() and journal.plan.person.encode() in path.read_bytes():
+            path.unlink()
+
+
+def _retrain_step(journal: Journal, root: Path, store: RecordStore) -> None:
+    journal.retrained = _retrain(root) if journal.retrain else "not run (--no-retrain): run dvc repro"
+
+
+def _dvc_state(journal: Journal, root: Path, store: RecordStore) -> None:
+    """DVC's indexes and temporary files name their paths and hashes; they are caches, rebuilt on demand."""
+    roots = {"dvc-state": root / ".dvc" / "tmp", "dvc-site": _site_cache(root)}
+    hits, _ = scan(roots, _needles(journal.plan), ())
+    for hit in hits:
+        (roots[hit.root] / hit.path).unlink(missing_ok=True)
+
+
+_STEPS = (
+    ("model cards", _cards),
+    ("record store", _records),
+    ("workspace", _workspace),
+    ("dataset listing", _listing),
+    ("crop and feature caches", _caches),
+    ("DVC cache, run cache and remote", _dvc_objects),
+    ("reports", _reports),
+    ("retrain", _retrain_step),
+    ("DVC state", _dvc_state),
+    ("record store, late arrivals", _records),  # a replica's verdict or crop that came in meanwhile
+)
+STEP_NAMES = tuple(name for name, _ in _STEPS)
+
+
+def _verify(journal: Journal, root: Path, store: RecordStore) -> Receipt:
+    """Search again (DVC stores by hash, the record store by its records) and scan every file; the receipt."""
+    plan, person = journal.plan, journal.plan.person
+    after = find(person, root, plan.use_remote, store)
     remaining = plan.remaining + [reason for reason in after.remaining if reason not in plan.remaining]
     if after.live_model_knows:
         remaining.append(
             "the live model (models/model.keras) was trained with them and answers unknown for them until a "
             "model trained without them is promoted (dvc repro; reports/gate.json says why one was refused)"
         )
-    leftovers = [item for item in after.found if not item.place.startswith("models/")]
-    remaining += [f"{item.place} {item.key}: {item.what} (still there after removal)" for item in leftovers]
-    receipt = Receipt(person, started, _now(), plan.found, remaining, retrained, not leftovers)
-    return _write_receipt(root, receipt)
-
-
-def _remove(plan: Plan, root: Path, stores: _Stores) -> None:
-    """In the order that stops serving them first and leaves no reference to a removed object behind."""
-    for path in plan.cards:  # the service's hot reload picks this up: they are unknown from now on
-        ModelCard.read(path).forget(plan.person).write(path)
-    for path in plan.workspace_paths:
-        shutil.rmtree(path)
-    if plan.workspace_paths and (root / f"{RAW}.dvc").exists():
-        tools.dvc("add", "--quiet", RAW, cwd=root)  # the new listing without them
-    for index in sorted((root / CROP_CACHE).glob("*/index.json")):
-        CropCache(index.parent).forget(plan.photo_shas)
-    for path in sorted((root / FEATURE_CACHE).glob("*.npz")):
-        forget_features(path, plan.crop_shas)
-    for oid in sorted(plan.local_oids):
-        stores.local.delete(oid)
-    for record in plan.run_records:
-        record.unlink(missing_ok=True)
-    if stores.remote is not None:
-        for oid in sorted(plan.remote_oids):
-            stores.remote.delete(oid)
-    log.info(
-        "%s: removed %d local objects, %d remote objects, %d run records, %d workspace folders",
-        plan.person,
-        len(plan.local_oids),
-        len(plan.remote_oids),
-        len(plan.run_records),
-        len(plan.workspace_paths),
+    leftovers = [
+        f"{item.place} {item.key}: {item.what} (still there after removal)"
+        for item in after.found
+        if not item.place.startswith("models/")
+    ]
+    roots = {"project": root, "dvc-site": _site_cache(root)}
+    if isinstance(store, FolderStore):
+        roots["records"] = store.root.resolve()
+    if plan.remote_folder:
+        roots["remote"] = Path(plan.remote_folder)
+    needles = _needles(plan)
+    committed = tools.git("ls-files", "-z", cwd=root, check=False).stdout.split("\0")
+    hits, count = scan(roots, needles, places_for(person, [path for path in committed if path]))
+    by_place: dict[str, list[Hit]] = {}
+    for hit in hits:
+        if hit.place is None or hit.place.handling == CLEANED:
+            where = "outside the inventory" if hit.place is None else f"{hit.place.name}, still there after removal"
+            leftovers.append(f"{hit.root} {hit.path}: {hit.why} ({where})")
+        elif hit.place.handling != KEPT:
+            by_place.setdefault(hit.place.name, []).append(hit)
+    remaining += leftovers
+    for name, found in by_place.items():
+        place = found[0].place
+        if place is not None and not any(reason.startswith(name) for reason in remaining):
+            remaining.append(f"{name} ({len(found)} files, e.g. {found[0].path}): {place.how}")
+    checked = [
+        f"read {count} files ({', '.join(f'{name} {path}' for name, path in roots.items())}) for their name and "
+        f"{len(needles.content_hashes)} hashes of their photos and crops, as content and as mentions",
+        f"asked the record store {store.where} for crops, verdicts and log lines naming them",
+        "searched the local DVC cache"
+        + (f" and the DVC remote {plan.remote!r}" if plan.remote else "")
+        + " by hash for every version of the data that the workspace or git history names",
+    ]
+    return Receipt(
+        person, journal.started, _now(), plan.found, remaining, journal.retrained, not leftovers, checked=checked
     )
+
+
+def _needles(plan: Plan) -> Needles:
+    """Their name, and the hashes of files only they hold (a photo someone else's data also holds stays, as
+    its DVC object does): as content, and as mentions in indexes and listings."""
+    return Needles(plan.person, frozenset(plan.content_hashes), frozenset(plan.content_hashes | plan.crop_shas))
+
+
+def _digests(data: bytes) -> set[str]:
+    return {hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).hexdigest()}
+
+
+def _site_cache(root: Path) -> Path:
+    """DVC's site cache folder for this project (its data index and hash state live there)."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return Path(repo.site_cache_dir)
 
 
 def _retrain(root: Path) -> str:
@@ -419,7 +708,7 @@ def _retrain(root: Path) -> str:
 
 
 def _write_receipt(root: Path, receipt: Receipt) -> Receipt:
-    stamp = receipt.finished.replace(":", "").replace("-", "")
+    stamp = receipt.started.replace(":", "").replace("-", "")  # a rerun of a finished journal: the same files
     base = root / RECEIPTS / f"forget-{receipt.person}-{stamp}"
     files = (str(base.with_suffix(".json").relative_to(root)), str(base.with_suffix(".txt").relative_to(root)))
     receipt = dataclasses.replace(receipt, files=files)

@@ -12,6 +12,7 @@ from pathlib import Path
 from faceops.card import ModelCard
 from faceops.dataset import list_raw_files
 from faceops.errors import FaceopsError
+from faceops.forgotten import unfinished
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Person:
     known: bool  # the live model names them
     test_recall: float | None  # from reports/per_person.csv (None: not in the test part)
     newest_photo: str  # date of the newest photo file, YYYY-MM-DD
+    forget_unfinished: bool = False  # a `faceops forget` of them started and has not finished
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -32,8 +34,10 @@ def list_people(
     manifest: str | os.PathLike[str] = "data/faces.csv",
     model: str | os.PathLike[str] = "models/model.json",
     per_person: str | os.PathLike[str] = "reports/per_person.csv",
+    project: str | os.PathLike[str] = ".",
 ) -> list[Person]:
-    """Everyone with a folder in `raw` or a label in the live model, by name."""
+    """Everyone with a folder in `raw`, a label in the live model or a forget under way, by name; someone
+    forgotten or being forgotten is never known."""
     files = list_raw_files(raw) if Path(raw).is_dir() else []
     photos = Counter(file.person for file in files)
     newest: dict[str, float] = {}
@@ -46,14 +50,17 @@ def list_people(
     labels: tuple[str, ...] = ()
     if Path(model).exists():
         try:
-            labels = ModelCard.read(model).labels
+            card = ModelCard.read(model)
+            labels = tuple(label for label in card.labels if label not in card.forgotten)
         except FaceopsError:
             labels = ()
+    forgetting = unfinished(project)
+    labels = tuple(label for label in labels if label not in forgetting)
     recall: dict[str, float] = {}
     if Path(per_person).exists():
         with open(per_person, newline="") as handle:
             recall = {row["person"]: float(row["recall"]) for row in csv.DictReader(handle)}
-    names = sorted(set(photos) | set(labels))
+    names = sorted(set(photos) | set(labels) | forgetting)
     return [
         Person(
             name=name,
@@ -62,6 +69,7 @@ def list_people(
             known=name in labels,
             test_recall=recall.get(name),
             newest_photo=dt.date.fromtimestamp(newest[name]).isoformat() if name in newest else "",
+            forget_unfinished=name in forgetting,
         )
         for name in names
     ]
@@ -72,6 +80,7 @@ def format_people(people: list[Person]) -> str:
     for person in people:
         recall = f"{person.test_recall:.0%}" if person.test_recall is not None else "-"
         known = "knows" if person.known else "does not know"
+        known = f"forget unfinished: faceops forget --person {person.name} --yes" if person.forget_unfinished else known
         lines.append(
             f"| {person.name} | {person.photos} | {person.faces} | {known} | {recall} | {person.newest_photo or '-'} |"
         )

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -58,6 +58,8 @@ class RecordStore(Protocol):
     def append(self, log: str, text: str) -> None: ...  # whole lines
 
     def lines(self, log: str) -> Iterator[str]: ...  # every replica's, oldest files first
+
+    def rewrite(self, log: str, keep: Callable[[str], bool]) -> int: ...  # drop lines (forget); how many
 
     def close(self) -> None: ...  # flush what is buffered
 
@@ -132,6 +134,22 @@ class FolderStore:
         for file in [*rotated, path]:  # oldest first
             if file.is_file():
                 yield from file.read_text(errors="replace").splitlines()
+
+    def rewrite(self, log: str, keep: Callable[[str], bool]) -> int:
+        """Drop the lines `keep` refuses from every file of the log, each rewritten atomically (`faceops forget`)."""
+        path = self.root / LOG_FILES[log]
+        dropped = 0
+        with self._lock:
+            for file in [*(path.with_name(f"{path.name}.{index}") for index in range(1, self.keep + 1)), path]:
+                if not file.is_file():
+                    continue
+                lines = file.read_bytes().splitlines(keepends=True)
+                kept = [line for line in lines if keep(line.decode(errors="replace").rstrip("\n"))]
+                if len(kept) != len(lines):
+                    with atomic_path(file) as aside:
+                        aside.write_bytes(b"".join(kept))
+                    dropped += len(lines) - len(kept)
+        return dropped
 
     def close(self) -> None:
         return None
@@ -249,6 +267,22 @@ class BucketStore:
             return
         for path in sorted(objects, key=lambda p: p.rsplit("/", 1)[-1]):  # by time, across replicas
             yield from self.fs.cat_file(path).decode(errors="replace").splitlines()
+
+    def rewrite(self, log: str, keep: Callable[[str], bool]) -> int:
+        """Drop the lines `keep` refuses from every replica's log objects (`faceops forget`); how many."""
+        self.close()  # this replica's buffered lines first
+        try:
+            objects = self._find(f"{self.root}/{log}")
+        except FileNotFoundError:
+            return 0
+        dropped = 0
+        for path in objects:
+            lines = self.fs.cat_file(path).splitlines(keepends=True)
+            kept = [line for line in lines if keep(line.decode(errors="replace").rstrip("\n"))]
+            if len(kept) != len(lines):
+                self.fs.pipe_file(path, b"".join(kept)) if kept else self.fs.rm_file(path)
+                dropped += len(lines) - len(kept)
+        return dropped
 
     def close(self) -> None:
         for log in list(self._buffers):

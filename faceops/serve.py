@@ -48,6 +48,7 @@ from faceops.feedback import (
     new_id,
     verdict_of,
 )
+from faceops.forgotten import forgotten, hide, refuse_forgotten, unfinished
 from faceops.images import is_image_name
 from faceops.names import person_name, refuse_second_spelling
 from faceops.negatives import CROP_MARGIN
@@ -325,7 +326,8 @@ def create_app(
     @app.get("/model")
     async def model() -> dict:
         await live()
-        return holder.info()
+        info, hidden = holder.info(), unfinished() | set(holder.live.card.forgotten)
+        return {**info, "labels": [label for label in info["labels"] if label not in hidden]}
 
     @app.post("/reload")
     async def reload() -> dict:
@@ -340,7 +342,8 @@ def create_app(
         answer = await loop.run_in_executor(pool, predict_upload, current.path, data, name, current.version)
         if "error" in answer:
             raise HTTPException(STATUS_FOR.get(answer["error"], 400), answer["reason"])
-        faces = answer.pop("records")
+        hidden = unfinished() | set(current.card.forgotten)  # a forget under way: never named from its start
+        answer["faces"], faces = hide(answer["faces"], answer.pop("records"), hidden)
         await run_in_threadpool(pending.keep, list(zip(answer.pop("crops"), faces)))
         lines = [
             {"time": r.time, "name": r.name, "label": r.label, "distance": r.distance, "model": r.model_version}
@@ -360,6 +363,7 @@ def create_app(
         current = await live()
         people = set(current.card.labels) - set(current.card.forgotten)
         people |= {path.name for path in raw.iterdir() if path.is_dir()} if raw.is_dir() else set()
+        people -= forgotten(".", raw)
         try:
             face_id, verdict, person = verdict_of(body, people)
             jpg, record = await run_in_threadpool(pending.take, face_id)
@@ -369,7 +373,7 @@ def create_app(
         return {"id": face_id, "verdict": verdict, "person": person, "waiting": len(feedback_store.entries())}
 
     @app.post("/people/{person}/photos", status_code=201)
-    async def enrol(person: str, request: Request) -> dict:
+    async def enrol(person: str, request: Request, re_enrol: bool = False) -> dict:
         """Add a photo of `person` to dataset/raw (admin): the next `dvc add dataset/raw` and retrain include it."""
         current = await live()
         try:
@@ -378,6 +382,10 @@ def create_app(
             refuse_second_spelling(person, [*current.card.labels, *folders], "person")
         except FaceopsError as exc:
             raise HTTPException(400, str(exc)) from None
+        try:
+            refuse_forgotten(person, ".", raw, "?re_enrol=true", re_enrol)
+        except FaceopsError as exc:
+            raise HTTPException(409, str(exc)) from None
         data, name = await _read_upload(request, limits)
         loop = asyncio.get_running_loop()
         answer = await loop.run_in_executor(pool, enrol_upload, current.path, raw, person, data, name)

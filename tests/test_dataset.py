@@ -2,8 +2,9 @@ import shutil
 
 import pytest
 
-from faceops.dataset import check_person_name, import_folder, list_raw_files
+from faceops.dataset import import_folder, list_raw_files
 from faceops.errors import FaceopsError
+from faceops.names import person_name as check_person_name
 
 
 @pytest.mark.parametrize(
