@@ -17,8 +17,6 @@ from faceops.names import BadNameError, person_name, refuse_second_spelling
 log = logging.getLogger(__name__)
 
 
-
-
 def not_regular(path: Path) -> str | None:
     """Why `path` may not bring data in (a symbolic link or a special file), or None for a plain file or folder.
 
