@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from faceops.atomic import read_json
 from faceops.card import ModelCard
 from faceops.dataset import list_raw_files
 from faceops.errors import FaceopsError
@@ -22,6 +23,7 @@ class Person:
     known: bool  # the live model names them
     test_recall: float | None  # from reports/per_person.csv (None: not in the test part)
     newest_photo: str  # date of the newest photo file, YYYY-MM-DD
+    needs_photos: int = 0  # left out of the model by validation until they have this many more photos
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -32,6 +34,7 @@ def list_people(
     manifest: str | os.PathLike[str] = "data/faces.csv",
     model: str | os.PathLike[str] = "models/model.json",
     per_person: str | os.PathLike[str] = "reports/per_person.csv",
+    validation: str | os.PathLike[str] = "reports/data_validation.json",
 ) -> list[Person]:
     """Everyone with a folder in `raw` or a label in the live model, by name."""
     files = list_raw_files(raw) if Path(raw).is_dir() else []
@@ -53,6 +56,7 @@ def list_people(
     if Path(per_person).exists():
         with open(per_person, newline="") as handle:
             recall = {row["person"]: float(row["recall"]) for row in csv.DictReader(handle)}
+    left_out = (read_json(validation, missing=None) or {}).get("left_out") or {}
     names = sorted(set(photos) | set(labels))
     return [
         Person(
@@ -62,6 +66,7 @@ def list_people(
             known=name in labels,
             test_recall=recall.get(name),
             newest_photo=dt.date.fromtimestamp(newest[name]).isoformat() if name in newest else "",
+            needs_photos=int(left_out.get(name, 0)) if name not in labels else 0,
         )
         for name in names
     ]
@@ -72,6 +77,8 @@ def format_people(people: list[Person]) -> str:
     for person in people:
         recall = f"{person.test_recall:.0%}" if person.test_recall is not None else "-"
         known = "knows" if person.known else "does not know"
+        if person.needs_photos:
+            known += f" (left out: needs {person.needs_photos} more photos)"
         lines.append(
             f"| {person.name} | {person.photos} | {person.faces} | {known} | {recall} | {person.newest_photo or '-'} |"
         )

@@ -4,6 +4,7 @@ release gate, and promotes it only if it passes; the live model's metrics and pl
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -15,7 +16,7 @@ from faceops.faces import read_manifest
 from faceops.features import FeatureCache
 from faceops.model import Recogniser
 from faceops.params import load_params
-from faceops.promote import judge, promote
+from faceops.promote import first_model_refused, judge, promote
 
 
 def main() -> None:
@@ -47,6 +48,10 @@ def main() -> None:
     result = judge(candidate, live, params.promote, params.retrain.metric)
     write_json(args.gate, result.to_dict())
     metric = params.retrain.metric
+    for note in result.notes():
+        print(f"release gate: {note}", file=sys.stderr)
+    if not result.passed and live is None and not Path(args.model).exists():
+        raise FaceopsError(first_model_refused(result))  # before DVC looks for a live model that never came
     if not result.passed:
         print(f"candidate REFUSED by the release gate: {result.reason()}; the live model stays", file=sys.stderr)
         return
