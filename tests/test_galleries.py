@@ -16,7 +16,7 @@ from faceops.rates import Rate, wilson_interval
 from faceops.rotation import cross_validated_false_accepts, held_out_distances, people_folds
 
 FAMILY = ("Colin_Powell", "Hugo_Chavez", "Jennifer_Aniston")
-SHORT = "Ariel_Sharon"  # 3 photos: below validate.min_images_per_person (5)
+SHORT = "Serena_Williams"  # 3 photos: below validate.min_images_per_person (5)
 ME = "Gerhard_Schroeder"
 
 
