@@ -157,3 +157,19 @@ def test_one_person_needs_negatives_then_trains_an_is_this_me_recogniser(tmp_pat
     me, stranger = sorted((lfw / ME).iterdir())[-1], sorted((lfw / others[-1]).iterdir())[-1]
     answers = json.loads(sh("faceops", "predict", "--json", str(me), str(stranger), cwd=path).stdout)
     assert [answer["faces"][0]["name"] for answer in answers] == [ME, "unknown"]
+
+
+@pytest.mark.slow
+def test_families_of_two_and_four_train_with_the_defaults(tmp_path, lfw):
+    pair = {"Hugo_Chavez": 12, "Jennifer_Aniston": 12}
+    path = _gallery_project(tmp_path / "pair", lfw, pair)
+    assert _repro(path).returncode == 0
+    assert json.loads((path / "models/model.json").read_text())["labels"] == sorted(pair)
+    for person in ("Colin_Powell", "Tony_Blair"):
+        _copy(lfw, path / "dataset/raw", person, 12)
+    grown = _repro(path)
+    assert grown.returncode == 0, grown.stderr[-3000:]
+    card = json.loads((path / "models/model.json").read_text())
+    assert card["labels"] == sorted([*pair, "Colin_Powell", "Tony_Blair"])
+    assert card["open_set"]["rotation_folds"] == 2 and card["open_set"]["stranger_faces"] == 36  # 4 x 9 train faces
+    assert "4 people; 4 known to the live model" in sh("faceops", "people", cwd=path).stdout
