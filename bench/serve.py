@@ -71,7 +71,7 @@ def train_project(data: Path, people: int, env: dict) -> Path:
     for folder in ("stages", "faceops"):
         shutil.copytree(REPO / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"]["backbone"], params["split"]["strangers"] = "dlib_resnet", 0
+    params["train"]["backbone"] = "dlib_resnet"
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (
         ["git", "init", "-q"],

@@ -51,6 +51,11 @@ class OpenSet:
     # Per label, where rejections ("not NAME" feedback) lowered that person's threshold; empty: `threshold` for all.
     person_thresholds: tuple[float, ...] = ()
     rejections: int = 0  # rejected faces the calibration used
+    # The rotation (faceops.rotation): stranger faces (people held out in turn, and negatives) and how many of them
+    # a threshold calibrated without their fold accepted; 0 and 0 for a model trained before it.
+    stranger_faces: int = 0
+    false_accepts: int = 0
+    rotation_folds: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold <= 2:
@@ -111,8 +116,8 @@ class ModelCard:
     def __post_init__(self) -> None:
         if self.schema_version != CARD_SCHEMA:
             raise ValueError(f"schema_version is {self.schema_version}; allowed: {CARD_SCHEMA}")
-        if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
-            raise ValueError(f"labels is {list(self.labels)!r}; allowed: two or more distinct names")
+        if len(self.labels) < 1 or len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels is {list(self.labels)!r}; allowed: one or more distinct names")
         strangers = sorted(set(self.forgotten) - set(self.labels))
         if strangers:
             raise ValueError(f"forgotten is {strangers!r}; allowed: names among the labels")

@@ -57,14 +57,14 @@ class FacesParams:
 
 @dataclass(frozen=True)
 class ValidateParams:
-    min_people: int = 2
+    min_people: int = 1  # trainable people; 1: an "is this me?" recogniser, which needs others' faces as negatives
     min_images_per_person: int = 5
     warn_images_per_person: int = 15  # fewer than this passes, with a warning
     max_imbalance: float = 30.0  # most images of one person / fewest of another
     max_rejected_share: float = 0.2  # of the source photos, rejected by the faces stage
 
     def __post_init__(self) -> None:
-        _require("min_people", self.min_people, self.min_people >= 2, "2 or more (a recogniser tells people apart)")
+        _require("min_people", self.min_people, self.min_people >= 1, "1 or more")
         _require(
             "min_images_per_person",
             self.min_images_per_person,
@@ -84,11 +84,13 @@ class ValidateParams:
 @dataclass(frozen=True)
 class SplitParams:
     test_size: float = 0.25
-    strangers: int = 2  # people held out whole, to measure how often a stranger is mistaken for someone
+    # People held out at a time in the rotation that measures false accepts (faceops.rotation); the live model
+    # trains on everyone.
+    strangers: int = 2
 
     def __post_init__(self) -> None:
         _require("test_size", self.test_size, 0.05 <= self.test_size <= 0.5, "0.05 to 0.5")
-        _require("strangers", self.strangers, 0 <= self.strangers <= 20, "0 to 20 people")
+        _require("strangers", self.strangers, 1 <= self.strangers <= 20, "1 to 20 people")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from faceops.atomic import read_json
 from faceops.card import ModelCard
 from faceops.dataset import list_raw_files
 from faceops.errors import FaceopsError
@@ -24,6 +25,7 @@ class Person:
     test_recall: float | None  # from reports/per_person.csv (None: not in the test part)
     newest_photo: str  # date of the newest photo file, YYYY-MM-DD
     forget_unfinished: bool = False  # a `faceops forget` of them started and has not finished
+    needs_photos: int = 0  # left out of the model by validation until they have this many more photos
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -35,6 +37,7 @@ def list_people(
     model: str | os.PathLike[str] = "models/model.json",
     per_person: str | os.PathLike[str] = "reports/per_person.csv",
     project: str | os.PathLike[str] = ".",
+    validation: str | os.PathLike[str] = "reports/data_validation.json",
 ) -> list[Person]:
     """Everyone with a folder in `raw`, a label in the live model or a forget under way, by name; someone
     forgotten or being forgotten is never known."""
@@ -60,6 +63,7 @@ def list_people(
     if Path(per_person).exists():
         with open(per_person, newline="") as handle:
             recall = {row["person"]: float(row["recall"]) for row in csv.DictReader(handle)}
+    left_out = (read_json(validation, missing=None) or {}).get("left_out") or {}
     names = sorted(set(photos) | set(labels) | forgetting)
     return [
         Person(
@@ -70,6 +74,7 @@ def list_people(
             test_recall=recall.get(name),
             newest_photo=dt.date.fromtimestamp(newest[name]).isoformat() if name in newest else "",
             forget_unfinished=name in forgetting,
+            needs_photos=int(left_out.get(name, 0)) if name not in labels else 0,
         )
         for name in names
     ]
@@ -81,6 +86,8 @@ def format_people(people: list[Person]) -> str:
         recall = f"{person.test_recall:.0%}" if person.test_recall is not None else "-"
         known = "knows" if person.known else "does not know"
         known = f"forget unfinished: faceops forget --person {person.name} --yes" if person.forget_unfinished else known
+        if person.needs_photos:
+            known += f" (left out: needs {person.needs_photos} more photos)"
         lines.append(
             f"| {person.name} | {person.photos} | {person.faces} | {known} | {recall} | {person.newest_photo or '-'} |"
         )

@@ -73,6 +73,14 @@ def _num(value: Any) -> str:
     return "-" if value is None else f"{float(value):.4g}"
 
 
+def _interval(evaluation: dict) -> str:
+    """' (95% interval a to b on N stranger faces)', when the metrics have one."""
+    interval = evaluation.get("far_interval")
+    if not interval:
+        return ""
+    return f" (95% interval {_pct(interval[0])} to {_pct(interval[1])} on {evaluation.get('stranger_faces', 0)} faces)"
+
+
 def _pct(value: Any) -> str:
     return "-" if value is None else f"{float(value):.1%}"
 
@@ -206,7 +214,7 @@ def build_report(
         (
             "unknown answers",
             f"{_pct(evaluation.get('false_reject_rate'))} of known faces rejected, "
-            f"{_pct(evaluation.get('false_accept_rate'))} of strangers accepted",
+            f"{_pct(evaluation.get('false_accept_rate'))} of strangers accepted{_interval(evaluation)}",
         ),
         (
             "test set",
@@ -265,7 +273,7 @@ def build_report(
                     "live": _num(c["live"]),
                     "candidate": _num(c["candidate"]),
                     "limit": c["limit"],
-                    "verdict": "pass" if c["passed"] else "FAIL",
+                    "verdict": ("pass" if c["passed"] else "FAIL") + (f" ({c['note']})" if c.get("note") else ""),
                 }
                 for c in gate["checks"]
             ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -12,10 +13,11 @@ from faceops.atomic import atomic_open
 from faceops.errors import FaceopsError
 
 
-def split_manifest(manifest: pd.DataFrame, test_size: float, seed: int, strangers: int = 0) -> pd.DataFrame:
+def split_manifest(manifest: pd.DataFrame, test_size: float, seed: int, left_out: Collection[str] = ()) -> pd.DataFrame:
     """Return the manifest with a `subset` column of 'train', 'test' or 'stranger'.
 
-    `strangers` people, drawn with the seed, are never trained on: all their faces are 'stranger'.
+    Everyone is trained on but the `left_out` people (too few photos yet, says validation): all their faces
+    are 'stranger', faces of people outside the model that evaluation counts false accepts on.
 
     Identical images (same sha256) form one group that goes to one side only, so a duplicate
     cannot leak the answer from train into test. Each person keeps about `test_size` of their
@@ -27,12 +29,7 @@ def split_manifest(manifest: pd.DataFrame, test_size: float, seed: int, stranger
     """
     if manifest.empty:
         raise FaceopsError("the face manifest is empty: no faces to split")
-    everyone = sorted(manifest["person"].unique())
-    if strangers and len(everyone) - strangers < 2:
-        raise FaceopsError(
-            f"split.strangers is {strangers}, but only {len(everyone)} people: at least 2 must remain to train on"
-        )
-    outsiders = set(sorted(everyone, key=lambda person: _rank(seed, person))[:strangers])
+    outsiders = set(left_out)
     stranger_shas = set(manifest.loc[manifest["person"].isin(outsiders), "sha256"])
     known = manifest[~manifest["sha256"].isin(stranger_shas)]
     groups = known.groupby("sha256", sort=True)["person"].agg(lambda people: people.value_counts().index[0])

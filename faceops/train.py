@@ -18,6 +18,14 @@ from faceops.features import ORIGINAL, FaceFile, FeatureCache, training_variants
 from faceops.model import assemble, build_head, centroid_distances, person_centroids
 from faceops.negatives import Rejection, rejection_inputs
 from faceops.params import FacesParams, TrainParams
+from faceops.rotation import (
+    StrangerCount,
+    calibrate_unknown,
+    cross_validated_false_accepts,
+    held_out_distances,
+    negative_folds,
+    people_folds,
+)
 from faceops.split import split_manifest
 
 log = logging.getLogger(__name__)
@@ -62,31 +70,6 @@ def fit_batches(
     return train, val
 
 
-@dataclass(frozen=True)
-class Calibration:
-    threshold: float
-    far: float  # on the impostor distances
-    frr: float  # on the genuine distances
-    impostors: int
-
-
-def calibrate_unknown(impostor: np.ndarray, genuine: np.ndarray, target_far: float) -> Calibration:
-    """The largest distance threshold that names no more than `target_far` of the impostor faces.
-
-    `impostor`: distances of faces to the references of people they are not (faces of people outside a
-    gallery, for a per-person reference); `genuine`: held-out known faces to their own reference.
-    """
-    ordered = np.sort(impostor[np.isfinite(impostor)])
-    if not len(ordered):
-        raise FaceopsError("the unknown threshold needs faces of at least 2 people")
-    allowed = int(np.floor(target_far * len(ordered)))  # impostors that may fall inside the threshold
-    threshold = float(ordered[allowed]) - 1e-6 if allowed < len(ordered) else float(ordered[-1])
-    threshold = min(max(threshold, 1e-6), 2.0)
-    far = float(np.mean(ordered <= threshold))
-    frr = float(np.mean(genuine > threshold)) if len(genuine) else 0.0
-    return Calibration(threshold, far, frr, len(ordered))
-
-
 def person_thresholds(
     threshold: float,
     rejected: Sequence[tuple[int, float]],
@@ -125,19 +108,62 @@ def drift_baseline(genuine: np.ndarray, labels: np.ndarray, n_classes: int, thre
     return {"median_distance": tuple(medians), "unknown_share": tuple(shares)}
 
 
-def rejected_distances(
+def negative_distances(
     extractor: Any, rejections: Sequence[Rejection], index: dict[str, int], centroids: np.ndarray
-) -> list[tuple[int, float]]:
-    """(person, distance to their reference) of each rejected face; rejections of people not trained are skipped."""
-    known = [rejection for rejection in rejections if rejection.person in index]
-    if len(known) < len(rejections):
-        log.info("rejections: %d name people this model does not know; skipped", len(rejections) - len(known))
-    if not known:
-        return []
-    features = extractor(rejection_inputs(extractor, known))
-    rows = [index[rejection.person] for rejection in known]
-    distances = centroid_distances(features, centroids)[np.arange(len(rows)), rows]
-    return [(row, float(distance)) for row, distance in zip(rows, distances)]
+) -> tuple[list[tuple[int, float]], np.ndarray]:
+    """The negatives' faces (dataset/raw/.negatives/FOLDER/): (person, distance to their reference) of those said
+    not to be a trained person, which lower that person's threshold; and every one's distance as a stranger: to
+    the person named by its folder, or, in a folder naming nobody in the model (other people's faces added for an
+    "is this me?" recogniser), to the closest reference."""
+    if not rejections:
+        return [], np.array([])
+    distances = centroid_distances(extractor(rejection_inputs(extractor, rejections)), centroids)
+    rows = [index.get(rejection.person) for rejection in rejections]
+    named = [(row, float(distances[i, row])) for i, row in enumerate(rows) if row is not None]
+    strangers = np.array([distances[i, row] if row is not None else distances[i].min() for i, row in enumerate(rows)])
+    if len(named) < len(rejections):
+        log.info(
+            "negatives: %d faces in folders naming nobody in the model, taken as strangers",
+            len(rejections) - len(named),
+        )
+    return named, strangers
+
+
+@dataclass(frozen=True)
+class OpenSetEvidence:
+    impostor: np.ndarray  # what the live threshold is calibrated on
+    strangers: StrangerCount  # the cross-validated false accepts
+
+
+def rotation_evidence(
+    distances: np.ndarray,
+    labels: np.ndarray,
+    people: Sequence[str],
+    negatives: np.ndarray,
+    per_fold: int,
+    seed: int,
+    target_far: float,
+) -> OpenSetEvidence:
+    """Hold people out in folds of `per_fold` (split.strangers) over faces that are all in the live model: their
+    distances to each fold's gallery, and the negatives', calibrate the live threshold and measure false accepts."""
+    folds = people_folds(people, per_fold, seed)
+    held_out = held_out_distances(distances, labels, folds)
+    fold_of = np.full(len(labels), -1)
+    for number, fold in enumerate(folds):
+        fold_of[np.isin(labels, fold)] = number
+    held = fold_of >= 0  # one person alone has no fold: only the negatives are strangers then
+    n_folds = len(folds) or min(5, len(negatives))
+    strangers = np.concatenate([held_out[held], negatives])
+    fold_ids = np.concatenate([fold_of[held], negative_folds(len(negatives), n_folds)])
+    count = cross_validated_false_accepts(strangers, fold_ids, np.array([]), target_far)
+    return OpenSetEvidence(strangers, count)
+
+
+ONE_PERSON = (
+    "training needs faces of at least 2 people, or of 1 person ({name}) and of others: add a second person's "
+    "photos to dataset/raw/<name>/, or other people's faces to dataset/raw/.negatives/others/ "
+    '(an "is this me?" recogniser)'
+)
 
 
 def nearest_other_distances(distances: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -231,18 +257,27 @@ def train_recogniser(
     params: TrainParams,
     cache: FeatureCache,
     rejections: Sequence[Rejection] = (),
+    strangers: int = 2,
 ) -> TrainResult:
     """Train a head on cached backbone features and return the model to save with its card.
 
     `faces` are the faces stage's crop settings: dlib's landmark alignment needs the margin to find the
     face, and prediction must crop as the faces stage did, so the card keeps them. `rejections` ("that's not
-    NAME" feedback) join the impostors of the open-set calibration and lower NAME's own threshold below them.
+    NAME" feedback, or others' faces) join the strangers of the open-set calibration and lower NAME's own
+    threshold below them. Everyone in the split's train part is in the model; `strangers` people at a time are
+    held out of the open-set calibration in rotation (faceops.rotation), which measures the false accepts.
     """
     keras = keras_module()
     train = split[split["subset"] == "train"]
-    if train["person"].nunique() < 2:
-        raise FaceopsError(f"training needs at least 2 people, found {train['person'].nunique()}")
     labels = sorted(train["person"].unique())
+    if not labels:
+        raise FaceopsError("nobody to train: the split has no training faces (see reports/data_validation.json)")
+    if len(labels) == 1 and not rejections:
+        raise FaceopsError(ONE_PERSON.format(name=labels[0]))
+    if len(labels) == 1 and params.head == "sklearn_logistic":
+        raise FaceopsError(
+            "train.head is 'sklearn_logistic', which needs 2 people; allowed with 1 person: dense, logistic"
+        )
     index = {name: i for i, name in enumerate(labels)}
     if params.validation_share > 0:
         marked = split_manifest(train, params.validation_share, seed + 1)
@@ -281,15 +316,14 @@ def train_recogniser(
         last = history[-1]
     head_seconds = time.perf_counter() - started
     centroids = person_centroids(x_fit[: len(fit)], y_fit[: len(fit)], len(labels))  # originals come first
-    # Impostors: every training and validation face, seen from the other people's references.
+    # Strangers: every training and validation face, held out in rotation, and the negatives.
     x_all, y_all = np.concatenate([x_fit[: len(fit)], x_val]), np.concatenate([y_fit[: len(fit)], y_val])
     all_distances = centroid_distances(x_all, centroids)
-    impostor = nearest_other_distances(all_distances, y_all)
-    rejected = rejected_distances(extractor, rejections, index, centroids)
-    impostor = np.concatenate([impostor, [distance for _, distance in rejected]])
+    rejected, negatives = negative_distances(extractor, rejections, index, centroids)
+    evidence = rotation_evidence(all_distances, y_all, labels, negatives, strangers, seed, params.unknown.target_far)
     x_ref, y_ref = (x_val, y_val) if len(val) else (x_fit[: len(fit)], y_fit[: len(fit)])
     genuine = centroid_distances(x_ref, centroids)[np.arange(len(y_ref)), y_ref]
-    calibration = calibrate_unknown(impostor, genuine, params.unknown.target_far)
+    calibration = calibrate_unknown(evidence.impostor, genuine, params.unknown.target_far)
     own = all_distances[np.arange(len(y_all)), y_all]
     per_person, floored = person_thresholds(
         calibration.threshold, rejected, own, y_all, len(labels), params.unknown.max_person_frr
@@ -306,13 +340,16 @@ def train_recogniser(
         )
     log.info(
         "unknown: threshold %.4f lets %.2f%% of %d impostor faces through (target %.2f%%); "
-        "%.2f%% of %d validation faces fall outside it",
+        "%.2f%% of %d validation faces fall outside it; rotation: %d false accepts in %d stranger faces (%d folds)",
         calibration.threshold,
         100 * calibration.far,
         calibration.impostors,
         100 * params.unknown.target_far,
         100 * calibration.frr,
         len(genuine),
+        evidence.strangers.false_accepts,
+        evidence.strangers.stranger_faces,
+        evidence.strangers.folds,
     )
     log.info(
         "head %s: %d epochs in %.1f s; train accuracy %.3f%s",
@@ -338,6 +375,8 @@ def train_recogniser(
     metrics["unknown_threshold"] = round(calibration.threshold, 4)
     metrics["unknown_expected_frr"] = round(calibration.frr, 4)
     metrics["rejections"] = len(rejected)
+    metrics["stranger_faces"] = evidence.strangers.stranger_faces
+    metrics["false_accepts"] = evidence.strangers.false_accepts
     card = ModelCard(
         labels=tuple(labels),
         backbone=params.backbone,
@@ -360,6 +399,9 @@ def train_recogniser(
             **drift_baseline(genuine, y_ref, len(labels), calibration.threshold),
             person_thresholds=per_person if rejected else (),
             rejections=len(rejected),
+            stranger_faces=evidence.strangers.stranger_faces,
+            false_accepts=evidence.strangers.false_accepts,
+            rotation_folds=evidence.strangers.folds,
         ),
         metrics=metrics,
         versions=package_versions(),

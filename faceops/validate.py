@@ -36,6 +36,7 @@ class ValidationReport:
     checks: list[Check]
     faces: int
     people: int
+    left_out: dict[str, int] = field(default_factory=dict)  # person -> photos they still need to be trained
 
     @property
     def success(self) -> bool:
@@ -56,6 +57,7 @@ class ValidationReport:
             "people": self.people,
             "failed": len(self.failures),
             "warnings": len(self.warnings),
+            "left_out": self.left_out,
             "checks": [asdict(check) for check in self.checks],
         }
 
@@ -178,75 +180,9 @@ def validate_faces(
     )
 
     people = faces.groupby("person").size() if "person" in faces.columns else pd.Series(dtype=int)
-    kind, result = gx.run(
-        faces, "ExpectColumnUniqueValueCountToBeBetween", column="person", min_value=params.min_people
-    )
-    checks.append(
-        Check(
-            "enough people",
-            kind,
-            "error",
-            result.success,
-            len(people),
-            f">= {params.min_people} (validate.min_people)",
-            []
-            if result.success
-            else [
-                f"found {len(people)} {'person' if len(people) == 1 else 'people'} "
-                f"({', '.join(people.index) or 'none'}), need at least {params.min_people} (validate.min_people)"
-            ],
-        )
-    )
-
     counts = people.rename("images").rename_axis("person").reset_index()
-    smallest = int(counts["images"].min()) if len(counts) else 0
-    counts["times_smallest"] = counts["images"] / max(smallest, 1)
-    for name, level, minimum, setting in (
-        ("enough images per person", "error", params.min_images_per_person, "min_images_per_person"),
-        ("images per person, comfortable", "warning", params.warn_images_per_person, "warn_images_per_person"),
-    ):
-        kind, result = gx.run(
-            counts, "ExpectColumnValuesToBeBetween", column="images", min_value=minimum, index=["person"]
-        )
-        low = result.result.get("unexpected_index_list", [])
-        checks.append(
-            Check(
-                name,
-                kind,
-                level,
-                result.success,
-                f"fewest {smallest}",
-                f">= {minimum} (validate.{setting})",
-                [
-                    f"{row['person']} has {int(row['images'])} face images, fewer than {minimum} (validate.{setting})"
-                    for row in low
-                ],
-            )
-        )
-
-    kind, result = gx.run(
-        counts,
-        "ExpectColumnValuesToBeBetween",
-        column="times_smallest",
-        max_value=params.max_imbalance,
-        index=["person"],
-    )
-    smallest_person = counts.loc[counts["images"].idxmin(), "person"] if len(counts) else "-"
-    checks.append(
-        Check(
-            "balance between people",
-            kind,
-            "error",
-            result.success,
-            round(float(counts["times_smallest"].max()), 2) if len(counts) else 0,
-            f"<= {params.max_imbalance} x the smallest (validate.max_imbalance)",
-            [
-                f"{row['person']} has {row['times_smallest']:.1f} times the images of {smallest_person} ({smallest}), "
-                f"more than validate.max_imbalance ({params.max_imbalance:g})"
-                for row in result.result.get("unexpected_index_list", [])
-            ],
-        )
-    )
+    people_checks, left_out = _people_checks(gx, counts, params)
+    checks.extend(people_checks)
 
     kind, result = gx.run(
         faces, "ExpectColumnValuesToBeInSet", column="readable", value_set=[True], index=["path", "unreadable_reason"]
@@ -341,7 +277,7 @@ def validate_faces(
             ],
         )
     )
-    report = ValidationReport(checks, faces=len(manifest), people=len(people))
+    report = ValidationReport(checks, faces=len(manifest), people=len(people), left_out=left_out)
     log.info(
         "%d checks on %d faces of %d people: %d failed, %d warnings",
         len(checks),
@@ -367,4 +303,94 @@ def _one_crop_per_photo(gx: _Expectations, faces: pd.DataFrame) -> Check:
         f"{len(shared)} crop paths shared",
         "unique crop path",
         [f"{path}: the crop of {' and of '.join(sources)}" for path, sources in shared.items()],
+    )
+
+
+def _people_checks(gx: _Expectations, counts: pd.DataFrame, params: ValidateParams) -> tuple[list[Check], dict]:
+    """Per person: too few faces leaves them out of this model (a warning naming the photos they need), an uneven
+    gallery is a warning (class weights handle it); only too few trainable people stops the run."""
+    checks = []
+    for name, minimum, setting in (
+        ("enough images per person", params.min_images_per_person, "min_images_per_person"),
+        ("images per person, comfortable", params.warn_images_per_person, "warn_images_per_person"),
+    ):
+        kind, result = gx.run(
+            counts, "ExpectColumnValuesToBeBetween", column="images", min_value=minimum, index=["person"]
+        )
+        low = result.result.get("unexpected_index_list", [])
+        left_out = setting == "min_images_per_person"
+        checks.append(
+            Check(
+                name,
+                kind,
+                "warning",
+                result.success,
+                f"fewest {int(counts['images'].min()) if len(counts) else 0}",
+                f">= {minimum} (validate.{setting})",
+                [
+                    f"{row['person']} has {int(row['images'])} face images, fewer than {minimum} (validate.{setting})"
+                    + (
+                        f": left out of this model, needs {minimum - int(row['images'])} more photos"
+                        if left_out
+                        else ""
+                    )
+                    for row in low
+                ],
+            )
+        )
+    short = counts["images"] < params.min_images_per_person
+    left = {row.person: int(params.min_images_per_person - row.images) for row in counts[short].itertuples()}
+    trainable = counts[~short].reset_index(drop=True)
+    enough = len(trainable) >= params.min_people  # counted here: an expectation on an empty table cannot say
+    names = ", ".join(trainable["person"]) or "nobody"
+    checks.append(
+        Check(
+            "enough people",
+            "expect_column_unique_value_count_to_be_between",
+            "error",
+            enough,
+            len(trainable),
+            f">= {params.min_people} with >= {params.min_images_per_person} faces (validate.min_people)",
+            []
+            if enough
+            else [
+                f"found {len(trainable)} {'person' if len(trainable) == 1 else 'people'} with at least "
+                f"{params.min_images_per_person} face images (validate.min_images_per_person): {names}; need at least "
+                f"{params.min_people} (validate.min_people)"
+            ],
+        )
+    )
+    checks.append(_balance_check(gx, trainable, params))
+    return checks, left
+
+
+def _balance_check(gx: _Expectations, counts: pd.DataFrame, params: ValidateParams) -> Check:
+    """A warning when one trainable person has many times the faces of another."""
+    counts = counts.copy()
+    smallest = int(counts["images"].min()) if len(counts) else 0
+    counts["times_smallest"] = counts["images"] / max(smallest, 1)
+    expectation = "expect_column_values_to_be_between"
+    unbalanced: list = []
+    if len(counts):
+        expectation, result = gx.run(
+            counts,
+            "ExpectColumnValuesToBeBetween",
+            column="times_smallest",
+            max_value=params.max_imbalance,
+            index=["person"],
+        )
+        unbalanced = result.result.get("unexpected_index_list", [])
+    smallest_person = counts.loc[counts["images"].idxmin(), "person"] if len(counts) else "-"
+    return Check(
+        "balance between people",
+        expectation,
+        "warning",
+        not unbalanced,
+        round(float(counts["times_smallest"].max()), 2) if len(counts) else 0,
+        f"<= {params.max_imbalance} x the smallest (validate.max_imbalance)",
+        [
+            f"{row['person']} has {row['times_smallest']:.1f} times the images of {smallest_person} ({smallest}), "
+            f"more than validate.max_imbalance ({params.max_imbalance:g}); class weights balance them"
+            for row in unbalanced
+        ],
     )

@@ -4,18 +4,20 @@ release gate, and promotes it only if it passes; the live model's metrics and pl
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import pandas as pd
 
 from faceops.atomic import write_csv, write_json
 from faceops.entry import run_stage
+from faceops.errors import FaceopsError
 from faceops.evaluate import evaluate_recogniser, plot_confusion, plot_history
 from faceops.faces import read_manifest
 from faceops.features import FeatureCache
 from faceops.model import Recogniser
 from faceops.paired import REPLACE_UNREADABLE_ENV, evaluate_live, gate_v2_checks
 from faceops.params import load_params
-from faceops.promote import GateResult, judge, promote
+from faceops.promote import GateResult, first_model_refused, judge, promote
 
 
 def main() -> None:
@@ -48,6 +50,10 @@ def main() -> None:
     if paired:
         print(f"release gate: {paired.summary()}", file=sys.stderr)
     metric = params.retrain.metric
+    for note in result.notes():
+        print(f"release gate: {note}", file=sys.stderr)
+    if not result.passed and live is None and not Path(args.model).exists():
+        raise FaceopsError(first_model_refused(result))  # before DVC looks for a live model that never came
     if not result.passed:
         print(f"candidate REFUSED by the release gate: {result.reason()}; the live model stays", file=sys.stderr)
         return

@@ -18,21 +18,23 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="split CSV: the manifest plus a subset column")
     args = parser.parse_args()
 
-    if not read_json(args.validation, missing="no validation report; run dvc repro").get("success"):
+    validation = read_json(args.validation, missing="no validation report; run dvc repro")
+    if not validation.get("success"):
         raise FaceopsError(f"{args.validation}: the data failed validation; fix the data set, then dvc repro")
 
     params = load_params()
     base, settings = params.base, params.split
-    split = split_manifest(read_manifest(args.manifest), settings.test_size, base.seed, settings.strangers)
+    left_out = validation.get("left_out", {})
+    split = split_manifest(read_manifest(args.manifest), settings.test_size, base.seed, left_out)
     counts = split["subset"].value_counts()
     logging.info(
-        "%d faces of %d people -> %d train, %d test, %d stranger faces of %d held-out people (test_size %.2f, seed %d)",
+        "%d faces of %d people -> %d train, %d test, %d stranger faces of %d people left out (test_size %.2f, seed %d)",
         len(split),
         split["person"].nunique(),
         counts.get("train", 0),
         counts.get("test", 0),
         counts.get("stranger", 0),
-        settings.strangers,
+        len(left_out),
         settings.test_size,
         base.seed,
     )

@@ -32,6 +32,7 @@ def main() -> None:
         params.train,
         FeatureCache(args.cache_dir),
         read_rejections(args.negatives),
+        params.split.strangers,
     )
     save_recogniser(args.model, result.model, result.card)
     write_csv(args.history, list(result.history[0]), result.history)

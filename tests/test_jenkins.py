@@ -539,11 +539,11 @@ def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox
 @pytest.mark.slow
 def test_a_failing_stage_mails_failed_naming_it(tmp_path, lfw, s3, smtp_inbox):
     inbox, smtp_port = smtp_inbox
-    # Two of three people held out as strangers: validation passes, then the split stage (in dvc repro) fails.
-    origin = _user_project(tmp_path, lfw, s3, smtp_port, people=3, split={"strangers": 2})
+    # One person and no negatives: validation passes, then the train stage (in dvc repro) says what to add.
+    origin = _user_project(tmp_path, lfw, s3, smtp_port, people=1)
     build = run_build(tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV)
     assert build.result == "FAILURE" and list(build.results)[-2] == "Train and evaluate", build.log[-4000:]
-    assert "at least 2 must remain to train on" in build.results["Train and evaluate"][0].stderr
+    assert "training needs faces of at least 2 people, or of 1 person" in build.results["Train and evaluate"][0].stderr
     [envelope] = inbox.envelopes
     subject = email.message_from_bytes(envelope.content, policy=email.policy.default)["Subject"]
     assert subject.strip().startswith("[faceops] FAILED at stage 'Train and evaluate'"), subject

@@ -20,12 +20,12 @@ BAD_SETTINGS = [
     ("faces", "min_neighbors", -2, "0 to 50"),
     ("faces", "min_face_size", 0, "8 to 4096 pixels"),
     ("faces", "multiple_faces", "all", "one of 'largest', 'reject'"),
-    ("validate", "min_people", 0, "2 or more"),
+    ("validate", "min_people", 0, "1 or more"),
     ("validate", "min_images_per_person", 1, "2 or more"),
     ("validate", "max_imbalance", 0.5, "1 or more"),
     ("validate", "max_rejected_share", 1.5, "0 to 1"),
     ("split", "test_size", 0.9, "0.05 to 0.5"),
-    ("split", "strangers", -1, "0 to 20 people"),
+    ("split", "strangers", 0, "1 to 20 people"),
     ("train", "backbone", "resnet50", "one of 'vgg16', 'dlib_resnet'"),
     ("train", "head", "svm", "one of 'dense', 'logistic'"),
     ("train", "epochs", 0, "1 to 10000"),
@@ -178,13 +178,13 @@ def test_model_card_round_trip(tmp_path):
     ("change", "message"),
     [
         (lambda d: d.clear(), r"model\.json: not a model card of this faceops: labels, backbone, .* missing"),
-        (lambda d: d.update(labels=["Ann"]), r"labels is \['Ann'\]; allowed: two or more distinct names"),
+        (lambda d: d.update(labels=["Ann", "Ann"]), r"labels is \['Ann', 'Ann'\]; allowed: one or more distinct names"),
         (lambda d: d["open_set"].update(centroids=[[1.0, 0.0]]), r"open_set\.centroids has 1 rows"),
         (lambda d: d.update(backbone="resnet"), r"backbone is 'resnet', expected one of"),
         (lambda d: d["faces"].update(margin="wide"), r"faces\.margin is 'wide', expected float"),
         (lambda d: d.update(format=9), r"schema_version is 9; allowed: 1 to 2 \(written by a newer faceops"),
     ],
-    ids=["empty", "one-label", "centroids", "backbone", "margin", "format"],
+    ids=["empty", "same-label", "centroids", "backbone", "margin", "format"],
 )
 def test_damaged_model_card_is_one_line_naming_the_file(tmp_path, change, message):
     data = _card_data()

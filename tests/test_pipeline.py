@@ -53,8 +53,9 @@ def test_repro_writes_every_declared_output(project):
     assert not missing
     evaluation = json.loads((path / "metrics/eval.json").read_text())
     assert 0 <= evaluation["accuracy"] <= 1 and 0 <= evaluation["macro_f1"] <= 1
-    assert evaluation["test_faces"] == 15 and evaluation["people"] == 3  # one of the four is a stranger
-    assert evaluation["stranger_faces"] == 20
+    assert evaluation["test_faces"] == 20 and evaluation["people"] == 4  # everyone is trained on
+    assert evaluation["stranger_faces"] == 60  # every training face, held out in rotation
+    assert 0 <= evaluation["far_interval"][0] <= evaluation["false_accept_rate"] <= evaluation["far_interval"][1]
     for rate in ("false_accept_rate", "false_reject_rate", "open_set_accuracy"):
         assert 0 <= evaluation[rate] <= 1
     assert "RANDOM" in evaluation["weights"]
@@ -68,11 +69,10 @@ def test_repro_writes_every_declared_output(project):
     assert json.loads((path / "reports/data_validation.json").read_text())["success"] is True
     meta = json.loads((path / "models/model.json").read_text())
     split = pd.read_csv(path / "data/split.csv")
-    stranger = split.loc[split["subset"] == "stranger", "person"].unique().tolist()
-    assert len(stranger) == 1
-    assert meta["labels"] == sorted({"Colin_Powell", "Donald_Rumsfeld", "George_W_Bush", "Tony_Blair"} - set(stranger))
+    assert "stranger" not in set(split["subset"])
+    assert meta["labels"] == ["Colin_Powell", "Donald_Rumsfeld", "George_W_Bush", "Tony_Blair"]
     assert meta["image_size"] == 64 and meta["faces"]["margin"] == 0.2
-    assert len(meta["open_set"]["centroids"]) == 3 and meta["open_set"]["threshold"] > 0
+    assert len(meta["open_set"]["centroids"]) == 4 and meta["open_set"]["threshold"] > 0
 
 
 def test_dvc_reads_the_metrics_and_plots(project):
@@ -157,10 +157,10 @@ def test_failed_validation_stops_before_training(project):
     result, errors = _repro_with(path, "validate", min_images_per_person=50, warn_images_per_person=50)
     assert result.returncode != 0
     assert errors == [
-        f"error: data validation: {person} has 20 face images, fewer than 50 (validate.min_images_per_person)"
-        for person in ("Colin_Powell", "Donald_Rumsfeld", "George_W_Bush", "Tony_Blair")
+        "error: data validation: found 0 people with at least 50 face images (validate.min_images_per_person): "
+        "nobody; need at least 1 (validate.min_people)"
     ]
-    assert "FAIL  enough images per person" in result.stdout
+    assert "FAIL  enough people" in result.stdout and "WARN  enough images per person" in result.stdout
     assert "Running stage 'train'" not in result.stdout
     report = json.loads((path / "reports/data_validation.json").read_text())
     assert report["success"] is False and report["failed"] == 1

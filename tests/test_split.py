@@ -58,16 +58,12 @@ def test_bad_inputs():
         SplitParams(test_size=1.5)
 
 
-def test_strangers_are_held_out_whole():
-    frame = _manifest({"Ann": 10, "Bob": 10, "Cy": 10, "Di": 10})
-    split = split_manifest(frame, 0.25, seed=5, strangers=2)
-    held_out = split[split["subset"] == "stranger"]["person"].unique()
-    assert len(held_out) == 2
-    assert set(split[split["person"].isin(held_out)]["subset"]) == {"stranger"}
-    assert set(split[~split["person"].isin(held_out)]["subset"]) == {"train", "test"}
-    assert split_manifest(frame, 0.25, seed=5, strangers=2)["subset"].tolist() == split["subset"].tolist()
-    with pytest.raises(FaceopsError, match="split.strangers is 3, but only 4 people: at least 2 must remain"):
-        split_manifest(frame, 0.25, seed=5, strangers=3)
+def test_everyone_is_trained_on_but_people_left_out_by_validation():
+    frame = _manifest({"Ann": 10, "Bob": 10, "Cy": 10, "Di": 3})
+    assert set(split_manifest(frame, 0.25, seed=5)["subset"]) == {"train", "test"}  # nobody held out whole
+    split = split_manifest(frame, 0.25, seed=5, left_out={"Di": 2})
+    assert set(split.loc[split["person"] == "Di", "subset"]) == {"stranger"}
+    assert set(split.loc[split["person"] != "Di", "subset"]) == {"train", "test"}
 
 
 def test_adding_photos_leaves_the_others_where_they_were():
