@@ -136,7 +136,10 @@ class ModelHolder:
                 shutil.copy2(source, folder / source.name)
             if self._disk_stamp() != self._stamp:
                 raise FaceopsError(f"{self.model_path}: changed while it was read; trying again on the next request")
-            recogniser = Recogniser.load(folder / self.model_path.name)
+            try:
+                recogniser = Recogniser.load(folder / self.model_path.name)
+            except FaceopsError as exc:  # name the files on disk, not our private copy
+                raise FaceopsError(str(exc).replace(str(folder), str(self.model_path.parent))) from None
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

@@ -737,7 +737,7 @@ def test_get_routes_answer_head_with_the_same_headers_and_no_body(server):
 
 
 def test_a_broken_record_store_costs_feedback_ids_not_answers_and_recovers(project, lfw, tmp_path):
-    """A real fault: the record store's pending folder is a file (writes fail with ENOTDIR, as on a store that
+    """A real fault: the record store's pending folder is a file, so every write there fails (as on a store that
     went wrong after the start); /predict still names the face, /health says why, and it recovers by itself."""
     records = tmp_path / "records"
     process, url = start_server(project, "--records", str(records))
@@ -749,7 +749,7 @@ def test_a_broken_record_store_costs_feedback_ids_not_answers_and_recovers(proje
         status, answer = post(url, photo)
         assert status == 200 and answer["faces"][0]["name"] == person
         assert "id" not in answer["faces"][0]
-        assert answer["feedback_unavailable"].startswith(f"the record store {records} failed: Not a directory")
+        assert answer["feedback_unavailable"].startswith(f"the record store {records} failed: File exists: ")
         health = _request(url, "/health")[1]
         assert health["status"] == "degraded" and health["records"] == answer["feedback_unavailable"]
         (records / ".faceops/pending").unlink()
