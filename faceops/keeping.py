@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from faceops.drift import log_recognitions
 from faceops.errors import FaceopsError
@@ -21,6 +22,7 @@ from faceops.feedback import FaceRecord, PendingStore
 from faceops.records import FOLDER_LAYOUT, LOG_FILES, FolderStore, RecordStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _reason(exc: BaseException) -> str:
@@ -67,6 +69,17 @@ class RecordKeeper:
             log.warning("record store %s works again", where)
         self.problem = None
         return None
+
+    async def bounded(self, call: Callable[..., T], *args: object) -> T:
+        """`call(*args)` on the store's own threads; a store that does not answer within the deadline is a 503."""
+        from faceops.feedback import RecordStoreError
+
+        future = asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
+        try:
+            return await asyncio.wait_for(future, self.deadline)
+        except asyncio.TimeoutError:
+            where = getattr(self.records, "where", "")
+            raise RecordStoreError(f"the record store {where} did not answer within {self.deadline:g} s", 503) from None
 
     def _failed(self, reason: str) -> str:
         if reason != self.problem:

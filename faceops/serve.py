@@ -382,7 +382,7 @@ def create_app(
         people |= {path.name for path in raw.iterdir() if path.is_dir()} if raw.is_dir() else set()
         try:
             face_id, verdict, person = verdict_of(body, people)
-            await run_in_threadpool(pending.move_to_feedback, face_id, verdict, person, feedback_store)
+            await keeper.bounded(pending.move_to_feedback, face_id, verdict, person, feedback_store)
         except RecordStoreError as exc:  # written before removed: the face still waits; 507 full, 503 otherwise
             raise HTTPException(exc.status, str(exc)) from None
         except FaceopsError as exc:

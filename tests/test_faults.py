@@ -185,3 +185,18 @@ def test_serve_refuses_a_records_file_before_it_starts(tmp_path):
         f"error: --records {tmp_path / 'records'}: {tmp_path / 'records'} is not a folder; "
         "allowed: a folder records can go in"
     )
+
+
+def test_feedback_to_a_store_that_hangs_is_a_503_within_the_deadline(tmp_path):
+    store, now = FaultyFolder(tmp_path), [0.0]
+    face_id = _waiting(store)
+    store.slow = 3.0
+    keeper = _keeper(store, now)
+    started = time.monotonic()
+    with pytest.raises(RecordStoreError) as caught:
+        call = PendingStore(store).move_to_feedback
+        asyncio.run(keeper.bounded(call, face_id, "is", "Ann", FeedbackStore(store)))
+    assert time.monotonic() - started < 2
+    assert caught.value.status == 503
+    assert str(caught.value) == f"the record store {tmp_path} did not answer within 0.5 s"
+    keeper.close()
