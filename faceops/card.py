@@ -112,6 +112,9 @@ class ModelCard:
     # People forgotten (`faceops forget`) since this model was trained: answered "unknown", their reference gone.
     forgotten: tuple[str, ...] = ()
     schema_version: int = CARD_SCHEMA
+    # The weights file this card belongs to: a model file with another hash or number of outputs is not loaded.
+    weights_sha256: str = ""  # empty: a card written before this was recorded (not checked)
+    outputs: int = 0  # the model's outputs (one per label); 0: not recorded
 
     def __post_init__(self) -> None:
         if self.schema_version != CARD_SCHEMA:

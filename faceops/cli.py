@@ -721,14 +721,46 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--records", metavar="PLACE", help="for the drift section: " + RECORDS_HELP)
     command.add_argument("--drift-since", default="7d", help="the drift section's window (default 7d)")
     command.set_defaults(handler=_report)
+    for name in WRITERS:
+        commands.choices[name].add_argument(
+            "--no-wait", action="store_true", help="if another command is changing the project, exit 2 at once"
+        )
     return parser
 
 
+WRITERS = ("capture", "enrol", "feedback", "forget", "import-folder", "import-lfw", "retrain")  # take the lock
+
+
+def _changes_project(args: argparse.Namespace) -> bool:
+    """Whether this command writes to the project (then it holds the project lock); readers never wait."""
+    if args.command == "feedback":
+        return args.action != "list"
+    if args.command in ("forget", "retrain"):
+        return getattr(args, "yes", True) and not getattr(args, "dry_run", False)
+    return args.command in WRITERS
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's handler, under the project lock if it changes the project (see faceops/lock.py)."""
+    if not _changes_project(args):
+        return args.handler(args)
+    from faceops.lock import project_lock
+
+    name = f"faceops {args.command}" + (f" {args.action}" if args.command == "feedback" else "")
+    with project_lock(name, wait=not args.no_wait):
+        return args.handler(args)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from faceops.lock import BUSY_EXIT, ProjectBusyError
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     try:
-        return args.handler(args)
+        return _run(args)
+    except ProjectBusyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BUSY_EXIT
     except FaceopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1

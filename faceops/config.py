@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import types
 import typing
@@ -55,7 +56,9 @@ def from_mapping(cls: type[T], mapping: Mapping[str, Any] | None, section: str, 
     unknown = sorted(set(mapping) - names)
     if unknown:
         what = f"setting {prefix}{unknown[0]}" if section else f"section {unknown[0]}"
-        raise FaceopsError(f"{source}: unknown {what} (known: {', '.join(sorted(names))})")
+        close = difflib.get_close_matches(str(unknown[0]), sorted(names), n=1)
+        hint = f"did you mean {prefix}{close[0]}? " if close else ""
+        raise FaceopsError(f"{source}: unknown {what} ({hint}known: {', '.join(sorted(names))})")
     values: dict[str, Any] = {}
     for field in dataclasses.fields(cls):
         if field.name not in mapping:
@@ -101,8 +104,71 @@ def load_params_file(path: str | os.PathLike[str] = "params.yaml") -> dict:
 
     path = Path(path)
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return yaml.load(path.read_text(), Loader=_strict_loader(str(path))) or {}
     except FileNotFoundError:
         raise FaceopsError(f"{path.resolve()}: not found; run from the repository root") from None
     except yaml.YAMLError as exc:
         raise FaceopsError(f"{path}: not valid YAML ({exc})") from None
+
+
+# YAML 1.2 core schema, as DVC (ruamel.yaml) reads params.yaml: `1e-05` is a float, `017` is 17, `yes` a string.
+_YAML12 = (
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+)
+
+
+def _strict_loader(source: str) -> type:
+    """A PyYAML SafeLoader that reads YAML 1.2 scalars and refuses duplicate keys, anchors and aliases.
+
+    Why: DVC reads params.yaml with YAML 1.2 and refuses duplicate keys, so a file we read differently
+    would train with settings DVC does not record; an alias bomb would take gigabytes before any check.
+    """
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        yaml_implicit_resolvers: dict = {}
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                line = event.start_mark.line + 1
+                raise FaceopsError(f"{source}: line {line}: anchors and aliases (&, *) are not allowed in params")
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+            seen: set = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key in seen:
+                    line = key_node.start_mark.line + 1
+                    raise FaceopsError(f"{source}: line {line}: duplicate key {key!r} (DVC refuses the file too)")
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+        def construct_yaml_int(self, node: Any) -> int:
+            text = self.construct_scalar(node)
+            base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+            return int(text[2:] if base != 10 else text, base)
+
+        def construct_yaml_float(self, node: Any) -> float:
+            text = self.construct_scalar(node).lower()
+            return float(text.replace(".inf", "inf").replace(".nan", "nan"))
+
+        def construct_yaml_bool(self, node: Any) -> bool:
+            return self.construct_scalar(node).lower() == "true"
+
+    for tag, pattern, first in _YAML12:
+        Loader.add_implicit_resolver(tag, re.compile(pattern), list(first))
+    Loader.add_constructor("tag:yaml.org,2002:int", Loader.construct_yaml_int)
+    Loader.add_constructor("tag:yaml.org,2002:float", Loader.construct_yaml_float)
+    Loader.add_constructor("tag:yaml.org,2002:bool", Loader.construct_yaml_bool)
+    return Loader

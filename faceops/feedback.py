@@ -9,12 +9,13 @@ Crops, verdicts and ids live in a record store (faceops.records), which several 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,23 @@ class FaceRecord:
 
 class UnknownFaceError(FaceopsError):
     """A feedback id that names no waiting crop (never given, already used, or expired): the client's 404."""
+
+
+class RecordStoreError(FaceopsError):
+    """The record store could not take a write (full: 507; read-only, gone or failing: 503); nothing was lost."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def store_fault(exc: BaseException, doing: str) -> RecordStoreError:
+    """One line for a failed store operation, with the HTTP status a client should get."""
+    import errno
+
+    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)) or type(exc).__name__
+    return RecordStoreError(f"the record store could not {doing}: {reason}", 507 if full else 503)
 
 
 def new_id() -> str:
@@ -101,6 +119,41 @@ class PendingStore:
             dropped += 1
         return dropped
 
+    def move_to_feedback(self, face_id: str, verdict: str, person: str, feedback: FeedbackStore) -> FaceRecord:
+        """Write the crop and verdict into `feedback` completely, then remove them from pending.
+
+        A store that fails in between leaves the face waiting where it was (a retry works) and raises
+        RecordStoreError; the verdict is never lost. Two replicas answering one id both write the same feedback key.
+        """
+        record, data = self._peek(face_id)
+        record = replace(record, verdict=verdict, person=person)
+        try:
+            feedback.add(data, record)
+        except (OSError, RuntimeError) as exc:
+            raise store_fault(exc, f"keep the verdict on face {face_id} (it still waits; try again)") from None
+        for key in (f"pending/{face_id}.json", f"pending/{face_id}.jpg"):
+            try:
+                self.store.delete(key)
+            except (OSError, RuntimeError):  # kept twice is no loss; pruning removes the pending copy later
+                continue
+        return record
+
+    def _peek(self, face_id: str) -> tuple[FaceRecord, bytes]:
+        """The waiting record and crop of `face_id`, left in place; UnknownFaceError if unknown or expired."""
+        if not face_id.isalnum() or len(face_id) > 64:
+            raise FaceopsError(f"id {face_id!r} is not a face id from /predict")
+        wait = f"crops wait {self.limits.ttl_seconds / 60:.0f} minutes"
+        try:
+            record = FaceRecord(**json.loads(self.store.get(f"pending/{face_id}.json")))
+            data = self.store.get(f"pending/{face_id}.jpg")
+        except (FileNotFoundError, ValueError, TypeError):
+            raise UnknownFaceError(f"face {face_id} is unknown or expired ({wait})") from None
+        except (OSError, RuntimeError) as exc:
+            raise store_fault(exc, f"read face {face_id}") from None
+        if time.time() - record.time > self.limits.ttl_seconds:
+            raise UnknownFaceError(f"face {face_id} expired ({wait})")
+        return record, data
+
     def take(self, face_id: str) -> tuple[bytes, FaceRecord]:
         """The crop and record of `face_id`, removed from the pending store; UnknownFaceError if unknown or expired."""
         if not face_id.isalnum() or len(face_id) > 64:
@@ -123,8 +176,14 @@ class FeedbackStore:
         self.store = store
 
     def add(self, jpg: bytes, record: FaceRecord) -> None:
+        """The crop, then the verdict (its presence marks the pair complete); a half pair is removed again."""
         self.store.put(f"feedback/{record.id}.jpg", jpg)
-        self.store.put(f"feedback/{record.id}.json", json.dumps(asdict(record)).encode())
+        try:
+            self.store.put(f"feedback/{record.id}.json", json.dumps(asdict(record)).encode())
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.store.delete(f"feedback/{record.id}.jpg")
+            raise
 
     def entries(self) -> list[FaceRecord]:
         records = []

@@ -107,6 +107,11 @@ class NumpyHead:
     def __init__(self, steps: list[tuple[str, tuple[np.ndarray, ...], str]]) -> None:
         self.steps = steps  # (kind, arrays, activation)
 
+    @property
+    def outputs(self) -> int:
+        """Width of the last Dense layer: one output per person."""
+        return int(next(arrays[1].shape[0] for kind, arrays, _ in reversed(self.steps) if kind == "Dense"))
+
     @classmethod
     def from_keras_file(cls, path: Path) -> NumpyHead:
         import h5py
@@ -158,10 +163,57 @@ def _keras_names(class_names: list[str]) -> list[str]:
     return names
 
 
+MAX_MODEL_BYTES = 2 * 1024**3  # a model file larger than this is not read (a VGG16 model is about 60 MB)
+
+
+def check_model_file(path: Path, cap: int = MAX_MODEL_BYTES) -> None:
+    """A model or card file is read only if it is a regular file (not a device or pipe) of at most `cap` bytes."""
+    import stat
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise FaceopsError(f"{path}: not found (train a model with `dvc repro`)") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise FaceopsError(f"{path}: not a regular file; allowed: a file the train stage wrote")
+    if info.st_size > cap:
+        raise FaceopsError(f"{path}: {info.st_size} bytes; allowed: at most {cap} bytes")
+
+
+def model_file_sha256(model_path: str | os.PathLike[str]) -> str:
+    """The hash of a model file, read only if it is a regular file under MAX_MODEL_BYTES.
+
+    Why: a model.keras made a symlink to /dev/zero (or any endless file) was read until memory or disk ran out.
+    """
+    import hashlib
+
+    path = Path(model_path)
+    check_model_file(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_pair(model_path: Path, card: ModelCard, sha256: str, outputs: int) -> None:
+    """Refuse a model file that does not belong to its card: another hash, or another number of outputs."""
+    where = f"{model_path} does not match its card {card_path(model_path)}"
+    if card.weights_sha256 and sha256 != card.weights_sha256:
+        raise FaceopsError(f"{where}: weights hash {sha256[:12]}, the card names {card.weights_sha256[:12]}")
+    if outputs != len(card.labels) or (card.outputs and outputs != card.outputs):
+        raise FaceopsError(f"{where}: {outputs} outputs, the card names {len(card.labels)} people")
+
+
 def save_recogniser(model_path: str | os.PathLike[str], model: Any, card: ModelCard) -> None:
-    """Write model.keras and its card, model.json, atomically; the card names the labels in output order."""
+    """Write model.keras and then its card, model.json, atomically; the card names the labels in output order
+    and records the weights file's hash and outputs, so a model file and a card from different runs never pair."""
+    import dataclasses
+
     with atomic_path(model_path, suffix=".keras") as tmp:
         model.save(tmp)
+        sha256 = model_file_sha256(tmp)
+    card = dataclasses.replace(card, weights_sha256=sha256, outputs=int(model.output_shape[-1]))
     card.write(card_path(model_path))
 
 
@@ -188,18 +240,22 @@ class Recogniser:
     @classmethod
     def load(cls, model_path: str | os.PathLike[str]) -> Recogniser:
         model_path = Path(model_path)
-        if not model_path.exists():
-            raise FaceopsError(f"{model_path}: model not found (train one with `dvc repro`)")
+        sha256 = model_file_sha256(model_path)  # a regular file under the size cap, or an error
         card = ModelCard.read(card_path(model_path))
         try:
             if card.backbone == "dlib_resnet":
-                return cls(None, card, NumpyHead.from_keras_file(model_path))
+                head = NumpyHead.from_keras_file(model_path)
+                check_pair(model_path, card, sha256, head.outputs)
+                return cls(None, card, head)
             model = keras_module().models.load_model(model_path)
+        except FaceopsError:
+            raise
         except Exception as exc:  # a damaged file raises many types (OSError, ValueError, KeyError, zipfile errors)
             raise FaceopsError(
                 f"{model_path}: cannot load the model, the file is damaged or not a Keras model "
                 f"({type(exc).__name__}: {str(exc)[:200]})"
             ) from None
+        check_pair(model_path, card, sha256, int(model.output_shape[-1]))
         return cls(model, card)
 
     @property

@@ -34,6 +34,7 @@ class BaseParams:
 
     def __post_init__(self) -> None:
         _require("image_size", self.image_size, 32 <= self.image_size <= 512, "32 to 512 pixels")
+        _require("seed", self.seed, 0 <= self.seed < 2**32, "0 to 4294967295 (numpy's seed range)")
 
 
 @dataclass(frozen=True)
@@ -203,13 +204,17 @@ class RetrainParams:
         _require("max_attempts", self.max_attempts, 0 <= self.max_attempts <= 50, "0 to 50")
         self.tweaks()  # a malformed schedule is refused with the rest
 
-    def tweaks(self) -> list[Tweak]:
+    def tweaks(self, all_entries: bool = False) -> list[Tweak]:
+        """The attempts to run (the first max_attempts entries), or with `all_entries` every entry."""
         tweaks = []
         for i, entry in enumerate(self.schedule):
             if not isinstance(entry, Mapping) or not isinstance(entry.get("set"), Mapping) or not entry.get("name"):
                 raise ValueError(f"schedule[{i}] is {entry!r}; allowed: a name and a set of overrides")
+            extra = sorted(set(entry) - {"name", "set"})
+            if extra:
+                raise ValueError(f"schedule[{i}].{extra[0]} is {entry[extra[0]]!r}; allowed: only name and set")
             tweaks.append(Tweak(str(entry["name"]), dict(entry["set"])))
-        return tweaks[: self.max_attempts]
+        return tweaks if all_entries else tweaks[: self.max_attempts]
 
 
 @dataclass(frozen=True)
@@ -248,8 +253,10 @@ class ReportParams:
     smtp_port: int | None = None  # default by security: 587 starttls, 465 ssl, 25 none
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
     sender: str = ""
+    deadline: float = 180.0  # seconds for the whole exchange with the SMTP server; then the send fails, saying so
 
     def __post_init__(self) -> None:
+        _require("deadline", self.deadline, 1 <= self.deadline <= 3600, "1 to 3600 seconds")
         for address in self.recipients:
             _require(
                 "recipients",
@@ -300,7 +307,29 @@ def load_params(
     data = load_params_file(path)
     if not isinstance(data, Mapping):
         raise FaceopsError(f"{path}: expected sections (base, faces, …), found {type(data).__name__}")
+    for section, values in data.items():
+        if values is not None and not isinstance(values, Mapping):
+            raise FaceopsError(f"{path}: {section} is {values!r}; allowed: a section of `key: value` lines")
     data = {section: dict(values or {}) for section, values in data.items()}
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
-    return from_mapping(Params, data, "", source=str(path))
+    params = from_mapping(Params, data, "", source=str(path))
+    for i, tweak in enumerate(params.retrain.tweaks(all_entries=True)):
+        check_tweak(data, tweak, f"{path}: retrain.schedule[{i}] ({tweak.name})")
+    return params
+
+
+def check_tweak(data: Mapping[str, Any], tweak: Tweak, where: str) -> Params:
+    """params.yaml as `dvc exp run -S` would leave it for this attempt, checked whole before any attempt runs."""
+    import copy
+
+    changed = copy.deepcopy(dict(data))
+    for key, value in tweak.overrides.items():
+        *sections, name = str(key).split(".")
+        place: Any = changed
+        for part in sections:
+            place = place.setdefault(part, {}) if isinstance(place, dict) else None
+        if not sections or not isinstance(place, dict):
+            raise FaceopsError(f"{where}: {key} is not a setting; allowed: section.key, e.g. train.epochs")
+        place[name] = value
+    return from_mapping(Params, changed, "", source=where)

@@ -12,6 +12,7 @@ import os
 import smtplib
 import socket
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -346,6 +347,7 @@ class SmtpSettings:
     user: str | None
     password: str | None
     sender: str
+    deadline: float = 180.0  # report.deadline: seconds for the whole exchange
 
     @classmethod
     def resolve(cls, report: ReportParams, env: Mapping[str, str] = os.environ) -> SmtpSettings:  # noqa: B006
@@ -364,7 +366,7 @@ class SmtpSettings:
             raise FaceopsError(f"FACEOPS_SMTP_PORT is {port_text!r}, not a port number (1 to 65535)")
         user = env.get("FACEOPS_SMTP_USER") or None
         sender = env.get("FACEOPS_SMTP_FROM") or report.sender or user or f"faceops@{socket.gethostname()}"
-        return cls(host, int(port_text), security, user, env.get("FACEOPS_SMTP_PASSWORD"), sender)
+        return cls(host, int(port_text), security, user, env.get("FACEOPS_SMTP_PASSWORD"), sender, report.deadline)
 
 
 # Python's header folding can break a 79-90 character subject before its first word, which mail
@@ -386,15 +388,44 @@ def compose_email(report: Report, sender: str, recipients: list[str]) -> EmailMe
     return message
 
 
+def _with_deadline(base: type, ends: float) -> type:
+    """`base` (SMTP or SMTP_SSL) whose every read and write gets only what is left until `ends`.
+
+    Why: smtplib's timeout is per socket operation, so a server that answers each command just in time
+    held the report step for minutes; this bounds the whole exchange.
+    """
+
+    class Client(base):
+        def _left(self) -> None:
+            left = ends - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("deadline")
+            if self.sock is not None:
+                self.sock.settimeout(left)
+
+        def send(self, s: Any) -> None:
+            self._left()
+            super().send(s)
+
+        def getreply(self) -> tuple:
+            self._left()
+            return super().getreply()
+
+    return Client
+
+
 def send_email(message: EmailMessage, settings: SmtpSettings, timeout: float = 30) -> None:
+    """Send through the SMTP server; every failure (the deadline too) is one line naming the server."""
     where = f"{settings.host}:{settings.port}"
+    ends = time.monotonic() + settings.deadline
+    timeout = min(timeout, settings.deadline)
     try:
         if settings.security == "ssl":
-            client = smtplib.SMTP_SSL(
+            client = _with_deadline(smtplib.SMTP_SSL, ends)(
                 settings.host, settings.port, timeout=timeout, context=ssl.create_default_context()
             )
         else:
-            client = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
+            client = _with_deadline(smtplib.SMTP, ends)(settings.host, settings.port, timeout=timeout)
         with client:
             if settings.security == "starttls":
                 client.ehlo_or_helo_if_needed()
@@ -421,8 +452,13 @@ def send_email(message: EmailMessage, settings: SmtpSettings, timeout: float = 3
         ) from None
     except smtplib.SMTPRecipientsRefused as exc:
         raise FaceopsError(f"the SMTP server at {where} refused the recipients {', '.join(exc.recipients)}") from None
-    except smtplib.SMTPException as exc:
-        raise FaceopsError(f"sending the report through {where} failed: {exc}") from None
+    except (smtplib.SMTPException, TimeoutError) as exc:  # smtplib reports a read that timed out as a disconnect
+        if time.monotonic() >= ends - 0.05:
+            raise FaceopsError(
+                f"the SMTP server at {where} did not take the report within report.deadline "
+                f"({settings.deadline:g} s); it was not sent"
+            ) from None
+        raise FaceopsError(f"sending the report through {where} failed: {exc or 'timed out'}") from None
     except ssl.SSLError as exc:
         raise FaceopsError(f"TLS with the SMTP server at {where} failed: {exc.reason or exc}") from None
     except OSError as exc:

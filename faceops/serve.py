@@ -14,7 +14,6 @@ Two kinds of process, so that no request waits behind another's face:
 
 # No `from __future__ import annotations` here: FastAPI reads the handlers' annotations at run time.
 import asyncio
-import dataclasses
 import json
 import logging
 import os
@@ -37,12 +36,13 @@ from faceops.access import (
     keys_from_environment,
 )
 from faceops.card import ModelCard, card_path
-from faceops.drift import UNKNOWN, log_recognitions
+from faceops.drift import UNKNOWN
 from faceops.errors import FaceopsError, ImageError
 from faceops.feedback import (
     FaceRecord,
     FeedbackStore,
     PendingStore,
+    RecordStoreError,
     UnknownFaceError,
     crop_jpeg,
     new_id,
@@ -50,6 +50,7 @@ from faceops.feedback import (
 )
 from faceops.forgotten import forgotten, hide, refuse_forgotten, unfinished
 from faceops.images import is_image_name
+from faceops.keeping import RecordKeeper, check_usable
 from faceops.names import person_name, refuse_second_spelling
 from faceops.negatives import CROP_MARGIN
 from faceops.parallel import process_pool, worker_count
@@ -126,19 +127,21 @@ class ModelHolder:
 
     def _load_copy(self) -> LiveModel:
         """Copy the pair (so that a promotion under way cannot mix files), check that it loads, keep it."""
-        from faceops.model import Recogniser
+        from faceops.model import Recogniser, check_model_file
 
         self._count += 1
         folder = self.copies / str(self._count)
         folder.mkdir()
         try:
             for source in (self.model_path, card_path(self.model_path)):
-                if not source.exists():
-                    raise FaceopsError(f"{source}: not found (train a model with `dvc repro`)")
+                check_model_file(source)  # a regular file under a size cap: never copy a device until the disk is full
                 shutil.copy2(source, folder / source.name)
             if self._disk_stamp() != self._stamp:
                 raise FaceopsError(f"{self.model_path}: changed while it was read; trying again on the next request")
-            recogniser = Recogniser.load(folder / self.model_path.name)
+            try:
+                recogniser = Recogniser.load(folder / self.model_path.name)
+            except FaceopsError as exc:  # name the files on disk, not our private copy
+                raise FaceopsError(str(exc).replace(str(folder), str(self.model_path.parent))) from None
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -246,6 +249,21 @@ def warm_up(model_path: Path, linger: float) -> int:
 # --- the web process --------------------------------------------------------------------------------
 
 
+class HeadAsGet:
+    """HTTP says a GET route answers HEAD too (same status and headers, no body); FastAPI routes only GET.
+
+    The request goes on as GET; uvicorn sends no body for a HEAD request on its own.
+    """
+
+    def __init__(self, app) -> None:  # noqa: ANN001 - an ASGI app
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001 - ASGI
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
+
+
 def create_app(
     model_path: str | os.PathLike[str],
     metrics_path: str | os.PathLike[str] | None = None,
@@ -270,6 +288,7 @@ def create_app(
     raw = Path(raw_dir)
     records = records or open_store(".")
     pending, feedback_store = PendingStore(records), FeedbackStore(records)
+    keeper = RecordKeeper(pending, records)  # a failing store costs the feedback ids, never the answer
     holder = ModelHolder(model_path, metrics_path)
     try:
         holder.refresh()  # fail at start, with a clear message, if there is no model that loads
@@ -291,6 +310,7 @@ def create_app(
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             holder.close()
+            keeper.close()
             records.close()  # a bucket store writes the log lines it still buffers
 
     app = FastAPIOffline(  # /docs from Swagger UI files inside the package: it works offline
@@ -302,6 +322,7 @@ def create_app(
     app.add_middleware(AccessGuard, allowed_hosts=allowed_hosts or list(LOCAL_HOSTS), keys=keys or [])
     if keys:
         document_keys(app)
+    app.add_middleware(HeadAsGet)
     page = resources.files("faceops").joinpath("web/index.html").read_text()
 
     async def live() -> LiveModel:
@@ -321,7 +342,7 @@ def create_app(
     @app.get("/health")
     async def health() -> dict:
         await live()
-        return holder.health()
+        return {**holder.health(), **keeper.health()}
 
     @app.get("/model")
     async def model() -> dict:
@@ -344,13 +365,15 @@ def create_app(
             raise HTTPException(STATUS_FOR.get(answer["error"], 400), answer["reason"])
         hidden = unfinished() | set(current.card.forgotten)  # a forget under way: never named from its start
         answer["faces"], faces = hide(answer["faces"], answer.pop("records"), hidden)
-        await run_in_threadpool(pending.keep, list(zip(answer.pop("crops"), faces)))
         lines = [
             {"time": r.time, "name": r.name, "label": r.label, "distance": r.distance, "model": r.model_version}
             for r in faces
             if r.label != UNKNOWN  # a forgotten person's faces are not logged
         ]
-        await run_in_threadpool(log_recognitions, records, lines)
+        problem = await keeper.keep(list(zip(answer.pop("crops"), faces)), lines)
+        if problem is not None:  # answered all the same: no feedback ids, and why
+            answer["faces"] = [{k: v for k, v in face.items() if k != "id"} for face in answer["faces"]]
+            answer["feedback_unavailable"] = problem
         return {**answer, "model_version": current.version}
 
     @app.post("/feedback", status_code=201)
@@ -366,10 +389,11 @@ def create_app(
         people -= forgotten(".", raw)
         try:
             face_id, verdict, person = verdict_of(body, people)
-            jpg, record = await run_in_threadpool(pending.take, face_id)
+            await keeper.bounded(pending.move_to_feedback, face_id, verdict, person, feedback_store)
+        except RecordStoreError as exc:  # written before removed: the face still waits; 507 full, 503 otherwise
+            raise HTTPException(exc.status, str(exc)) from None
         except FaceopsError as exc:
             raise HTTPException(404 if isinstance(exc, UnknownFaceError) else 400, str(exc)) from None
-        await run_in_threadpool(feedback_store.add, jpg, dataclasses.replace(record, verdict=verdict, person=person))
         return {"id": face_id, "verdict": verdict, "person": person, "waiting": len(feedback_store.entries())}
 
     @app.post("/people/{person}/photos", status_code=201)
@@ -542,6 +566,7 @@ def serve(
         log.warning("serving on %s without API keys (--insecure): anyone who can reach it may use it", host)
     hosts = allowed_hosts or default_allowed_hosts(host)
     store = open_store(records)
+    check_usable(store)
     log.info("records (waiting crops, feedback, recognition log): %s", store.where)
     log.info("API keys: %d (%s); allowed Host names: %s", len(keys), "required" if keys else "off", ", ".join(hosts))
     app = create_app(

@@ -104,12 +104,16 @@ def test_misspelt_section_and_key_are_refused(params_file):
     data = yaml.safe_load(params_file.read_text())
     data["trian"] = {"epochs": 3}
     params_file.write_text(yaml.safe_dump(data))
-    with pytest.raises(FaceopsError, match=r"unknown section trian \(known: base, faces, promote, report, retrain"):
+    with pytest.raises(
+        FaceopsError, match=r"unknown section trian \(did you mean train\? known: base, faces, promote, report, retrain"
+    ):
         load_params(params_file)
     del data["trian"]
     data["train"]["epoch"] = 3
     params_file.write_text(yaml.safe_dump(data))
-    with pytest.raises(FaceopsError, match=r"unknown setting train\.epoch \(known: activation"):
+    with pytest.raises(
+        FaceopsError, match=r"unknown setting train\.epoch \(did you mean train\.epochs\? known: activation"
+    ):
         load_params(params_file)
 
 

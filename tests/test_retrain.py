@@ -58,7 +58,7 @@ def test_below_threshold_retrains_until_a_tweak_passes(project):
         threshold=0.9,
         max_attempts=4,
         schedule=[
-            {"name": "broken", "set": {"train.epochs": 0}},
+            {"name": "broken", "set": {"train.weights": "no-such-weights.h5"}},  # valid, fails when it runs
             {"name": "a-bit-longer", "set": {"train.epochs": 3}},
             FACE_BACKBONE,
             {"name": "never-reached", "set": {"train.epochs": 4}},
@@ -72,7 +72,7 @@ def test_below_threshold_retrains_until_a_tweak_passes(project):
     assert [a["name"] for a in report["attempts"]] == ["broken", "a-bit-longer", "face-backbone"]
     assert [a["verdict"] for a in report["attempts"]] == ["crashed", "below_threshold", "passed"]
     broken = report["attempts"][0]
-    assert broken["metrics"] is None and "train.epochs is 0" in broken["error"]
+    assert broken["metrics"] is None and "no-such-weights.h5: weights file not found" in broken["error"]
     assert report["attempts"][2]["metrics"]["accuracy"] >= 0.9
     assert report["chosen"].endswith("-3-face-backbone")
     params = yaml.safe_load((project / "params.yaml").read_text())

@@ -731,3 +731,93 @@ def test_two_replicas_share_feedback_and_the_drift_log_through_a_bucket(project,
     monitor = sh("faceops", "monitor", "--records", place, "--json", "--since", "1h", cwd=project, env=env)
     drift = json.loads(monitor.stdout)
     assert {row["person"]: row["faces"] for row in drift} == {person: 2}  # one face through each replica
+
+
+def test_get_routes_answer_head_with_the_same_headers_and_no_body(server):
+    url, _, _ = server
+    for path in ("/", "/health", "/model"):
+        with urllib.request.urlopen(urllib.request.Request(url + path, method="HEAD"), timeout=30) as head:
+            assert head.status == 200 and head.read() == b""
+            head_type = head.headers["content-type"]
+        with urllib.request.urlopen(url + path, timeout=30) as get:
+            assert get.headers["content-type"] == head_type
+    assert _request(url, "/predict", method="HEAD")[0] == 405  # a POST route stays POST only
+
+
+def test_a_broken_record_store_costs_feedback_ids_not_answers_and_recovers(project, lfw, tmp_path):
+    """A real fault: the record store's pending folder is a file, so every write there fails (as on a store that
+    went wrong after the start); /predict still names the face, /health says why, and it recovers by itself."""
+    records = tmp_path / "records"
+    process, url = start_server(project, "--records", str(records))
+    try:
+        person = json.loads((project / "models/model.json").read_text())["labels"][0]
+        photo = sorted((lfw / person).iterdir())[-1].read_bytes()
+        (records / ".faceops").mkdir(parents=True, exist_ok=True)
+        (records / ".faceops/pending").write_text("not a folder")
+        status, answer = post(url, photo)
+        assert status == 200 and answer["faces"][0]["name"] == person
+        assert "id" not in answer["faces"][0]
+        assert answer["feedback_unavailable"].startswith(f"the record store {records} failed: File exists: ")
+        health = _request(url, "/health")[1]
+        assert health["status"] == "degraded" and health["records"] == answer["feedback_unavailable"]
+        (records / ".faceops/pending").unlink()
+        time.sleep(5.5)  # the keeper tries the store again 5 s after a failure
+        status, answer = post(url, photo)
+        assert status == 200 and len(answer["faces"][0]["id"]) == 16 and "feedback_unavailable" not in answer
+        assert _request(url, "/health")[1]["status"] == "ok"
+    finally:
+        stop_server(process)
+
+
+def test_feedback_the_store_cannot_keep_stays_waiting_and_is_503(project, lfw, tmp_path):
+    """The feedback folder is a file (a real write failure): the verdict is refused with 503 and the reason,
+    the face still waits, and the same request works once the folder can be written again."""
+    records = tmp_path / "records"
+    process, url = start_server(project, "--records", str(records))
+    try:
+        person = json.loads((project / "models/model.json").read_text())["labels"][0]
+        status, answer = post(url, sorted((lfw / person).iterdir())[-1].read_bytes())
+        face_id = answer["faces"][0]["id"]
+        (records / ".faceops/feedback").write_text("not a folder")
+        status, body = _feedback(url, {"id": face_id, "person": person})
+        assert status == 503 and body["detail"].startswith("the record store could not keep the verdict on face")
+        assert (records / ".faceops/pending" / f"{face_id}.json").exists()
+        (records / ".faceops/feedback").unlink()
+        assert _feedback(url, {"id": face_id, "person": person})[0] == 201
+        assert (records / ".faceops/feedback" / f"{face_id}.json").exists()
+        assert not (records / ".faceops/pending" / f"{face_id}.json").exists()
+    finally:
+        stop_server(process)
+
+
+def test_a_model_file_that_does_not_match_its_card_is_not_taken_live(server, lfw):
+    """The card records the weights file's hash and outputs: another model file (here: the same zip with bytes
+    appended, which loads) is refused with /health degraded naming the mismatch; a symlink to /dev/zero is
+    never copied or read, by the service or by `faceops predict`."""
+    url, path, meta = server
+    model = path / "models/model.keras"
+    good = model.read_bytes()
+    before = json.loads(urllib.request.urlopen(url + "/health").read())
+    photo = sorted((lfw / meta["labels"][0]).iterdir())[-1].read_bytes()
+    try:
+        model.write_bytes(good + b"\0" * 64)  # still a readable .keras file, but not the one the card names
+        health = json.loads(urllib.request.urlopen(url + "/health").read())
+        assert health["status"] == "degraded" and health["model_version"] == before["model_version"]
+        assert "models/model.keras does not match its card" in health["reason"] and "weights hash" in health["reason"]
+        status, answer = post(url, photo)
+        assert status == 200 and answer["faces"][0]["name"] == meta["labels"][0]
+        cli = sh("faceops", "predict", "x.jpg", cwd=path, check=False)
+        assert cli.returncode == 1 and "models/model.keras does not match its card" in cli.stderr
+
+        model.unlink()
+        model.symlink_to("/dev/zero")
+        started = time.monotonic()
+        health = json.loads(urllib.request.urlopen(url + "/health", timeout=30).read())
+        assert health["status"] == "degraded" and "model.keras: not a regular file" in health["reason"]
+        cli = sh("faceops", "predict", "x.jpg", cwd=path, check=False)
+        assert cli.returncode == 1 and "models/model.keras: not a regular file" in cli.stderr
+        assert time.monotonic() - started < 30
+    finally:
+        model.unlink(missing_ok=True)
+        model.write_bytes(good)
+    assert json.loads(urllib.request.urlopen(url + "/health").read()) == before
