@@ -303,7 +303,7 @@ def open_store(place: str | None, project: str | os.PathLike[str] = ".") -> Reco
             raise FaceopsError(
                 f"--records {place!r}: allowed: a folder, or remote://NAME/PATH for the DVC remote NAME's bucket"
             )
-        if not Path(place).is_dir():  # a mistyped folder would read as an empty store: an all-clear
+        if not Path(place).exists():  # a mistyped folder would read as an empty store: an all-clear
             source = "--records" if given else RECORDS_VARIABLE
             raise UsageError(
                 f"{source} {place!r}: no such folder; allowed: an existing folder, or remote://NAME/PATH for the "
