@@ -38,10 +38,18 @@ case "$PWD/" in
 esac
 command="$*"
 
-set -- run --rm --init
-# --init runs docker-init (tini) as PID 1; TINI_KILL_PROCESS_GROUP makes it pass the SIGTERM that `docker run`
-# proxies on an abort (--sig-proxy, on by default) to the whole step, so faceops retrain can put params.yaml back.
-set -- "$@" --env TINI_KILL_PROCESS_GROUP=1
+# One name per build: a step that an abort left finishing its cleanup (step-init waits for it) is waited for
+# before the next one, e.g. the report in `post`, starts on the same workspace.
+name="faceops-step-$(printf %s "${BUILD_TAG:-manual}" | tr -c 'A-Za-z0-9_.-' '-')"
+while "$docker" container inspect "$name" >/dev/null 2>&1; do
+    echo "waiting for $name, still ending, to be gone" >&2
+    "$docker" wait "$name" >/dev/null 2>&1 || sleep 1
+done
+
+# PID 1 is docker/step-init.py (in the image as /usr/local/bin/step-init): it passes the SIGTERM that
+# `docker run` proxies on an abort to the whole step and waits for all of it, so faceops retrain can put
+# params.yaml back before the container ends.
+set -- run --rm --name "$name"
 if [ "${REQUIRE_GPU:-true}" != false ]; then
     set -- "$@" --gpus all
 fi
@@ -50,11 +58,11 @@ set -- "$@" --user "$(id -u):$(id -g)" \
     --workdir "$PWD" \
     --mount type=volume,src=faceops-cache,dst=/var/cache/faceops \
     --mount type=volume,src=faceops-lfw,dst=/data/lfw-people-20,readonly
-for name in $PASS; do
-    if eval "[ -n \"\${$name+set}\" ]"; then
-        set -- "$@" --env "$name"
+for var in $PASS; do
+    if eval "[ -n \"\${$var+set}\" ]"; then
+        set -- "$@" --env "$var"
     fi
 done
-set -- "$@" "$image" sh -xe -c "$command"
+set -- "$@" "$image" step-init sh -xe -c "$command"
 echo "+ $docker $*" >&2
 exec "$docker" "$@"

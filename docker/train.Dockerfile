@@ -39,6 +39,8 @@ RUN pip install --no-cache-dir -c docker/constraints.txt 'setuptools<81' 'tensor
     && mkdir -p /var/cache/faceops/keras \
     && chmod -R 1777 /var/cache/faceops
 
+# PID 1 of every CI step (docker/run-train.sh): passes an abort's SIGTERM to the whole step and waits for it.
+COPY docker/step-init.py /usr/local/bin/step-init
 # Jenkins runs the container as the agent's uid with HOME=/ (not writable): Keras keeps its weights in
 # KERAS_HOME on the faceops-cache volume instead, which a new named volume copies, writable, from here;
 # tools that cache under ~/.cache (jenkins-job-builder) or ~/.config (matplotlib) use /tmp.

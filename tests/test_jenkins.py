@@ -9,12 +9,17 @@ the mail step, unstable()) are the boundary that is emulated, not run.
 
 import email
 import email.policy
+import json
 import os
 import re
+import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,13 +135,17 @@ def _spans(text: str, pattern: str) -> list[tuple[int, int, re.Match]]:
     return found
 
 
+TRAIN_RUN = "docker/run-train.sh "  # runs the rest of the command in the training image (docker run)
+
+
 @dataclass
 class Step:
     stage: str  # the stage's name, or "post"
-    command: str
+    command: str  # what runs in the training container (run-train.sh's arguments), or on the agent
     credentials: tuple[str, ...]  # variables bound by enclosing withCredentials blocks
     trigger: str | None = None  # the stage runs only in builds with this cause: when { triggeredBy '...' }
     unstable: tuple[int, ...] = ()  # exit statuses the stage turns into unstable(...)
+    inside: str = ""  # the command run-train.sh runs in the training container
 
 
 def jenkinsfile_steps(text: str) -> list[Step]:
@@ -160,6 +169,24 @@ def jenkinsfile_steps(text: str) -> list[Step]:
     return steps
 
 
+STEP_INIT = REPO / "docker/step-init.py"  # PID 1 of every build container (run-train.sh)
+
+
+def container_steps(text: str) -> list[Step]:
+    """The steps as the harness runs them: what run-train.sh runs in the container (`step.inside`) under
+    step-init, as the image's PID 1 does, followed by the rest of the agent's script (`|| :; exit ...`).
+    The image build, `run-train.sh --build`, is the Docker boundary and is left out."""
+    steps = []
+    for step in jenkinsfile_steps(text):
+        assert step.command.startswith(TRAIN_RUN), f"{step.command}: every step runs through {TRAIN_RUN}"
+        if step.command == TRAIN_RUN + "--build":
+            continue
+        inside, rest = re.fullmatch(r"(make ci-[\w-]+)(.*)", step.command[len(TRAIN_RUN) :]).groups()
+        command = f"python3 {shlex.quote(str(STEP_INIT))} sh -xe -c {shlex.quote(inside)}{rest}"
+        steps.append(Step(step.stage, command, step.credentials, step.trigger, step.unstable, inside))
+    return steps
+
+
 def jenkinsfile_environment(text: str) -> dict[str, str]:
     """The pipeline's environment {} block: NAME = 'value' or NAME = credentials('id')."""
     [(start, end, _)] = _spans(text, r"(?m)^\s*environment\s*\{")
@@ -173,7 +200,7 @@ def image_environment() -> dict[str, str]:
 
 
 def test_steps_are_found():
-    steps = jenkinsfile_steps((REPO / "Jenkinsfile").read_text())
+    steps = container_steps((REPO / "Jenkinsfile").read_text())
     assert [step.stage for step in steps] == [
         "Check the machine",
         "Check the machine",
@@ -185,10 +212,12 @@ def test_steps_are_found():
         "Publish",
         "post",
     ]
-    assert all(step.command.startswith("make ci-") for step in steps)
-    by_target = {re.match(r"make (ci-[\w-]+)", step.command).group(1): step.credentials for step in steps}
+    assert all(step.inside.startswith("make ci-") for step in steps)
+    by_target = {re.match(r"make (ci-[\w-]+)", step.inside).group(1): step.credentials for step in steps}
     storage = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-    assert by_target["ci-doctor"] == storage and by_target["ci-pull"] == storage
+    smtp = ("FACEOPS_SMTP_USER", "FACEOPS_SMTP_PASSWORD")
+    assert by_target["ci-doctor"] == (*storage, *smtp), "the doctor checks the login the report will use"
+    assert by_target["ci-pull"] == storage
     assert by_target["ci-report"] == ("FACEOPS_SMTP_USER", "FACEOPS_SMTP_PASSWORD", *storage)  # drift: the bucket
     assert by_target["ci-monitor"] == storage
     assert by_target["ci-test"] == () and by_target["ci-repro"] == ()  # no secret where none is needed
@@ -209,12 +238,14 @@ def test_a_steps_own_exit_status_reaches_the_jenkinsfile(tmp_path):
     shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
     (tmp_path / "models").mkdir()
     (tmp_path / "models/model.json").write_text("{}")
-    steps = [s for s in jenkinsfile_steps((REPO / "Jenkinsfile").read_text()) if s.unstable]
+    steps = [s for s in container_steps((REPO / "Jenkinsfile").read_text()) if s.unstable]
     assert {step.stage for step in steps} == {"Drift", "Retrain if below threshold"}
     for step in steps:
         for status in (0, 1, 2, 3, 4):
             env = tool_env() | {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "FAKE_EXIT": str(status)}
-            done = subprocess.run(["sh", "-c", step.command], cwd=tmp_path, env=env, capture_output=True, text=True)
+            done = subprocess.run(
+                ["sh", "-xe", "-c", step.command], cwd=tmp_path, env=env, capture_output=True, text=True
+            )
             assert done.returncode == status, (step.command, done.stdout, done.stderr)
 
 
@@ -224,8 +255,8 @@ def test_failure_mail_needs_no_workspace():
     [(start, end, _)] = _spans(text, r"(?m)^\s*unsuccessful\s*\{")
     block = text[start:end]
     assert "mail(" in block and "sh" not in re.sub(r"\w+sh|sh\w+", "", block)
-    assert "FAILED" in block and "REPORT_TO" in block
-    assert "lock(resource: 'gpu')" in text and "timeout(" in text
+    assert "NO REPORT" in block and "REPORT_TO" in block
+    assert "lock(resource: 'gpu')" in text
     assert "mailer:" in (REPO / "docker/jenkins/plugins.txt").read_text()
 
 
@@ -288,33 +319,117 @@ def _build_user() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-@pytest.fixture(scope="module", autouse=True)
-def interpreter_reachable_by_the_build_user():
-    """In the image Python lives in /usr/local; here the venv's interpreter may sit under a folder only root
-    can enter (pyenv in /root). For the harness's build user, grant search (x, not read) on such folders,
-    and put their modes back afterwards."""
-    import os
-    import stat
-    import sys
+CONSTRAINTS = REPO / "docker/constraints.txt"  # the training image's pinned stack (train.Dockerfile: pip -c)
 
-    changed = []
-    if _build_user():
-        for folder in Path(os.path.realpath(sys.executable)).parents:
-            mode = folder.stat().st_mode
-            if not mode & stat.S_IXOTH:
-                os.chmod(folder, mode | stat.S_IXOTH)
-                changed.append((folder, mode))
-    yield
-    for folder, mode in changed:
-        os.chmod(folder, stat.S_IMODE(mode))
+
+def constraints() -> dict[str, str]:
+    """name -> version of docker/constraints.txt (lines `name==version`, names normalised as pip does)."""
+    pins = {}
+    for line in CONSTRAINTS.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
+    return pins
+
+
+def _versions(python: Path, names: list[str]) -> dict[str, str | None]:
+    """The installed version of each distribution, as `python` sees them."""
+    script = (
+        "import json, sys\nfrom importlib import metadata\nout = {}\nfor n in sys.argv[1:]:\n"
+        "    try:\n        out[n] = metadata.version(n)\n    except metadata.PackageNotFoundError:\n"
+        "        out[n] = None\nprint(json.dumps(out))\n"
+    )
+    done = subprocess.run([str(python), "-c", script, *names], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="session")
+def harness_bin():
+    """The harness's own virtual environment, built once per test session in /tmp, on the image's stack: the
+    system Python 3.11, the packages docker/constraints.txt pins where the developer's environment has other
+    versions (TensorFlow 2.18.0, numpy 2.0.2, ...; installed here with pip --no-deps), and the developer
+    environment's packages for the rest (the same versions as the image's), with its console scripts (faceops,
+    dvc, ...) pointing at it. The build user runs the steps with it: the developer's interpreter may sit under a
+    folder only its owner can enter (pyenv in /root), and the harness changes no permission outside /tmp.
+    FACEOPS_HARNESS_PINNED=0 skips the install (offline): test_harness_runs_the_image_stack then fails."""
+    import sys
+    import sysconfig
+
+    base = "/usr/bin/python3"
+    if not (_build_user() and Path(base).exists()):
+        yield Path(sys.executable).parent  # not root: the tests' own user already is the build user
+        return
+    root = Path(tempfile.mkdtemp(prefix="faceops-harness-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    venv = root / "venv"
+    subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    site_packages = venv / f"lib/python{version}/site-packages"
+    if not site_packages.is_dir():
+        pytest.skip(f"{base} is not Python {version}, for which the project's packages are built")
+    own_site = Path(sysconfig.get_paths()["purelib"])
+    (site_packages / "faceops-harness.pth").write_text(f"import site; site.addsitedir({str(own_site)!r})\n")
+    own = Path(sys.executable).parent
+    for script in own.iterdir():
+        first = script.read_bytes()[:300].split(b"\n", 1)[0] if script.is_file() else b""
+        if first.startswith(b"#!") and str(own).encode() in first:
+            target = venv / "bin" / script.name
+            target.write_text(f"#!{venv / 'bin/python'}\n" + script.read_text().split("\n", 1)[1])
+            target.chmod(0o755)
+    pins = constraints()
+    have = _versions(venv / "bin/python", list(pins))
+    differ = [f"{name}=={version}" for name, version in pins.items() if have[name] not in (None, version)]
+    if differ and os.environ.get("FACEOPS_HARNESS_PINNED", "1") != "0":
+        subprocess.run(
+            [own / "python", "-m", "pip", "install", "-q", "--no-deps", "--target", str(site_packages), *differ],
+            check=True,
+            env=tool_env(),
+        )
+    yield venv / "bin"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_harness_runs_the_image_stack(harness_bin):
+    """docker/constraints.txt is the one list of the image's versions: train.Dockerfile installs with it, and the
+    harness's environment has exactly those versions of every package it pins that the harness has."""
+    dockerfile = (REPO / "docker/train.Dockerfile").read_text()
+    assert "COPY docker/constraints.txt" in dockerfile
+    assert dockerfile.count("pip install --no-cache-dir -c docker/constraints.txt") == 2
+    pins = constraints()
+    [tf] = re.findall(r"'tensorflow\[and-cuda\]==([\d.]+)'", dockerfile)
+    assert pins["tensorflow"] == tf == "2.18.0" and pins["numpy"] == "2.0.2"
+    have = _versions(harness_bin / "python", [*pins, "faceops"])
+    differ = {name: f"{have[name]} (image: {pins[name]})" for name in pins if have[name] not in (None, pins[name])}
+    assert not differ, f"the harness runs another stack than the image: {differ}"
+    assert have["tensorflow"] == "2.18.0" and have["faceops"] is not None
+
+
+SMTP_LOGIN = ("faceops@faceops.test", "smtp-pass-7c1e")  # the faceops-smtp credential
 
 
 @pytest.fixture
 def smtp_inbox():
+    """An SMTP server that, like a real one, takes mail only after AUTH with the right login."""
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
 
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    inbox.logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        login = (auth_data.login.decode(), auth_data.password.decode())
+        inbox.logins.append(login[0])
+        return AuthResult(success=login == SMTP_LOGIN)
+
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,  # smtp_security none on 127.0.0.1; a real server needs starttls or ssl
+    )
     controller.start()
     yield inbox, controller.port
     controller.stop()
@@ -349,9 +464,14 @@ def run_build(
     before_stage: dict | None = None,
     cause: str = "SCMTrigger",
     only: set[str] | None = None,
+    bin_dir: Path | None = None,
+    abort: tuple[str, Callable[[Path], bool]] | None = None,
 ) -> Build:
     """The Jenkinsfile's steps as the docker agent runs them, for a build started by `cause` (SCMTrigger: a
-    push; TimerTrigger: the nightly job). `only`: run just these stages (then post), as if the rest passed."""
+    push; TimerTrigger: the nightly job). `only`: run just these stages (then post), as if the rest passed.
+    `bin_dir`: the harness's environment (harness_bin). `abort`: (stage, ready): once `ready(workspace)` holds
+    while that stage's step runs, the build is aborted as Jenkins does it through docker/run-train.sh: `docker
+    run` passes the SIGTERM to the container's init, which sends it to the step's whole process group."""
     import os
     import tempfile
 
@@ -387,7 +507,7 @@ def run_build(
     # Jenkins' own build variables and the credentials bound around each step. The controller's variables
     # (`controller_env`) do not: the Docker Pipeline plugin drops the host's environment.
     base = {
-        "PATH": f"{Path(tool_env()['PATH'].split(os.pathsep)[0])}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
+        "PATH": f"{bin_dir or Path(tool_env()['PATH'].split(os.pathsep)[0])}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
         "HOME": "/",  # as `docker run -u uid:gid` leaves it: not writable
         "BUILD_NUMBER": "7",
         "JOB_NAME": "faceops-on-push",
@@ -404,34 +524,51 @@ def run_build(
         "FACEOPS_SMTP_PASSWORD": secrets["faceops-smtp"][1],
     }
 
-    def run(step: Step, extra: dict) -> subprocess.CompletedProcess:
+    def run(step: Step, extra: dict, ready: Callable[[Path], bool] | None = None) -> subprocess.CompletedProcess:
         env = {**base, **extra, **{name: bound[name] for name in step.credentials if name in bound}}
-        return subprocess.run(
-            ["sh", "-c", step.command],
+        process = subprocess.Popen(
+            ["sh", "-xe", "-c", step.command],  # as Jenkins' sh step runs its script
             cwd=workspace,
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             user=user[0] if user else None,
             group=user[1] if user else None,
+            start_new_session=True,  # the container's process group, which tini signals as a whole
         )
+        if ready:
+            deadline = time.monotonic() + 600
+            while process.poll() is None and not ready(workspace) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert process.poll() is None, f"the step ended before it could be aborted: {process.communicate()}"
+            os.killpg(process.pid, signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=900)
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
     results: dict[str, list[subprocess.CompletedProcess]] = {}
     result = "SUCCESS"
-    for step in [s for s in jenkinsfile_steps(text) if s.stage != "post"]:
+    for step in [s for s in container_steps(text) if s.stage != "post"]:
         if (step.trigger and step.trigger != cause) or (only and step.stage not in only):
             continue
         if before_stage and step.stage in before_stage and step.stage not in results:
             before_stage.pop(step.stage)()
-        done = run(step, {"STAGE_NAME": step.stage})
+        aborting = abort is not None and abort[0] == step.stage
+        done = run(step, {"STAGE_NAME": step.stage}, abort[1] if aborting else None)
         results.setdefault(step.stage, []).append(done)
+        if aborting:
+            result = "ABORTED"  # Jenkins ends an aborted build so, whatever the step's status
+            break
         if done.returncode in step.unstable:
             result = "UNSTABLE"  # the Jenkinsfile's unstable(...)
         elif done.returncode != 0:
             result = "FAILURE"
             break
-    for step in [s for s in jenkinsfile_steps(text) if s.stage == "post"]:
-        results.setdefault("post", []).append(run(step, {"BUILD_RESULT": result}))
+    for step in [s for s in container_steps(text) if s.stage == "post"]:
+        report = run(step, {"BUILD_RESULT": result})
+        results.setdefault("post", []).append(report)
+        if report.returncode != 0 and result == "SUCCESS":
+            result = "UNSTABLE"  # the Jenkinsfile's unstable('the report could not be sent ...')
     log = "\n".join(r.stdout + r.stderr for runs in results.values() for r in runs)
     return Build(workspace, results, result, log)
 
@@ -470,7 +607,7 @@ def _secrets() -> dict:
     return {
         "faceops-dvc-remote": "s3://faces/store",
         "faceops-dvc-storage": (ACCESS_KEY, SECRET_KEY),
-        "faceops-smtp": ("", ""),
+        "faceops-smtp": SMTP_LOGIN,
     }
 
 
