@@ -101,7 +101,13 @@ def test_jenkinsfile_lints():
 
 
 @pytest.mark.parametrize(
-    "dockerfile", ["docker/train.Dockerfile", "docker/serve.Dockerfile", "docker/jenkins/Dockerfile"]
+    "dockerfile",
+    [
+        "docker/train.Dockerfile",
+        "docker/serve.Dockerfile",
+        "docker/jenkins/Dockerfile",
+        "docker/jenkins/agent.Dockerfile",
+    ],
 )
 def test_dockerfiles_lint(dockerfile):
     result = subprocess.run([_tool("hadolint"), dockerfile], cwd=REPO, capture_output=True, text=True)
@@ -626,7 +632,7 @@ CONTROLLER_ENV = {"FACEOPS_SMTP_HOST": "smtp.controller-only.invalid", "FACEOPS_
 
 
 @pytest.mark.slow
-def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox):
+def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox, harness_bin):
     inbox, smtp_port = smtp_inbox
     origin = _user_project(tmp_path, lfw, s3, smtp_port)
     base_commit = sh("git", "rev-parse", "main", cwd=origin).stdout.strip()
@@ -643,7 +649,9 @@ def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox
         sh("git", "push", "-q", "origin", "HEAD:main", cwd=other, env=colleague)
         _own(origin, _build_user())
 
-    build = run_build(tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, {"Publish": someone_pushes})
+    build = run_build(
+        tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, {"Publish": someone_pushes}, bin_dir=harness_bin
+    )
     _own(origin, None)
     _own(build.workspace, None)
     steps = {stage: [r.returncode for r in runs] for stage, runs in build.results.items()}
@@ -664,6 +672,8 @@ def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox
     assert SECRET_KEY not in build.log and ACCESS_KEY not in build.log
     leaked = sh("grep", "-rlF", SECRET_KEY, str(build.workspace), cwd=REPO, check=False).stdout
     assert leaked == "", f"the secret key was written to {leaked}"
+    assert SMTP_LOGIN[1] not in build.log
+    assert inbox.logins == [SMTP_LOGIN[0]], "the report logs in with the faceops-smtp credential"
     [envelope] = inbox.envelopes  # sent through params.yaml's server, not the controller's
     message = email.message_from_bytes(envelope.content, policy=email.policy.default)
     assert envelope.rcpt_tos == ["team@faceops.test"]
@@ -674,11 +684,11 @@ def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox
 
 
 @pytest.mark.slow
-def test_a_failing_stage_mails_failed_naming_it(tmp_path, lfw, s3, smtp_inbox):
+def test_a_failing_stage_mails_failed_naming_it(tmp_path, lfw, s3, smtp_inbox, harness_bin):
     inbox, smtp_port = smtp_inbox
     # Two of three people held out as strangers: validation passes, then the split stage (in dvc repro) fails.
     origin = _user_project(tmp_path, lfw, s3, smtp_port, people=3, split={"strangers": 2})
-    build = run_build(tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV)
+    build = run_build(tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, bin_dir=harness_bin)
     assert build.result == "FAILURE" and list(build.results)[-2] == "Train and evaluate", build.log[-4000:]
     assert "at least 2 must remain to train on" in build.results["Train and evaluate"][0].stderr
     [envelope] = inbox.envelopes
@@ -690,7 +700,7 @@ def test_a_failing_stage_mails_failed_naming_it(tmp_path, lfw, s3, smtp_inbox):
 
 
 @pytest.mark.slow
-def test_the_nightly_build_marks_drift_unstable_and_mails_it(tmp_path, lfw, s3, smtp_inbox):
+def test_the_nightly_build_marks_drift_unstable_and_mails_it(tmp_path, lfw, s3, smtp_inbox, harness_bin):
     """The service's recognition log in the DVC remote's bucket says one person's faces moved away from the live
     model's baseline: the nightly (timer) build's Drift stage names them and the build is unstable; a build
     started by a push does not monitor."""
@@ -725,11 +735,18 @@ def test_the_nightly_build_marks_drift_unstable_and_mails_it(tmp_path, lfw, s3, 
     store.close()
     stages = {"Check the machine", "Pull data", "Drift"}
 
-    pushed = run_build(tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, only=stages)
+    pushed = run_build(tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, only=stages, bin_dir=harness_bin)
     assert pushed.result == "SUCCESS" and "Drift" not in pushed.results, pushed.log[-3000:]
     _own(origin, None)  # the clone below is made as the controller's user again
     nightly = run_build(
-        tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, cause="TimerTrigger", only=stages
+        tmp_path,
+        origin,
+        _parameters(s3),
+        _secrets(),
+        CONTROLLER_ENV,
+        cause="TimerTrigger",
+        only=stages,
+        bin_dir=harness_bin,
     )
     _own(origin, None)
     assert nightly.result == "UNSTABLE", nightly.log[-4000:]
@@ -741,3 +758,60 @@ def test_the_nightly_build_marks_drift_unstable_and_mails_it(tmp_path, lfw, s3, 
     assert "(build unstable)" in message["Subject"]
     text = message.get_body(("plain",)).get_content()
     assert "drift: 1 of 1 people drifted" in text and f"run: faceops capture --person {drifting}" in text
+
+
+@pytest.mark.slow
+def test_a_report_that_cannot_be_sent_makes_the_build_unstable(tmp_path, lfw, s3, smtp_inbox, harness_bin):
+    """The SMTP server refuses the login: no mail goes out, and the build says so instead of ending SUCCESS."""
+    inbox, smtp_port = smtp_inbox
+    origin = _user_project(tmp_path, lfw, s3, smtp_port, trained=True)  # a model and metrics to report on
+    secrets = _secrets() | {"faceops-smtp": (SMTP_LOGIN[0], "a wrong password")}
+    build = run_build(
+        tmp_path,
+        origin,
+        _parameters(s3),
+        secrets,
+        CONTROLLER_ENV,
+        only={"Check the machine", "Pull data"},
+        bin_dir=harness_bin,
+    )
+    _own(origin, None)
+    assert build.result == "UNSTABLE", build.log[-4000:]
+    assert inbox.envelopes == [] and inbox.logins == [SMTP_LOGIN[0]]
+    report = build.results["post"][0]
+    assert report.returncode != 0 and f"SMTP login as {SMTP_LOGIN[0]}" in report.stderr + report.stdout
+    assert "a wrong password" not in build.log
+
+
+@pytest.mark.slow
+def test_an_abort_during_retrain_restores_params_and_reports_it(tmp_path, lfw, s3, smtp_inbox, harness_bin):
+    """Jenkins aborts the build while faceops retrain runs an experiment: the SIGTERM reaches it through
+    step-init, it puts params.yaml back, the build ends ABORTED and the report says the build was aborted."""
+    inbox, smtp_port = smtp_inbox
+    origin = _user_project(tmp_path, lfw, s3, smtp_port, trained=True)
+    before = sh("git", "show", "main:params.yaml", cwd=origin).stdout
+
+    def experimenting(workspace: Path) -> bool:  # dvc exp run -S has written the tweak into params.yaml
+        return (workspace / "params.yaml").read_text() != before
+
+    stages = {"Check the machine", "Pull data", "Retrain if below threshold"}
+    build = run_build(
+        tmp_path,
+        origin,
+        _parameters(s3) | {"RETRAIN_THRESHOLD": "0.999"},
+        _secrets(),
+        CONTROLLER_ENV,
+        only=stages,
+        bin_dir=harness_bin,
+        abort=("Retrain if below threshold", experimenting),
+    )
+    _own(origin, None)
+    _own(build.workspace, None)
+    assert build.result == "ABORTED", build.log[-4000:]
+    retrain = build.results["Retrain if below threshold"][0]
+    assert "SIGTERM: passed to the step's processes" in retrain.stderr
+    assert "SIGTERM: stopped; the workspace is as it was before retraining" in retrain.stdout + retrain.stderr
+    assert (build.workspace / "params.yaml").read_text() == before
+    [envelope] = inbox.envelopes
+    subject = email.message_from_bytes(envelope.content, policy=email.policy.default)["Subject"]
+    assert "FAILED at stage 'Retrain if below threshold': build aborted" in subject, subject
