@@ -357,3 +357,31 @@ def test_readme_standup_docker_commands_name_what_exists():
     casc = "\n".join(line for line in (JENKINS / "casc.yaml").read_text().splitlines() if not line.startswith("#"))
     for name, default in re.findall(r"\$\{(\w+)(:-[^}]*)?\}", casc):
         assert name in env_names | secret_names or default, f"casc.yaml reads ${{{name}}}, which nothing sets"
+
+
+# ---- doctor --require-gpu: a matrix product on each GPU ----
+
+
+def test_doctor_gpu_check_runs_a_matrix_product(monkeypatch):
+    """No GPU here: the device list and the product are the boundary, stood in for; the product's failure (a
+    kernel the driver cannot load) fails the check with the driver and CUDA versions and the floor to reach."""
+    from faceops import doctor
+
+    assert doctor.gpu_matmul() == []  # the CPU-only backend here has no GPU to run it on
+    monkeypatch.setattr(doctor, "gpu_devices", lambda: ["/physical_device:GPU:0"])
+    monkeypatch.setattr(doctor, "gpu_versions", lambda: "driver 550.54 (CUDA 12.4)")
+
+    def fails():
+        raise RuntimeError(
+            "CUDA_ERROR_UNSUPPORTED_PTX_VERSION: the provided PTX was compiled with an unsupported toolchain"
+        )
+
+    monkeypatch.setattr(doctor, "gpu_matmul", fails)
+    check = doctor.check_gpu(required=True)
+    assert check.status == doctor.FAIL
+    assert "a matrix product failed: CUDA_ERROR_UNSUPPORTED_PTX_VERSION" in check.detail
+    assert "driver 550.54 (CUDA 12.4)" in check.detail and "floor in README" in check.advice
+    monkeypatch.setattr(doctor, "gpu_matmul", lambda: ["/device:GPU:0"])
+    check = doctor.check_gpu(required=True)
+    assert check.status == doctor.OK
+    assert check.detail == "1 seen, a matrix product ran on each (/device:GPU:0); driver 550.54 (CUDA 12.4)"
