@@ -426,7 +426,7 @@ def smtp_inbox():
     def authenticator(server, session, envelope, mechanism, auth_data):
         login = (auth_data.login.decode(), auth_data.password.decode())
         inbox.logins.append(login[0])
-        return AuthResult(success=login == SMTP_LOGIN)
+        return AuthResult(success=login == SMTP_LOGIN, handled=False)  # handled=False: answer 535 when refused
 
     controller = Controller(
         inbox,
