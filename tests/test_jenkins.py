@@ -396,19 +396,37 @@ def harness_bin():
     shutil.rmtree(root, ignore_errors=True)
 
 
-def test_harness_runs_the_image_stack(harness_bin):
+def test_one_constraints_file_for_the_image_and_the_harness():
     """docker/constraints.txt is the one list of the image's versions: train.Dockerfile installs with it, and the
-    harness's environment has exactly those versions of every package it pins that the harness has."""
+    harness builds its environment from it (harness_bin)."""
     dockerfile = (REPO / "docker/train.Dockerfile").read_text()
     assert "COPY docker/constraints.txt" in dockerfile
     assert dockerfile.count("pip install --no-cache-dir -c docker/constraints.txt") == 2
     pins = constraints()
     [tf] = re.findall(r"'tensorflow\[and-cuda\]==([\d.]+)'", dockerfile)
     assert pins["tensorflow"] == tf == "2.18.0" and pins["numpy"] == "2.0.2"
+    assert pins["nvidia-cudnn-cu12"].startswith("9.3.") and pins["nvidia-cuda-runtime-cu12"].startswith("12.5.")
+
+
+@pytest.mark.slow
+def test_harness_runs_the_image_stack(harness_bin):
+    """The harness's environment has exactly the image's version of every package both have."""
+    pins = constraints()
     have = _versions(harness_bin / "python", [*pins, "faceops"])
     differ = {name: f"{have[name]} (image: {pins[name]})" for name in pins if have[name] not in (None, pins[name])}
     assert not differ, f"the harness runs another stack than the image: {differ}"
     assert have["tensorflow"] == "2.18.0" and have["faceops"] is not None
+
+
+_CREATED: list[Path] = []  # the harness's folders outside pytest's own (which is root's, mode 0700)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def remove_the_harness_folders():
+    """The harness writes only into folders it made in /tmp, and removes them when the module's tests end."""
+    yield
+    while _CREATED:
+        shutil.rmtree(_CREATED.pop(), ignore_errors=True)
 
 
 SMTP_LOGIN = ("faceops@faceops.test", "smtp-pass-7c1e")  # the faceops-smtp credential
@@ -485,6 +503,7 @@ def run_build(
     user = _build_user()
     # A workspace the build user owns, outside pytest's private tmp folder (mode 0700, root's).
     root = Path(tempfile.mkdtemp(prefix="faceops-agent-", dir="/tmp"))
+    _CREATED.append(root)
     os.chmod(root, 0o755)
     workspace, cache = root / "workspace", root / "volume-faceops-cache"
     sh("git", "clone", "-q", str(origin), str(workspace), cwd=tmp)  # what `checkout scm` does
@@ -604,6 +623,7 @@ def _user_project(tmp: Path, lfw: Path, s3: str, smtp_port: int, trained: bool =
     sh("dvc", "push", "-q", cwd=project, env=keys)
     # The git server: where the build user can reach it (pytest's own tmp folder is root's, mode 0700).
     server = Path(tempfile.mkdtemp(prefix="faceops-origin-", dir="/tmp"))
+    _CREATED.append(server)
     os.chmod(server, 0o755)
     sh("git", "clone", "-q", "--bare", str(project), str(server / "origin.git"), cwd=tmp)
     return server / "origin.git"
