@@ -693,7 +693,7 @@ def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox
     leaked = sh("grep", "-rlF", SECRET_KEY, str(build.workspace), cwd=REPO, check=False).stdout
     assert leaked == "", f"the secret key was written to {leaked}"
     assert SMTP_LOGIN[1] not in build.log
-    assert inbox.logins == [SMTP_LOGIN[0]], "the report logs in with the faceops-smtp credential"
+    assert set(inbox.logins) == {SMTP_LOGIN[0]}, "the report logs in with the faceops-smtp credential"
     [envelope] = inbox.envelopes  # sent through params.yaml's server, not the controller's
     message = email.message_from_bytes(envelope.content, policy=email.policy.default)
     assert envelope.rcpt_tos == ["team@faceops.test"]
@@ -797,7 +797,7 @@ def test_a_report_that_cannot_be_sent_makes_the_build_unstable(tmp_path, lfw, s3
     )
     _own(origin, None)
     assert build.result == "UNSTABLE", build.log[-4000:]
-    assert inbox.envelopes == [] and inbox.logins == [SMTP_LOGIN[0]]
+    assert inbox.envelopes == [] and set(inbox.logins) == {SMTP_LOGIN[0]}  # tried, refused
     report = build.results["post"][0]
     assert report.returncode != 0 and f"SMTP login as {SMTP_LOGIN[0]}" in report.stderr + report.stdout
     assert "a wrong password" not in build.log
