@@ -379,10 +379,12 @@ def harness_bin():
     own = Path(sys.executable).parent
     for script in own.iterdir():
         first = script.read_bytes()[:300].split(b"\n", 1)[0] if script.is_file() else b""
+        target = venv / "bin" / script.name
         if first.startswith(b"#!") and str(own).encode() in first:
-            target = venv / "bin" / script.name
             target.write_text(f"#!{venv / 'bin/python'}\n" + script.read_text().split("\n", 1)[1])
             target.chmod(0o755)
+        elif script.is_file() and not script.is_symlink() and os.access(script, os.X_OK) and not target.exists():
+            target.symlink_to(script)  # a binary tool (ruff, hadolint): the build user can run it where it is
     pins = constraints()
     have = _versions(venv / "bin/python", list(pins))
     differ = [f"{name}=={version}" for name, version in pins.items() if have[name] not in (None, version)]
