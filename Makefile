@@ -158,5 +158,5 @@ lint: install lint-tools
 	ruff check .
 	ruff format --check .
 	jenkins-jobs test jobs/ -o .faceops/jobs-xml
-	hadolint docker/*.Dockerfile docker/jenkins/Dockerfile
+	hadolint docker/*.Dockerfile docker/jenkins/Dockerfile docker/jenkins/agent.Dockerfile
 	$(LINT_TOOLS) --failon error Jenkinsfile

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
+import shutil
 import socket
 import sys
 import urllib.request
@@ -92,17 +94,86 @@ def gpu_devices() -> list[str]:
     return []
 
 
+def gpu_versions() -> str:
+    """The NVIDIA driver and the highest CUDA it supports (nvidia-smi), and the CUDA/cuDNN TensorFlow was built
+    with: what to compare with the driver floor in README ("Jenkins") when a kernel fails to load."""
+    found = []
+    smi = tools.run(["nvidia-smi"], check=False) if shutil.which("nvidia-smi") else None
+    if smi is not None and smi.returncode == 0:
+        driver = re.search(r"Driver Version:\s*([\d.]+)", smi.stdout)
+        cuda = re.search(r"CUDA Version:\s*([\d.]+)", smi.stdout)
+        found.append(f"driver {driver.group(1) if driver else '?'} (CUDA {cuda.group(1) if cuda else '?'})")
+    else:
+        found.append("driver: nvidia-smi not found")
+    with contextlib.suppress(ImportError):
+        import tensorflow as tf
+
+        build = tf.sysconfig.get_build_info()
+        if build.get("is_cuda_build"):
+            found.append(f"TensorFlow built with CUDA {build.get('cuda_version')}, cuDNN {build.get('cudnn_version')}")
+    return ", ".join(found)
+
+
+def gpu_matmul(size: int = 256) -> list[str]:
+    """A small matrix product on every GPU the Keras backend sees, checked against numpy: listing a device does
+    not load a kernel, and a driver too old for the CUDA libraries fails only then. Raises on the first failure."""
+    import numpy as np
+
+    from faceops.backbones import keras_module
+
+    a = np.random.default_rng(0).standard_normal((size, size)).astype("float32")
+    expected = a @ a
+    backend = keras_module().backend.backend()
+    results = []
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        for device in tf.config.list_logical_devices("GPU"):
+            with tf.device(device.name):
+                got = tf.linalg.matmul(tf.constant(a), tf.constant(a)).numpy()
+            results.append((device.name, got))
+    elif backend == "jax":
+        import jax
+
+        for device in [d for d in jax.devices() if d.platform == "gpu"]:
+            x = jax.device_put(a, device)
+            results.append((str(device), np.asarray((x @ x).block_until_ready())))
+    elif backend == "torch":
+        import torch
+
+        for i in range(torch.cuda.device_count()):
+            x = torch.from_numpy(a).to(f"cuda:{i}")
+            results.append((f"cuda:{i}", (x @ x).cpu().numpy()))
+    done = []
+    for name, got in results:
+        error = float(np.max(np.abs(got - expected)) / np.max(np.abs(expected)))
+        if not error < 1e-2:  # TF32 on Ampere and later rounds to about 1e-3
+            raise FaceopsError(f"a {size}x{size} matrix product on {name} is wrong (relative error {error:.2g})")
+        done.append(name)
+    return done
+
+
 def check_gpu(required: bool) -> Check:
     devices = gpu_devices()
-    if devices:
-        return Check("gpu", OK, f"{len(devices)} seen by the Keras backend: {', '.join(devices)}")
-    return Check(
-        "gpu",
-        _must(required),
-        "no GPU seen by the Keras backend; training runs on the CPU",
-        "in Docker: run with --gpus all on a host with the NVIDIA Container Toolkit, and use an image whose "
-        "CUDA/cuDNN match TensorFlow (docker/train.Dockerfile); check with nvidia-smi",
-    )
+    if not devices:
+        return Check(
+            "gpu",
+            _must(required),
+            "no GPU seen by the Keras backend; training runs on the CPU",
+            "in Docker: run with --gpus all on a host with the NVIDIA Container Toolkit, and use an image whose "
+            "CUDA/cuDNN match TensorFlow (docker/train.Dockerfile); check with nvidia-smi",
+        )
+    versions = gpu_versions()
+    try:
+        ran = gpu_matmul()
+    except Exception as exc:  # a kernel that cannot load raises the backend's own error types
+        return Check(
+            "gpu",
+            _must(required),
+            f"{len(devices)} seen, but a matrix product failed: {_one_line(exc)}; {versions}",
+            "update the host's NVIDIA driver to the floor in README, section Jenkins, or newer",
+        )
+    return Check("gpu", OK, f"{len(devices)} seen, a matrix product ran on each ({', '.join(ran)}); {versions}")
 
 
 def check_dlib() -> Check:

@@ -9,12 +9,17 @@ the mail step, unstable()) are the boundary that is emulated, not run.
 
 import email
 import email.policy
+import json
 import os
 import re
+import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +101,13 @@ def test_jenkinsfile_lints():
 
 
 @pytest.mark.parametrize(
-    "dockerfile", ["docker/train.Dockerfile", "docker/serve.Dockerfile", "docker/jenkins/Dockerfile"]
+    "dockerfile",
+    [
+        "docker/train.Dockerfile",
+        "docker/serve.Dockerfile",
+        "docker/jenkins/Dockerfile",
+        "docker/jenkins/agent.Dockerfile",
+    ],
 )
 def test_dockerfiles_lint(dockerfile):
     result = subprocess.run([_tool("hadolint"), dockerfile], cwd=REPO, capture_output=True, text=True)
@@ -130,13 +141,17 @@ def _spans(text: str, pattern: str) -> list[tuple[int, int, re.Match]]:
     return found
 
 
+TRAIN_RUN = "docker/run-train.sh "  # runs the rest of the command in the training image (docker run)
+
+
 @dataclass
 class Step:
     stage: str  # the stage's name, or "post"
-    command: str
+    command: str  # what runs in the training container (run-train.sh's arguments), or on the agent
     credentials: tuple[str, ...]  # variables bound by enclosing withCredentials blocks
     trigger: str | None = None  # the stage runs only in builds with this cause: when { triggeredBy '...' }
     unstable: tuple[int, ...] = ()  # exit statuses the stage turns into unstable(...)
+    inside: str = ""  # the command run-train.sh runs in the training container
 
 
 def jenkinsfile_steps(text: str) -> list[Step]:
@@ -160,6 +175,24 @@ def jenkinsfile_steps(text: str) -> list[Step]:
     return steps
 
 
+STEP_INIT = REPO / "docker/step-init.py"  # PID 1 of every build container (run-train.sh)
+
+
+def container_steps(text: str) -> list[Step]:
+    """The steps as the harness runs them: what run-train.sh runs in the container (`step.inside`) under
+    step-init, as the image's PID 1 does, followed by the rest of the agent's script (`|| :; exit ...`).
+    The image build, `run-train.sh --build`, is the Docker boundary and is left out."""
+    steps = []
+    for step in jenkinsfile_steps(text):
+        assert step.command.startswith(TRAIN_RUN), f"{step.command}: every step runs through {TRAIN_RUN}"
+        if step.command == TRAIN_RUN + "--build":
+            continue
+        inside, rest = re.fullmatch(r"(make ci-[\w-]+)(.*)", step.command[len(TRAIN_RUN) :]).groups()
+        command = f"python3 {shlex.quote(str(STEP_INIT))} sh -xe -c {shlex.quote(inside)}{rest}"
+        steps.append(Step(step.stage, command, step.credentials, step.trigger, step.unstable, inside))
+    return steps
+
+
 def jenkinsfile_environment(text: str) -> dict[str, str]:
     """The pipeline's environment {} block: NAME = 'value' or NAME = credentials('id')."""
     [(start, end, _)] = _spans(text, r"(?m)^\s*environment\s*\{")
@@ -173,7 +206,7 @@ def image_environment() -> dict[str, str]:
 
 
 def test_steps_are_found():
-    steps = jenkinsfile_steps((REPO / "Jenkinsfile").read_text())
+    steps = container_steps((REPO / "Jenkinsfile").read_text())
     assert [step.stage for step in steps] == [
         "Check the machine",
         "Check the machine",
@@ -185,10 +218,12 @@ def test_steps_are_found():
         "Publish",
         "post",
     ]
-    assert all(step.command.startswith("make ci-") for step in steps)
-    by_target = {re.match(r"make (ci-[\w-]+)", step.command).group(1): step.credentials for step in steps}
+    assert all(step.inside.startswith("make ci-") for step in steps)
+    by_target = {re.match(r"make (ci-[\w-]+)", step.inside).group(1): step.credentials for step in steps}
     storage = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-    assert by_target["ci-doctor"] == storage and by_target["ci-pull"] == storage
+    smtp = ("FACEOPS_SMTP_USER", "FACEOPS_SMTP_PASSWORD")
+    assert by_target["ci-doctor"] == (*storage, *smtp), "the doctor checks the login the report will use"
+    assert by_target["ci-pull"] == storage
     assert by_target["ci-report"] == ("FACEOPS_SMTP_USER", "FACEOPS_SMTP_PASSWORD", *storage)  # drift: the bucket
     assert by_target["ci-monitor"] == storage
     assert by_target["ci-test"] == () and by_target["ci-repro"] == ()  # no secret where none is needed
@@ -209,12 +244,14 @@ def test_a_steps_own_exit_status_reaches_the_jenkinsfile(tmp_path):
     shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
     (tmp_path / "models").mkdir()
     (tmp_path / "models/model.json").write_text("{}")
-    steps = [s for s in jenkinsfile_steps((REPO / "Jenkinsfile").read_text()) if s.unstable]
+    steps = [s for s in container_steps((REPO / "Jenkinsfile").read_text()) if s.unstable]
     assert {step.stage for step in steps} == {"Drift", "Retrain if below threshold"}
     for step in steps:
         for status in (0, 1, 2, 3, 4):
             env = tool_env() | {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "FAKE_EXIT": str(status)}
-            done = subprocess.run(["sh", "-c", step.command], cwd=tmp_path, env=env, capture_output=True, text=True)
+            done = subprocess.run(
+                ["sh", "-xe", "-c", step.command], cwd=tmp_path, env=env, capture_output=True, text=True
+            )
             assert done.returncode == status, (step.command, done.stdout, done.stderr)
 
 
@@ -224,8 +261,8 @@ def test_failure_mail_needs_no_workspace():
     [(start, end, _)] = _spans(text, r"(?m)^\s*unsuccessful\s*\{")
     block = text[start:end]
     assert "mail(" in block and "sh" not in re.sub(r"\w+sh|sh\w+", "", block)
-    assert "FAILED" in block and "REPORT_TO" in block
-    assert "lock(resource: 'gpu')" in text and "timeout(" in text
+    assert "NO REPORT" in block and "REPORT_TO" in block
+    assert "lock(resource: 'gpu')" in text
     assert "mailer:" in (REPO / "docker/jenkins/plugins.txt").read_text()
 
 
@@ -288,33 +325,137 @@ def _build_user() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-@pytest.fixture(scope="module", autouse=True)
-def interpreter_reachable_by_the_build_user():
-    """In the image Python lives in /usr/local; here the venv's interpreter may sit under a folder only root
-    can enter (pyenv in /root). For the harness's build user, grant search (x, not read) on such folders,
-    and put their modes back afterwards."""
-    import os
-    import stat
-    import sys
+CONSTRAINTS = REPO / "docker/constraints.txt"  # the training image's pinned stack (train.Dockerfile: pip -c)
 
-    changed = []
-    if _build_user():
-        for folder in Path(os.path.realpath(sys.executable)).parents:
-            mode = folder.stat().st_mode
-            if not mode & stat.S_IXOTH:
-                os.chmod(folder, mode | stat.S_IXOTH)
-                changed.append((folder, mode))
+
+def constraints() -> dict[str, str]:
+    """name -> version of docker/constraints.txt (lines `name==version`, names normalised as pip does)."""
+    pins = {}
+    for line in CONSTRAINTS.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
+    return pins
+
+
+def _versions(python: Path, names: list[str]) -> dict[str, str | None]:
+    """The installed version of each distribution, as `python` sees them."""
+    script = (
+        "import json, sys\nfrom importlib import metadata\nout = {}\nfor n in sys.argv[1:]:\n"
+        "    try:\n        out[n] = metadata.version(n)\n    except metadata.PackageNotFoundError:\n"
+        "        out[n] = None\nprint(json.dumps(out))\n"
+    )
+    done = subprocess.run([str(python), "-c", script, *names], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="session")
+def harness_bin():
+    """The harness's own virtual environment, built once per test session in /tmp, on the image's stack: the
+    system Python 3.11, the packages docker/constraints.txt pins where the developer's environment has other
+    versions (TensorFlow 2.18.0, numpy 2.0.2, ...; installed here with pip --no-deps), and the developer
+    environment's packages for the rest (the same versions as the image's), with its console scripts (faceops,
+    dvc, ...) pointing at it. The build user runs the steps with it: the developer's interpreter may sit under a
+    folder only its owner can enter (pyenv in /root), and the harness changes no permission outside /tmp.
+    FACEOPS_HARNESS_PINNED=0 skips the install (offline): test_harness_runs_the_image_stack then fails."""
+    import sys
+    import sysconfig
+
+    base = "/usr/bin/python3"
+    if not (_build_user() and Path(base).exists()):
+        yield Path(sys.executable).parent  # not root: the tests' own user already is the build user
+        return
+    root = Path(tempfile.mkdtemp(prefix="faceops-harness-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    venv = root / "venv"
+    subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    site_packages = venv / f"lib/python{version}/site-packages"
+    if not site_packages.is_dir():
+        pytest.skip(f"{base} is not Python {version}, for which the project's packages are built")
+    own_site = Path(sysconfig.get_paths()["purelib"])
+    (site_packages / "faceops-harness.pth").write_text(f"import site; site.addsitedir({str(own_site)!r})\n")
+    own = Path(sys.executable).parent
+    for script in own.iterdir():
+        first = script.read_bytes()[:300].split(b"\n", 1)[0] if script.is_file() else b""
+        target = venv / "bin" / script.name
+        if first.startswith(b"#!") and str(own).encode() in first:
+            target.write_text(f"#!{venv / 'bin/python'}\n" + script.read_text().split("\n", 1)[1])
+            target.chmod(0o755)
+        elif script.is_file() and not script.is_symlink() and os.access(script, os.X_OK) and not target.exists():
+            target.symlink_to(script)  # a binary tool (ruff, hadolint): the build user can run it where it is
+    pins = constraints()
+    have = _versions(venv / "bin/python", list(pins))
+    differ = [f"{name}=={version}" for name, version in pins.items() if have[name] not in (None, version)]
+    if differ and os.environ.get("FACEOPS_HARNESS_PINNED", "1") != "0":
+        subprocess.run(
+            [own / "python", "-m", "pip", "install", "-q", "--no-deps", "--target", str(site_packages), *differ],
+            check=True,
+            env=tool_env(),
+        )
+    yield venv / "bin"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_one_constraints_file_for_the_image_and_the_harness():
+    """docker/constraints.txt is the one list of the image's versions: train.Dockerfile installs with it, and the
+    harness builds its environment from it (harness_bin)."""
+    dockerfile = (REPO / "docker/train.Dockerfile").read_text()
+    assert "COPY docker/constraints.txt" in dockerfile
+    assert dockerfile.count("pip install --no-cache-dir -c docker/constraints.txt") == 2
+    pins = constraints()
+    [tf] = re.findall(r"'tensorflow\[and-cuda\]==([\d.]+)'", dockerfile)
+    assert pins["tensorflow"] == tf == "2.18.0" and pins["numpy"] == "2.0.2"
+    assert pins["nvidia-cudnn-cu12"].startswith("9.3.") and pins["nvidia-cuda-runtime-cu12"].startswith("12.5.")
+
+
+@pytest.mark.slow
+def test_harness_runs_the_image_stack(harness_bin):
+    """The harness's environment has exactly the image's version of every package both have."""
+    pins = constraints()
+    have = _versions(harness_bin / "python", [*pins, "faceops"])
+    differ = {name: f"{have[name]} (image: {pins[name]})" for name in pins if have[name] not in (None, pins[name])}
+    assert not differ, f"the harness runs another stack than the image: {differ}"
+    assert have["tensorflow"] == "2.18.0" and have["faceops"] is not None
+
+
+_CREATED: list[Path] = []  # the harness's folders outside pytest's own (which is root's, mode 0700)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def remove_the_harness_folders():
+    """The harness writes only into folders it made in /tmp, and removes them when the module's tests end."""
     yield
-    for folder, mode in changed:
-        os.chmod(folder, stat.S_IMODE(mode))
+    while _CREATED:
+        shutil.rmtree(_CREATED.pop(), ignore_errors=True)
+
+
+SMTP_LOGIN = ("faceops@faceops.test", "smtp-pass-7c1e")  # the faceops-smtp credential
 
 
 @pytest.fixture
 def smtp_inbox():
+    """An SMTP server that, like a real one, takes mail only after AUTH with the right login."""
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
 
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    inbox.logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        login = (auth_data.login.decode(), auth_data.password.decode())
+        inbox.logins.append(login[0])
+        return AuthResult(success=login == SMTP_LOGIN, handled=False)  # handled=False: answer 535 when refused
+
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,  # smtp_security none on 127.0.0.1; a real server needs starttls or ssl
+    )
     controller.start()
     yield inbox, controller.port
     controller.stop()
@@ -349,9 +490,14 @@ def run_build(
     before_stage: dict | None = None,
     cause: str = "SCMTrigger",
     only: set[str] | None = None,
+    bin_dir: Path | None = None,
+    abort: tuple[str, Callable[[Path], bool]] | None = None,
 ) -> Build:
     """The Jenkinsfile's steps as the docker agent runs them, for a build started by `cause` (SCMTrigger: a
-    push; TimerTrigger: the nightly job). `only`: run just these stages (then post), as if the rest passed."""
+    push; TimerTrigger: the nightly job). `only`: run just these stages (then post), as if the rest passed.
+    `bin_dir`: the harness's environment (harness_bin). `abort`: (stage, ready): once `ready(workspace)` holds
+    while that stage's step runs, the build is aborted as Jenkins does it through docker/run-train.sh: `docker
+    run` passes the SIGTERM to the container's init, which sends it to the step's whole process group."""
     import os
     import tempfile
 
@@ -359,6 +505,7 @@ def run_build(
     user = _build_user()
     # A workspace the build user owns, outside pytest's private tmp folder (mode 0700, root's).
     root = Path(tempfile.mkdtemp(prefix="faceops-agent-", dir="/tmp"))
+    _CREATED.append(root)
     os.chmod(root, 0o755)
     workspace, cache = root / "workspace", root / "volume-faceops-cache"
     sh("git", "clone", "-q", str(origin), str(workspace), cwd=tmp)  # what `checkout scm` does
@@ -387,7 +534,7 @@ def run_build(
     # Jenkins' own build variables and the credentials bound around each step. The controller's variables
     # (`controller_env`) do not: the Docker Pipeline plugin drops the host's environment.
     base = {
-        "PATH": f"{Path(tool_env()['PATH'].split(os.pathsep)[0])}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
+        "PATH": f"{bin_dir or Path(tool_env()['PATH'].split(os.pathsep)[0])}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
         "HOME": "/",  # as `docker run -u uid:gid` leaves it: not writable
         "BUILD_NUMBER": "7",
         "JOB_NAME": "faceops-on-push",
@@ -404,34 +551,51 @@ def run_build(
         "FACEOPS_SMTP_PASSWORD": secrets["faceops-smtp"][1],
     }
 
-    def run(step: Step, extra: dict) -> subprocess.CompletedProcess:
+    def run(step: Step, extra: dict, ready: Callable[[Path], bool] | None = None) -> subprocess.CompletedProcess:
         env = {**base, **extra, **{name: bound[name] for name in step.credentials if name in bound}}
-        return subprocess.run(
-            ["sh", "-c", step.command],
+        process = subprocess.Popen(
+            ["sh", "-xe", "-c", step.command],  # as Jenkins' sh step runs its script
             cwd=workspace,
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             user=user[0] if user else None,
             group=user[1] if user else None,
+            start_new_session=True,  # the container's process group, which tini signals as a whole
         )
+        if ready:
+            deadline = time.monotonic() + 600
+            while process.poll() is None and not ready(workspace) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert process.poll() is None, f"the step ended before it could be aborted: {process.communicate()}"
+            os.killpg(process.pid, signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=900)
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
     results: dict[str, list[subprocess.CompletedProcess]] = {}
     result = "SUCCESS"
-    for step in [s for s in jenkinsfile_steps(text) if s.stage != "post"]:
+    for step in [s for s in container_steps(text) if s.stage != "post"]:
         if (step.trigger and step.trigger != cause) or (only and step.stage not in only):
             continue
         if before_stage and step.stage in before_stage and step.stage not in results:
             before_stage.pop(step.stage)()
-        done = run(step, {"STAGE_NAME": step.stage})
+        aborting = abort is not None and abort[0] == step.stage
+        done = run(step, {"STAGE_NAME": step.stage}, abort[1] if aborting else None)
         results.setdefault(step.stage, []).append(done)
+        if aborting:
+            result = "ABORTED"  # Jenkins ends an aborted build so, whatever the step's status
+            break
         if done.returncode in step.unstable:
             result = "UNSTABLE"  # the Jenkinsfile's unstable(...)
         elif done.returncode != 0:
             result = "FAILURE"
             break
-    for step in [s for s in jenkinsfile_steps(text) if s.stage == "post"]:
-        results.setdefault("post", []).append(run(step, {"BUILD_RESULT": result}))
+    for step in [s for s in container_steps(text) if s.stage == "post"]:
+        report = run(step, {"BUILD_RESULT": result})
+        results.setdefault("post", []).append(report)
+        if report.returncode != 0 and result == "SUCCESS":
+            result = "UNSTABLE"  # the Jenkinsfile's unstable('the report could not be sent ...')
     log = "\n".join(r.stdout + r.stderr for runs in results.values() for r in runs)
     return Build(workspace, results, result, log)
 
@@ -461,6 +625,7 @@ def _user_project(tmp: Path, lfw: Path, s3: str, smtp_port: int, trained: bool =
     sh("dvc", "push", "-q", cwd=project, env=keys)
     # The git server: where the build user can reach it (pytest's own tmp folder is root's, mode 0700).
     server = Path(tempfile.mkdtemp(prefix="faceops-origin-", dir="/tmp"))
+    _CREATED.append(server)
     os.chmod(server, 0o755)
     sh("git", "clone", "-q", "--bare", str(project), str(server / "origin.git"), cwd=tmp)
     return server / "origin.git"
@@ -470,7 +635,7 @@ def _secrets() -> dict:
     return {
         "faceops-dvc-remote": "s3://faces/store",
         "faceops-dvc-storage": (ACCESS_KEY, SECRET_KEY),
-        "faceops-smtp": ("", ""),
+        "faceops-smtp": SMTP_LOGIN,
     }
 
 
@@ -489,7 +654,7 @@ CONTROLLER_ENV = {"FACEOPS_SMTP_HOST": "smtp.controller-only.invalid", "FACEOPS_
 
 
 @pytest.mark.slow
-def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox):
+def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox, harness_bin):
     inbox, smtp_port = smtp_inbox
     origin = _user_project(tmp_path, lfw, s3, smtp_port)
     base_commit = sh("git", "rev-parse", "main", cwd=origin).stdout.strip()
@@ -506,7 +671,9 @@ def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox
         sh("git", "push", "-q", "origin", "HEAD:main", cwd=other, env=colleague)
         _own(origin, _build_user())
 
-    build = run_build(tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, {"Publish": someone_pushes})
+    build = run_build(
+        tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, {"Publish": someone_pushes}, bin_dir=harness_bin
+    )
     _own(origin, None)
     _own(build.workspace, None)
     steps = {stage: [r.returncode for r in runs] for stage, runs in build.results.items()}
@@ -527,6 +694,8 @@ def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox
     assert SECRET_KEY not in build.log and ACCESS_KEY not in build.log
     leaked = sh("grep", "-rlF", SECRET_KEY, str(build.workspace), cwd=REPO, check=False).stdout
     assert leaked == "", f"the secret key was written to {leaked}"
+    assert SMTP_LOGIN[1] not in build.log
+    assert set(inbox.logins) == {SMTP_LOGIN[0]}, "the report logs in with the faceops-smtp credential"
     [envelope] = inbox.envelopes  # sent through params.yaml's server, not the controller's
     message = email.message_from_bytes(envelope.content, policy=email.policy.default)
     assert envelope.rcpt_tos == ["team@faceops.test"]
@@ -537,11 +706,11 @@ def test_jenkinsfile_steps_run_as_the_docker_agent(tmp_path, lfw, s3, smtp_inbox
 
 
 @pytest.mark.slow
-def test_a_failing_stage_mails_failed_naming_it(tmp_path, lfw, s3, smtp_inbox):
+def test_a_failing_stage_mails_failed_naming_it(tmp_path, lfw, s3, smtp_inbox, harness_bin):
     inbox, smtp_port = smtp_inbox
     # One person and no negatives: validation passes, then the train stage (in dvc repro) says what to add.
     origin = _user_project(tmp_path, lfw, s3, smtp_port, people=1)
-    build = run_build(tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV)
+    build = run_build(tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, bin_dir=harness_bin)
     assert build.result == "FAILURE" and list(build.results)[-2] == "Train and evaluate", build.log[-4000:]
     assert "training needs faces of at least 2 people, or of 1 person" in build.results["Train and evaluate"][0].stderr
     [envelope] = inbox.envelopes
@@ -553,7 +722,7 @@ def test_a_failing_stage_mails_failed_naming_it(tmp_path, lfw, s3, smtp_inbox):
 
 
 @pytest.mark.slow
-def test_the_nightly_build_marks_drift_unstable_and_mails_it(tmp_path, lfw, s3, smtp_inbox):
+def test_the_nightly_build_marks_drift_unstable_and_mails_it(tmp_path, lfw, s3, smtp_inbox, harness_bin):
     """The service's recognition log in the DVC remote's bucket says one person's faces moved away from the live
     model's baseline: the nightly (timer) build's Drift stage names them and the build is unstable; a build
     started by a push does not monitor."""
@@ -588,11 +757,18 @@ def test_the_nightly_build_marks_drift_unstable_and_mails_it(tmp_path, lfw, s3, 
     store.close()
     stages = {"Check the machine", "Pull data", "Drift"}
 
-    pushed = run_build(tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, only=stages)
+    pushed = run_build(tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, only=stages, bin_dir=harness_bin)
     assert pushed.result == "SUCCESS" and "Drift" not in pushed.results, pushed.log[-3000:]
     _own(origin, None)  # the clone below is made as the controller's user again
     nightly = run_build(
-        tmp_path, origin, _parameters(s3), _secrets(), CONTROLLER_ENV, cause="TimerTrigger", only=stages
+        tmp_path,
+        origin,
+        _parameters(s3),
+        _secrets(),
+        CONTROLLER_ENV,
+        cause="TimerTrigger",
+        only=stages,
+        bin_dir=harness_bin,
     )
     _own(origin, None)
     assert nightly.result == "UNSTABLE", nightly.log[-4000:]
@@ -604,3 +780,60 @@ def test_the_nightly_build_marks_drift_unstable_and_mails_it(tmp_path, lfw, s3, 
     assert "(build unstable)" in message["Subject"]
     text = message.get_body(("plain",)).get_content()
     assert "drift: 1 of 1 people drifted" in text and f"run: faceops capture --person {drifting}" in text
+
+
+@pytest.mark.slow
+def test_a_report_that_cannot_be_sent_makes_the_build_unstable(tmp_path, lfw, s3, smtp_inbox, harness_bin):
+    """The SMTP server refuses the login: no mail goes out, and the build says so instead of ending SUCCESS."""
+    inbox, smtp_port = smtp_inbox
+    origin = _user_project(tmp_path, lfw, s3, smtp_port, trained=True)  # a model and metrics to report on
+    secrets = _secrets() | {"faceops-smtp": (SMTP_LOGIN[0], "a wrong password")}
+    build = run_build(
+        tmp_path,
+        origin,
+        _parameters(s3),
+        secrets,
+        CONTROLLER_ENV,
+        only={"Check the machine", "Pull data"},
+        bin_dir=harness_bin,
+    )
+    _own(origin, None)
+    assert build.result == "UNSTABLE", build.log[-4000:]
+    assert inbox.envelopes == [] and set(inbox.logins) == {SMTP_LOGIN[0]}  # tried, refused
+    report = build.results["post"][0]
+    assert report.returncode != 0 and f"SMTP login as {SMTP_LOGIN[0]}" in report.stderr + report.stdout
+    assert "a wrong password" not in build.log
+
+
+@pytest.mark.slow
+def test_an_abort_during_retrain_restores_params_and_reports_it(tmp_path, lfw, s3, smtp_inbox, harness_bin):
+    """Jenkins aborts the build while faceops retrain runs an experiment: the SIGTERM reaches it through
+    step-init, it puts params.yaml back, the build ends ABORTED and the report says the build was aborted."""
+    inbox, smtp_port = smtp_inbox
+    origin = _user_project(tmp_path, lfw, s3, smtp_port, trained=True)
+    before = sh("git", "show", "main:params.yaml", cwd=origin).stdout
+
+    def experimenting(workspace: Path) -> bool:  # dvc exp run -S has written the tweak into params.yaml
+        return (workspace / "params.yaml").read_text() != before
+
+    stages = {"Check the machine", "Pull data", "Retrain if below threshold"}
+    build = run_build(
+        tmp_path,
+        origin,
+        _parameters(s3) | {"RETRAIN_THRESHOLD": "0.999"},
+        _secrets(),
+        CONTROLLER_ENV,
+        only=stages,
+        bin_dir=harness_bin,
+        abort=("Retrain if below threshold", experimenting),
+    )
+    _own(origin, None)
+    _own(build.workspace, None)
+    assert build.result == "ABORTED", build.log[-4000:]
+    retrain = build.results["Retrain if below threshold"][0]
+    assert "SIGTERM: passed to the step's processes" in retrain.stderr
+    assert "SIGTERM: stopped; the workspace is as it was before retraining" in retrain.stdout + retrain.stderr
+    assert (build.workspace / "params.yaml").read_text() == before
+    [envelope] = inbox.envelopes
+    subject = email.message_from_bytes(envelope.content, policy=email.policy.default)["Subject"]
+    assert "FAILED at stage 'Retrain if below threshold': build aborted" in subject, subject
