@@ -96,7 +96,8 @@ def test_jenkinsfile_lints():
 
 
 @pytest.mark.parametrize(
-    "dockerfile", ["docker/train.Dockerfile", "docker/serve.Dockerfile", "docker/jenkins/Dockerfile"]
+    "dockerfile",
+    ["docker/train.Dockerfile", "docker/serve.Dockerfile", "docker/worker.Dockerfile", "docker/jenkins/Dockerfile"],
 )
 def test_dockerfiles_lint(dockerfile):
     result = subprocess.run([_tool("hadolint"), dockerfile], cwd=REPO, capture_output=True, text=True)
