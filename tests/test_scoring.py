@@ -40,8 +40,8 @@ def test_scores_equal_the_dense_matrix_whatever_the_chunk():
     known = labels >= 0
     centroids = person_centroids(features[known], labels[known], 23)
     dense = centroid_distances(features, centroids)
-    for chunk in (7, 64, None):
-        scores = score_faces(features, labels, centroids, k=4, chunk=chunk)
+    for chunk, k in ((7, 4), (64, 20), (None, 23)):  # k of 16 or fewer: rounds of argmin; more: argpartition
+        scores = score_faces(features, labels, centroids, k=k, chunk=chunk)
         np.testing.assert_allclose(scores.own[known], dense[known.nonzero()[0], labels[known]], atol=1e-5)
         assert np.all(np.isinf(scores.own[~known]))
         np.testing.assert_allclose(
@@ -49,7 +49,7 @@ def test_scores_equal_the_dense_matrix_whatever_the_chunk():
         )
         np.testing.assert_allclose(scores.nearest_other[~known], dense[~known].min(axis=1), atol=1e-5)
         np.testing.assert_array_equal(scores.top_people[:, 0], dense.argmin(axis=1))
-        np.testing.assert_allclose(scores.top_distances, np.sort(dense, axis=1)[:, :4], atol=1e-5)
+        np.testing.assert_allclose(scores.top_distances, np.sort(dense, axis=1)[:, :k], atol=1e-5)
 
 
 def test_streamed_centroids_equal_the_dense_ones():
