@@ -79,7 +79,13 @@ def _source_digest() -> str:
 
 def check_workers(client: Any) -> int:
     """The number of workers, after checking that each runs what this client runs (FaceopsError if not)."""
-    client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_SECONDS)
+    try:
+        client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_SECONDS)
+    except TimeoutError:
+        raise FaceopsError(
+            f"{SCHEDULER_VARIABLE} {client.scheduler.address}: no Dask worker joined within "
+            f"{WAIT_FOR_WORKERS_SECONDS:.0f} s; start some with `dask worker {client.scheduler.address}`"
+        ) from None
     mine = local_versions()
     for worker, theirs in sorted(client.run(local_versions).items()):
         wrong = [
