@@ -18,11 +18,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from faceops.atomic import atomic_dir, atomic_path, write_csv, write_json
+from faceops.cluster import map_photo_chunks
 from faceops.dataset import RawFile, list_raw_files
 from faceops.detect import Box, FaceDetector, crop_face
 from faceops.errors import FaceopsError, ImageError
 from faceops.images import encode_png, is_image_name, load_image, sha256_bytes, sha256_file
-from faceops.parallel import map_chunks, worker_count
+from faceops.parallel import worker_count
 from faceops.params import FacesParams
 
 log = logging.getLogger(__name__)
@@ -296,7 +297,7 @@ def _detect_all(
                 folder=str(cache.folder),
                 threads=1 if n > 1 else None,
             )
-            for results in map_chunks(detect, chunks, n):
+            for results in map_photo_chunks(detect, chunks, n, cache.folder):
                 cache.results.update(results)
                 bar.update(len(results))
                 unsaved += len(results)

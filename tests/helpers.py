@@ -22,7 +22,7 @@ FOUR_PEOPLE = ["Colin_Powell", "Donald_Rumsfeld", "George_W_Bush", "Tony_Blair"]
 # workspace (whose tests hold this file) means a leak.
 ACCESS_KEY, SECRET_KEY = f"AKIA{secrets.token_hex(8).upper()}", f"faceops-secret-{secrets.token_hex(16)}"
 PROJECT_FILES = ("dvc.yaml", "Makefile", "Jenkinsfile", "pyproject.toml", "README.md", ".dockerignore", ".gitignore")
-PROJECT_FOLDERS = ("stages", "faceops", "tests", "docker", "jobs")
+PROJECT_FOLDERS = ("stages", "faceops", "tests", "docker", "jobs", "bench", "deploy")  # bench, deploy: tested
 # What the small test projects change in the committed params.yaml: small crops, one stranger, random
 # VGG16 weights (no download), two epochs, and a release gate that lets such a weak model go live.
 SMALL = {

@@ -105,6 +105,7 @@ def test_jenkinsfile_lints():
     [
         "docker/train.Dockerfile",
         "docker/serve.Dockerfile",
+        "docker/worker.Dockerfile",
         "docker/jenkins/Dockerfile",
         "docker/jenkins/agent.Dockerfile",
     ],

@@ -1,0 +1,132 @@
+"""The faces stage on a real Dask cluster (`dask scheduler` and two `dask worker` processes on 127.0.0.1):
+the same crops, manifest and report as the local run, even when a worker is killed (-9) half-way."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from faceops import cluster
+from faceops.errors import FaceopsError
+from faceops.faces import extract_faces
+
+pytestmark = pytest.mark.slow
+DASK = str(Path(sys.executable).parent / "dask")
+PEOPLE = ["Colin_Powell", "Donald_Rumsfeld", "Tony_Blair", "Gerhard_Schroeder"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A scheduler and two workers (no nanny, so kill -9 ends a worker for good); (address, worker processes)."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    started = [
+        subprocess.Popen(
+            [DASK, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    ]
+    for name in ("w1", "w2"):
+        command = [DASK, "worker", address, "--name", name, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
+        started.append(
+            subprocess.Popen(
+                [*command, "--host", "127.0.0.1", "--local-directory", str(tmp_path / name)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+        )
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address, started[1:]
+    finally:
+        for process in reversed(started):  # only the processes this fixture started
+            if process.poll() is None:
+                process.terminate()
+        for process in started:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+def raw(tmp_path, lfw):
+    folder = tmp_path / "raw"
+    for person in PEOPLE:
+        (folder / person).mkdir(parents=True)
+        for photo in sorted((lfw / person).iterdir())[:24]:
+            shutil.copy(photo, folder / person / photo.name)
+    (folder / "Tony_Blair" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    return folder
+
+
+def snapshot(out: Path, result) -> dict:
+    files = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    return {"files": files, "manifest": result.manifest, "report": result.report}
+
+
+def test_cluster_run_equals_local_run_when_a_worker_dies(tmp_path, raw, dask_cluster, monkeypatch, caplog):
+    out = tmp_path / "faces"
+    monkeypatch.delenv(cluster.SCHEDULER_VARIABLE, raising=False)
+    local = snapshot(out, extract_faces(raw, out, 96, cache_dir=tmp_path / "cache-local", workers=1))
+    shutil.rmtree(out)
+    assert len(local["files"]) > 80
+
+    address, workers = dask_cluster
+    monkeypatch.setenv(cluster.SCHEDULER_VARIABLE, address)
+    caplog.set_level(logging.INFO, logger="faceops")
+    outcome: dict = {}
+    run = threading.Thread(
+        target=lambda: outcome.update(result=extract_faces(raw, out, 96, cache_dir=tmp_path / "cache-cluster")),
+        daemon=True,
+    )
+    run.start()
+    crops = tmp_path / "cache-cluster"
+    deadline = time.monotonic() + 300
+    while len(list(crops.rglob("*.png"))) < 20 and run.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run.is_alive(), "the run ended before a worker could be killed half-way"
+    os.kill(workers[0].pid, signal.SIGKILL)
+    run.join(timeout=600)
+    assert workers[0].wait(timeout=10) == -signal.SIGKILL
+    assert "result" in outcome, "the cluster run did not finish"
+    assert snapshot(out, outcome["result"]) == local
+    assert f"on the Dask cluster at {address}, 2 workers" in caplog.text
+
+
+def test_workers_with_other_versions_are_refused(tmp_path, raw, dask_cluster, monkeypatch):
+    """The client's own numpy version is made to differ (the workers run the real one)."""
+    address, _ = dask_cluster
+    real = cluster._version
+    monkeypatch.setattr(cluster, "_version", lambda name: "0.0-test" if name == "numpy" else real(name))
+    monkeypatch.setenv(cluster.SCHEDULER_VARIABLE, address)
+    with pytest.raises(FaceopsError, match=r"Dask worker tcp://127\.0\.0\.1:\d+ runs numpy [\d.]+ \(here 0\.0-test\)"):
+        extract_faces(raw, tmp_path / "faces", 96, cache_dir=tmp_path / "cache")
+
+
+def test_a_bad_scheduler_address_names_the_variable(tmp_path, raw, monkeypatch):
+    monkeypatch.setenv(cluster.SCHEDULER_VARIABLE, "localhost:8786")
+    with pytest.raises(FaceopsError, match=r"FACEOPS_DASK_SCHEDULER is 'localhost:8786'; allowed: tcp://HOST:PORT"):
+        extract_faces(raw, tmp_path / "faces", 96, cache_dir=tmp_path / "cache")
