@@ -146,7 +146,10 @@ def stranger_count(evaluation: Evaluation) -> Rate:
 
 
 def promote(candidate: str | os.PathLike[str], live: str | os.PathLike[str]) -> None:
-    """Copy the candidate model and its card over the live ones, each by an atomic rename (model first)."""
-    for source, target in ((Path(candidate), Path(live)), (card_path(candidate), card_path(live))):
-        with atomic_path(target, suffix=target.suffix) as tmp:
-            shutil.copyfile(source, tmp)
+    """Copy the candidate model and its card over the live ones. Both copies are written in full beside the live
+    pair before either is renamed into place (model first), so a disk that fills up half-way leaves the live pair
+    as it was, and an OSError says so."""
+    model, card = Path(live), card_path(live)
+    with atomic_path(card, suffix=card.suffix) as card_tmp, atomic_path(model, suffix=model.suffix) as model_tmp:
+        shutil.copyfile(candidate, model_tmp)
+        shutil.copyfile(card_path(candidate), card_tmp)

@@ -46,18 +46,25 @@ def main() -> None:
     replace = os.environ.get(REPLACE_UNREADABLE_ENV) == "1"
     extra, paired = gate_v2_checks(candidate, live, unreadable, params.promote, replace)
     result = GateResult(result.checks + extra)
-    write_json(args.gate, {**result.to_dict(), "paired": paired.to_dict() if paired else None})
+    verdict = {**result.to_dict(), "paired": paired.to_dict() if paired else None}
     if paired:
         print(f"release gate: {paired.summary()}", file=sys.stderr)
     metric = params.retrain.metric
     for note in result.notes():
         print(f"release gate: {note}", file=sys.stderr)
-    if not result.passed and live is None and not Path(args.model).exists():
-        raise FaceopsError(first_model_refused(result))  # before DVC looks for a live model that never came
     if not result.passed:
+        write_json(args.gate, verdict)
+        if live is None and not Path(args.model).exists():
+            raise FaceopsError(first_model_refused(result))  # before DVC looks for a live model that never came
         print(f"candidate REFUSED by the release gate: {result.reason()}; the live model stays", file=sys.stderr)
         return
-    promote(args.candidate, args.model)
+    try:
+        promote(args.candidate, args.model)
+    except OSError as error:  # a full disk: the live pair is untouched, and gate.json must not say otherwise
+        reason = f"could not write {args.model} ({error.strerror or error})"
+        write_json(args.gate, {**verdict, "promoted": False, "promotion_failed": reason})
+        raise FaceopsError(f"the candidate passed the release gate but {reason}; the live model stays") from None
+    write_json(args.gate, verdict)  # only now: it says promoted, and the live model is the candidate
     write_json(args.metrics, candidate.metrics)
     write_csv(args.per_person, ["person", "precision", "recall", "f1", "support"], candidate.per_person)
     write_csv(args.confusion, ["actual", "predicted"], candidate.confusion)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import yaml
-from helpers import make_project, sh, write_params
+from helpers import make_project, sh, tool_env, write_params
 
 from faceops.evaluate import Evaluation
 from faceops.params import PromoteParams
@@ -60,3 +60,67 @@ def test_refused_candidate_leaves_the_live_model_and_its_metrics(tmp_path, lfw):
     sh("dvc", "repro", cwd=path)
     assert _sha(path / "models/model.keras") != live["models/model.keras"]
     assert yaml.safe_load((path / "params.yaml").read_text())["promote"]["min_metric"] == 0.0
+
+
+@pytest.mark.parametrize("full_at", [1, 2])
+def test_a_full_disk_during_promotion_leaves_the_live_pair(tmp_path, monkeypatch, full_at):
+    """ENOSPC is injected at the model's copy (1) or the card's (2): a real full disk cannot be mounted here."""
+    import errno
+    import shutil
+
+    from faceops.promote import promote
+
+    for name, text in (("candidate.keras", "new model"), ("candidate.json", "new card")):
+        (tmp_path / name).write_text(text)
+    for name, text in (("model.keras", "live model"), ("model.json", "live card")):
+        (tmp_path / name).write_text(text)
+    copies, real_copy = [], shutil.copyfile
+
+    def copy_until_full(source, target):
+        copies.append(target)
+        if len(copies) == full_at:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_copy(source, target)
+
+    monkeypatch.setattr(shutil, "copyfile", copy_until_full)
+    with pytest.raises(OSError, match="No space left"):
+        promote(tmp_path / "candidate.keras", tmp_path / "model.keras")
+    assert (tmp_path / "model.keras").read_text() == "live model"
+    assert (tmp_path / "model.json").read_text() == "live card"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "candidate.json",
+        "candidate.keras",
+        "model.json",
+        "model.keras",
+    ]  # no half-written copy left beside them
+
+
+ENOSPC_AT_PROMOTION = """
+import errno, shutil
+_copy = shutil.copyfile
+def _full(source, target, *args, **kwargs):
+    if ".model.json." in str(target):  # the live card's copy during promotion, and nothing else
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return _copy(source, target, *args, **kwargs)
+shutil.copyfile = _full
+"""
+
+
+@pytest.mark.slow
+def test_gate_json_and_the_live_model_agree_when_the_disk_fills_during_promotion(tmp_path, lfw):
+    """A sitecustomize injects ENOSPC at the card's copy in the evaluate stage (no real full disk here)."""
+    path = make_project(tmp_path / "repo", lfw, people=3, images=12)
+    sh("dvc", "repro", cwd=path)
+    live = {name: _sha(path / name) for name in ("models/model.keras", "models/model.json")}
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(ENOSPC_AT_PROMOTION)
+    write_params(path, {"train": {"epochs": 3}})
+    env = {**tool_env(), "PYTHONPATH": str(inject)}
+    result = sh("dvc", "repro", cwd=path, check=False, env=env)
+    assert result.returncode != 0
+    assert "the candidate passed the release gate but could not write models/model.keras" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert {name: _sha(path / name) for name in live} == live
+    gate = json.loads((path / "reports/gate.json").read_text())
+    assert gate["promoted"] is False and "No space left on device" in gate["promotion_failed"]
