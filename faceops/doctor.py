@@ -12,11 +12,10 @@ import os
 import platform
 import re
 import shutil
-import socket
 import sys
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from faceops import tools
@@ -280,7 +279,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def check_mail(params: Params, recipients: list[str], required: bool, env: Mapping[str, str]) -> list[Check]:
-    from faceops.report import SmtpSettings
+    from faceops.report import SmtpSettings, smtp_session
 
     checks = []
     if recipients:
@@ -304,25 +303,26 @@ def check_mail(params: Params, recipients: list[str], required: bool, env: Mappi
         if settings.user
         else "no login"
     )
-    try:
-        with socket.create_connection((settings.host, settings.port), timeout=5):
+    try:  # the whole session a report needs (TLS and the login too), without sending anything
+        with smtp_session(replace(settings, deadline=min(settings.deadline, 15)), timeout=5):
             pass
-    except OSError as exc:
+    except FaceopsError as exc:
         checks.append(
             Check(
                 "smtp",
                 _must(required),
-                f"{settings.host}:{settings.port} ({settings.security}, {login}) "
-                f"does not answer: {exc.strerror or exc}",
-                "check report.smtp_host / smtp_port and the network between the build agent and the mail server",
+                f"{exc} ({settings.security}, {login})",
+                "check report.smtp_*, FACEOPS_SMTP_USER / FACEOPS_SMTP_PASSWORD and the network to the mail server",
             )
         )
         return checks
+    logged_in = "logged in" if settings.user else "no login"
     checks.append(
         Check(
             "smtp",
             OK,
-            f"{settings.host}:{settings.port} answers ({settings.security}, {login}, from {settings.sender})",
+            f"{settings.host}:{settings.port} answers ({settings.security}, {login}: {logged_in}, "
+            f"from {settings.sender})",
         )
     )
     return checks

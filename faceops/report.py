@@ -5,6 +5,7 @@ written to disk and, with `--email`, sent over SMTP with the plots inline.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import email.policy
 import json
@@ -13,7 +14,7 @@ import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
@@ -416,6 +417,14 @@ def _with_deadline(base: type, ends: float) -> type:
 
 def send_email(message: EmailMessage, settings: SmtpSettings, timeout: float = 30) -> None:
     """Send through the SMTP server; every failure (the deadline too) is one line naming the server."""
+    with smtp_session(settings, timeout) as client:
+        client.send_message(message)
+
+
+@contextlib.contextmanager
+def smtp_session(settings: SmtpSettings, timeout: float = 30) -> Iterator[smtplib.SMTP]:
+    """A client connected, encrypted and logged in as `settings` say: what sending needs, and what `faceops doctor`
+    checks without sending. Every failure in the block (the deadline too) is one line naming the server."""
     where = f"{settings.host}:{settings.port}"
     ends = time.monotonic() + settings.deadline
     timeout = min(timeout, settings.deadline)
@@ -444,7 +453,7 @@ def send_email(message: EmailMessage, settings: SmtpSettings, timeout: float = 3
                         "submission port"
                     )
                 client.login(settings.user, settings.password or "")
-            client.send_message(message)
+            yield client
     except smtplib.SMTPAuthenticationError as exc:
         raise FaceopsError(
             f"SMTP login as {settings.user} at {where} failed: {exc.smtp_code} "

@@ -6,6 +6,7 @@ import subprocess
 import pytest
 import yaml
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from helpers import Inbox, free_port, make_project, sh, tool_env
 
 pytestmark = pytest.mark.slow
@@ -16,14 +17,47 @@ def project(tmp_path_factory, lfw):
     return make_project(tmp_path_factory.mktemp("doctor") / "repo", lfw, people=3, images=5)
 
 
+def _smtp_with_login() -> Controller:
+    """A plain SMTP server that wants AUTH LOGIN as me / hunter2-secret; started."""
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == b"me" and auth_data.password == b"hunter2-secret"
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
+
+    controller = Controller(
+        Inbox(), hostname="127.0.0.1", port=free_port(), authenticator=authenticate, auth_require_tls=False
+    )
+    controller.start()
+    return controller
+
+
+def test_a_refused_smtp_login_fails_the_doctor_not_the_build(project):
+    """The mail server answering is not enough: a wrong password would lose the report at the end of the build."""
+    controller = _smtp_with_login()
+    try:
+        env = {
+            "FACEOPS_SMTP_HOST": "127.0.0.1",
+            "FACEOPS_SMTP_PORT": str(controller.port),
+            "FACEOPS_SMTP_SECURITY": "none",
+            "FACEOPS_SMTP_USER": "me",
+            "FACEOPS_SMTP_PASSWORD": "wrong-password",
+        }
+        result = _doctor(project, "--to", "team@faceops.test", "--require-mail", **env)
+    finally:
+        controller.stop()
+    assert result.returncode == 1
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("FAIL  smtp")]
+    assert f"SMTP login as me at 127.0.0.1:{controller.port} failed: 535" in line
+    assert "wrong-password" not in result.stdout + result.stderr
+
+
 def _doctor(path, *args, **env):
     return subprocess.run(["faceops", "doctor", *args], cwd=path, env=tool_env() | env, capture_output=True, text=True)
 
 
 def test_healthy_cpu_machine_passes_and_gpu_can_be_required(project, tmp_path):
     sh("dvc", "remote", "add", "--local", "--default", "--force", "store", str(tmp_path / "remote"), cwd=project)
-    controller = Controller(Inbox(), hostname="127.0.0.1", port=free_port())
-    controller.start()
+    controller = _smtp_with_login()
     try:
         env = {
             "FACEOPS_SMTP_HOST": "127.0.0.1",
@@ -35,7 +69,7 @@ def test_healthy_cpu_machine_passes_and_gpu_can_be_required(project, tmp_path):
         result = _doctor(project, "--to", "team@faceops.test", "--require-mail", "--require-remote", **env)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "0 failed" in result.stdout and "WARN  gpu" in result.stdout
-        assert "OK    smtp" in result.stdout and "password set" in result.stdout
+        assert "OK    smtp" in result.stdout and "password set): logged in" in result.stdout
         assert "hunter2-secret" not in result.stdout + result.stderr
         gpu = _doctor(project, "--require-gpu", "--json", **env)
         assert gpu.returncode == 1  # this machine has no GPU
