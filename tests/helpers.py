@@ -89,6 +89,7 @@ def new_project(path: Path, **overrides: dict) -> Path:
     write_params(path, {**SMALL, **{k: {**SMALL.get(k, {}), **v} for k, v in overrides.items()}})
     sh("git", "init", "-q", "-b", "main", cwd=path)
     sh("dvc", "init", "-q", cwd=path)
+    sh("dvc", "config", "core.analytics", "false", cwd=path)  # as the project's own .dvc/config says
     return path
 
 

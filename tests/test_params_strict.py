@@ -4,6 +4,7 @@ Each bad file gives one line naming the file, the `section.key` (or line) and wh
 """
 
 import dataclasses
+import sys
 import time
 import typing
 
@@ -180,7 +181,7 @@ def test_params_check_output_is_the_same_for_any_valid_file(tmp_path):
     for epochs in (3, 50):
         params = _write(tmp_path, f"train:\n  epochs: {epochs}\n")
         out = tmp_path / f"check{epochs}.json"
-        sh(".venv/bin/python", "-m", "stages.check_params", "--params", str(params), "--out", str(out), cwd=REPO)
+        sh(sys.executable, "-m", "stages.check_params", "--params", str(params), "--out", str(out), cwd=REPO)
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
 
