@@ -35,13 +35,7 @@ def test_a_refused_smtp_login_fails_the_doctor_not_the_build(project):
     """The mail server answering is not enough: a wrong password would lose the report at the end of the build."""
     controller = _smtp_with_login()
     try:
-        env = {
-            "FACEOPS_SMTP_HOST": "127.0.0.1",
-            "FACEOPS_SMTP_PORT": str(controller.port),
-            "FACEOPS_SMTP_SECURITY": "none",
-            "FACEOPS_SMTP_USER": "me",
-            "FACEOPS_SMTP_PASSWORD": "wrong-password",
-        }
+        env = _login_env(controller.port, "wrong-password")
         result = _doctor(project, "--to", "team@faceops.test", "--require-mail", **env)
     finally:
         controller.stop()
@@ -49,6 +43,17 @@ def test_a_refused_smtp_login_fails_the_doctor_not_the_build(project):
     [line] = [line for line in result.stdout.splitlines() if line.startswith("FAIL  smtp")]
     assert f"SMTP login as me at 127.0.0.1:{controller.port} failed: 535" in line
     assert "wrong-password" not in result.stdout + result.stderr
+
+
+def _login_env(port: int, password: str) -> dict[str, str]:
+    """The build's mail settings: the server on 127.0.0.1:port, no TLS, logging in as me."""
+    return {
+        "FACEOPS_SMTP_HOST": "127.0.0.1",
+        "FACEOPS_SMTP_PORT": str(port),
+        "FACEOPS_SMTP_SECURITY": "none",
+        "FACEOPS_SMTP_USER": "me",
+        "FACEOPS_SMTP_PASSWORD": password,
+    }
 
 
 def _doctor(path, *args, **env):
@@ -59,13 +64,7 @@ def test_healthy_cpu_machine_passes_and_gpu_can_be_required(project, tmp_path):
     sh("dvc", "remote", "add", "--local", "--default", "--force", "store", str(tmp_path / "remote"), cwd=project)
     controller = _smtp_with_login()
     try:
-        env = {
-            "FACEOPS_SMTP_HOST": "127.0.0.1",
-            "FACEOPS_SMTP_PORT": str(controller.port),
-            "FACEOPS_SMTP_SECURITY": "none",
-            "FACEOPS_SMTP_USER": "me",
-            "FACEOPS_SMTP_PASSWORD": "hunter2-secret",
-        }
+        env = _login_env(controller.port, "hunter2-secret")
         result = _doctor(project, "--to", "team@faceops.test", "--require-mail", "--require-remote", **env)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "0 failed" in result.stdout and "WARN  gpu" in result.stdout
