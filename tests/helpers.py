@@ -114,6 +114,13 @@ class Inbox:
 
     def __init__(self) -> None:
         self.envelopes = []
+        self.refused: set[str] = set()  # recipients answered 550, as a server does for a mailbox that is gone
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802 - aiosmtpd's hook name
+        if address in self.refused:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         self.envelopes.append(envelope)

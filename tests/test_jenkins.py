@@ -785,9 +785,34 @@ def test_the_nightly_build_marks_drift_unstable_and_mails_it(tmp_path, lfw, s3, 
 
 @pytest.mark.slow
 def test_a_report_that_cannot_be_sent_makes_the_build_unstable(tmp_path, lfw, s3, smtp_inbox, harness_bin):
-    """The SMTP server refuses the login: no mail goes out, and the build says so instead of ending SUCCESS."""
+    """The machine checks pass, but the SMTP server refuses the report's recipient when the build sends it: no mail
+    goes out, and the build says so instead of ending SUCCESS."""
     inbox, smtp_port = smtp_inbox
+    inbox.refused = {"gone@faceops.test"}
     origin = _user_project(tmp_path, lfw, s3, smtp_port, trained=True)  # a model and metrics to report on
+    build = run_build(
+        tmp_path,
+        origin,
+        _parameters(s3) | {"REPORT_TO": "gone@faceops.test"},
+        _secrets(),
+        CONTROLLER_ENV,
+        only={"Check the machine", "Pull data"},
+        bin_dir=harness_bin,
+    )
+    _own(origin, None)
+    assert build.result == "UNSTABLE", build.log[-4000:]
+    assert inbox.envelopes == [] and set(inbox.logins) == {SMTP_LOGIN[0]}  # logged in, recipient refused
+    report = build.results["post"][0]
+    assert report.returncode != 0
+    assert "refused the recipients gone@faceops.test" in report.stderr + report.stdout
+
+
+@pytest.mark.slow
+def test_a_wrong_smtp_password_fails_the_build_before_any_work(tmp_path, lfw, s3, smtp_inbox, harness_bin):
+    """The SMTP server refuses the login: `faceops doctor` finds it in the first stage, so the build fails before
+    pulling or training for an hour, names the login, and never prints the password."""
+    inbox, smtp_port = smtp_inbox
+    origin = _user_project(tmp_path, lfw, s3, smtp_port, trained=True)
     secrets = _secrets() | {"faceops-smtp": (SMTP_LOGIN[0], "a wrong password")}
     build = run_build(
         tmp_path,
@@ -799,10 +824,10 @@ def test_a_report_that_cannot_be_sent_makes_the_build_unstable(tmp_path, lfw, s3
         bin_dir=harness_bin,
     )
     _own(origin, None)
-    assert build.result == "UNSTABLE", build.log[-4000:]
-    assert inbox.envelopes == [] and set(inbox.logins) == {SMTP_LOGIN[0]}  # tried, refused
-    report = build.results["post"][0]
-    assert report.returncode != 0 and f"SMTP login as {SMTP_LOGIN[0]}" in report.stderr + report.stdout
+    assert build.result == "FAILURE", build.log[-4000:]
+    assert "FAILED at stage 'Check the machine'" in build.log
+    assert f"FAIL  smtp                  SMTP login as {SMTP_LOGIN[0]}" in build.log
+    assert inbox.envelopes == [] and set(inbox.logins) == {SMTP_LOGIN[0]}
     assert "a wrong password" not in build.log
 
 

@@ -56,7 +56,7 @@ def test_versions_rollback_and_back_in_a_real_repository(tmp_path, lfw):
     sh("dvc", "push", "-q", cwd=path)
     listed = json.loads(sh("faceops", "models", "--json", cwd=path).stdout)
     assert [(v["version"], v["live"]) for v in listed] == [("v2.0.0", True), ("v1.0.0", False)]
-    assert all(v["accuracy"] is not None and v["people"] == 2 and len(v["data_version"]) == 8 for v in listed)
+    assert all(v["accuracy"] is not None and v["people"] == 3 and len(v["data_version"]) == 8 for v in listed)
     table = sh("faceops", "models", cwd=path).stdout.splitlines()
     assert table[0].split() == ["version", "date", "accuracy", "FAR", "FRR", "people", "data", "live"]
     assert table[1].startswith("v2.0.0") and table[1].endswith("live") and not table[2].endswith("live")

@@ -748,6 +748,7 @@ def test_a_broken_record_store_costs_feedback_ids_not_answers_and_recovers(proje
     """A real fault: the record store's pending folder is a file, so every write there fails (as on a store that
     went wrong after the start); /predict still names the face, /health says why, and it recovers by itself."""
     records = tmp_path / "records"
+    records.mkdir()  # --records must name a folder that exists
     process, url = start_server(project, "--records", str(records))
     try:
         person = json.loads((project / "models/model.json").read_text())["labels"][0]
@@ -773,6 +774,7 @@ def test_feedback_the_store_cannot_keep_stays_waiting_and_is_503(project, lfw, t
     """The feedback folder is a file (a real write failure): the verdict is refused with 503 and the reason,
     the face still waits, and the same request works once the folder can be written again."""
     records = tmp_path / "records"
+    records.mkdir()  # --records must name a folder that exists
     process, url = start_server(project, "--records", str(records))
     try:
         person = json.loads((project / "models/model.json").read_text())["labels"][0]
