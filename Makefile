@@ -50,7 +50,7 @@ browser:
 		fi; }
 
 # Plots name people in any script: matplotlib falls back to Debian's Noto CJK fonts for Chinese, Japanese and
-# Korean names (faceops/fonts.py). As root with apt they are installed; otherwise make says how.
+# Korean names (faceops/core/fonts.py). As root with apt they are installed; otherwise make says how.
 fonts:
 	@fc-list 2>/dev/null | grep -q "Noto Sans CJK" || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

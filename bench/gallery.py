@@ -53,9 +53,9 @@ def confused_pairs(project: Path, top: int = 5) -> list[dict]:
     os.chdir(project)
     import pandas as pd
 
-    from faceops.evaluate import evaluate_recogniser
-    from faceops.features import FeatureCache
-    from faceops.model import Recogniser
+    from faceops.model.evaluate import evaluate_recogniser
+    from faceops.model.features import FeatureCache
+    from faceops.model.recogniser import Recogniser
 
     split = pd.read_csv("data/split.csv")
     evaluation = evaluate_recogniser(

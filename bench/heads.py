@@ -35,11 +35,11 @@ def main() -> None:
     import pandas as pd
     from sklearn.model_selection import StratifiedKFold
 
-    from faceops.backbones import build_extractor, keras_module
-    from faceops.features import FaceFile, FeatureCache
-    from faceops.model import build_head
-    from faceops.params import load_params
-    from faceops.train import balanced_class_weights, fit_keras_head, fit_sklearn_logistic
+    from faceops.core.params import load_params
+    from faceops.model.backbones import build_extractor, keras_module
+    from faceops.model.features import FaceFile, FeatureCache
+    from faceops.model.recogniser import build_head
+    from faceops.model.train import balanced_class_weights, fit_keras_head, fit_sklearn_logistic
 
     params = load_params("params.yaml")
     split = pd.read_csv("data/split.csv", keep_default_na=False)

@@ -78,9 +78,9 @@ def reference_rate(project: Path, limit: int = 150) -> float:
     sys.path.insert(0, str(project))
     import csv
 
-    from faceops.backbones import DlibExtractor
-    from faceops.detect import Box
-    from faceops.images import load_image
+    from faceops.data.detect import Box
+    from faceops.data.images import load_image
+    from faceops.model.backbones import DlibExtractor
 
     extractor = DlibExtractor(96, 0.2)
     with open(project / "data/faces.csv") as handle:

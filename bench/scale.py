@@ -5,8 +5,8 @@
 Synthetic face descriptors: each person a direction (sharing a common component, as real descriptors
 do), their faces spread around it by a per-person amount with per-face jitter, people holding from 2 to
 hundreds of faces (log-normal), plus stranger faces of people outside the gallery. One face in five of
-each person is held out. Training: the nearest-centroid head (faceops.scoring.centroids_chunked);
-calibration: chunked scores and the open-set thresholds (faceops.scoring.score_faces, calibrate). Prints a
+each person is held out. Training: the nearest-centroid head (faceops.model.scoring.centroids_chunked);
+calibration: chunked scores and the open-set thresholds (faceops.model.scoring.score_faces, calibrate). Prints a
 table and, last, one JSON line: peak_rss_mb, train_seconds, calibrate_seconds, faces, people, ...
 """
 
@@ -28,8 +28,8 @@ def synthetic(faces: int, people: int, dim: int, strangers: float, seed: int):
     """(features float32 faces x dim, labels with -1 for strangers), generated in chunks."""
     import numpy as np
 
-    from faceops.model import unit_rows
-    from faceops.scoring import STRANGER
+    from faceops.model.recogniser import unit_rows
+    from faceops.model.scoring import STRANGER
 
     rng = np.random.default_rng(seed)
     n_strangers = int(round(faces * strangers))
@@ -86,7 +86,7 @@ def main() -> None:
 
     import numpy as np
 
-    from faceops.scoring import calibrate, centroids_chunked, score_faces
+    from faceops.model.scoring import calibrate, centroids_chunked, score_faces
 
     started = time.perf_counter()
     features, labels = synthetic(args.faces, args.people, args.dim, args.strangers, args.seed)

@@ -150,10 +150,10 @@ def main() -> None:
     photo.unlink()
 
     sys.path.insert(0, str(REPO))
-    from faceops.images import decode_image
-    from faceops.model import Recogniser
-    from faceops.parallel import worker_count
-    from faceops.predict import FacePredictor
+    from faceops.core.parallel import worker_count
+    from faceops.data.images import decode_image
+    from faceops.model.predict import FacePredictor
+    from faceops.model.recogniser import Recogniser
 
     predictor = FacePredictor(Recogniser.load(project / "models/model.keras"))
     rgb = decode_image(photos[0], "photo")

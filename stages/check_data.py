@@ -3,11 +3,11 @@
 import argparse
 import sys
 
-from faceops.atomic import read_json, write_json
-from faceops.entry import run_stage
-from faceops.faces import read_manifest
-from faceops.params import load_params
-from faceops.validate import validate_faces
+from faceops.core.atomic import read_json, write_json
+from faceops.core.entry import run_stage
+from faceops.core.params import load_params
+from faceops.data.faces import read_manifest
+from faceops.data.validate import validate_faces
 
 MAX_LINES = 20
 

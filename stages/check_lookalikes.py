@@ -5,13 +5,13 @@ so training computes none of them again."""
 import argparse
 import sys
 
-from faceops.atomic import write_json
-from faceops.backbones import build_extractor
-from faceops.entry import run_stage
-from faceops.faces import read_manifest
-from faceops.features import FaceFile, FeatureCache
-from faceops.lookalike import lookalikes, skipped_because
-from faceops.params import load_params
+from faceops.core.atomic import write_json
+from faceops.core.entry import run_stage
+from faceops.core.params import load_params
+from faceops.data.faces import read_manifest
+from faceops.data.lookalike import lookalikes, skipped_because
+from faceops.model.backbones import build_extractor
+from faceops.model.features import FaceFile, FeatureCache
 
 
 def main() -> None:

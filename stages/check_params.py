@@ -8,9 +8,9 @@ output, so DVC runs it first and stops here. Its output never changes, so passin
 
 import argparse
 
-from faceops.atomic import write_json
-from faceops.entry import run_stage
-from faceops.params import load_params
+from faceops.core.atomic import write_json
+from faceops.core.entry import run_stage
+from faceops.core.params import load_params
 
 
 def main() -> None:

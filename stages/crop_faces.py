@@ -2,10 +2,10 @@
 
 import argparse
 
-from faceops.atomic import write_json
-from faceops.entry import run_stage
-from faceops.faces import extract_faces, write_faces_outputs
-from faceops.params import load_params
+from faceops.core.atomic import write_json
+from faceops.core.entry import run_stage
+from faceops.core.params import load_params
+from faceops.data.faces import extract_faces, write_faces_outputs
 
 
 def main() -> None:

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from faceops.atomic import write_csv, write_json
-from faceops.entry import run_stage
-from faceops.errors import FaceopsError
-from faceops.evaluate import evaluate_recogniser, plot_confusion, plot_history
-from faceops.faces import read_manifest
-from faceops.features import FeatureCache
-from faceops.model import Recogniser
-from faceops.paired import REPLACE_UNREADABLE_ENV, evaluate_live, gate_v2_checks
-from faceops.params import load_params
-from faceops.promote import GateResult, first_model_refused, judge, promote
+from faceops.core.atomic import write_csv, write_json
+from faceops.core.entry import run_stage
+from faceops.core.errors import FaceopsError
+from faceops.core.params import load_params
+from faceops.data.faces import read_manifest
+from faceops.model.evaluate import evaluate_recogniser, plot_confusion, plot_history
+from faceops.model.features import FeatureCache
+from faceops.model.recogniser import Recogniser
+from faceops.release.paired import REPLACE_UNREADABLE_ENV, evaluate_live, gate_v2_checks
+from faceops.release.promote import GateResult, first_model_refused, judge, promote
 
 
 def main() -> None:

@@ -3,12 +3,12 @@
 import argparse
 import logging
 
-from faceops.atomic import read_json
-from faceops.entry import run_stage
-from faceops.errors import FaceopsError
-from faceops.faces import read_manifest
-from faceops.params import load_params
-from faceops.split import split_manifest, write_split
+from faceops.core.atomic import read_json
+from faceops.core.entry import run_stage
+from faceops.core.errors import FaceopsError
+from faceops.core.params import load_params
+from faceops.data.faces import read_manifest
+from faceops.data.split import split_manifest, write_split
 
 
 def main() -> None:

@@ -2,14 +2,14 @@
 
 import argparse
 
-from faceops.atomic import write_csv, write_json
-from faceops.entry import run_stage
-from faceops.faces import read_manifest
-from faceops.features import FeatureCache
-from faceops.model import save_recogniser
-from faceops.negatives import read_rejections
-from faceops.params import load_params
-from faceops.train import train_recogniser
+from faceops.core.atomic import write_csv, write_json
+from faceops.core.entry import run_stage
+from faceops.core.params import load_params
+from faceops.data.faces import read_manifest
+from faceops.data.negatives import read_rejections
+from faceops.model.features import FeatureCache
+from faceops.model.recogniser import save_recogniser
+from faceops.model.train import train_recogniser
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from faceops.access import (
+from faceops.core.errors import FaceopsError
+from faceops.service.access import (
     AccessGuard,
     default_allowed_hosts,
     host_name,
@@ -10,7 +11,6 @@ from faceops.access import (
     keys_from_environment,
     parse_keys,
 )
-from faceops.errors import FaceopsError
 
 PREDICT = "p" * 20
 ADMIN = "a" * 24

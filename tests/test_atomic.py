@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from faceops.atomic import atomic_dir, atomic_path, write_json
+from faceops.core.atomic import atomic_dir, atomic_path, write_json
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):

@@ -8,10 +8,10 @@ import pytest
 from helpers import tool_env
 from PIL import Image, ImageFilter
 
-from faceops.capture import CaptureSettings, capture
-from faceops.detect import FaceDetector
-from faceops.errors import FaceopsError
-from faceops.params import FacesParams
+from faceops.core.errors import FaceopsError
+from faceops.core.params import FacesParams
+from faceops.data.capture import CaptureSettings, capture
+from faceops.data.detect import FaceDetector
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_a_later_capture_adds_after_the_last_number(tmp_path, video, sitting_sti
 
 def test_camera_mode_prompts_for_variety(tmp_path, sitting_still, monkeypatch):
     """A camera cannot run here: its frames come from the video (a mock at the device boundary)."""
-    import faceops.capture as capturing
+    import faceops.data.capture as capturing
 
     real = capturing.frames_from
     monkeypatch.setattr(capturing, "frames_from", lambda source: real(str(sitting_still)))

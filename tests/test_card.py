@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from faceops.card import CARD_SCHEMA, ModelCard
-from faceops.errors import FaceopsError
+from faceops.core.errors import FaceopsError
+from faceops.model.card import CARD_SCHEMA, ModelCard
 
 FIXTURE = Path(__file__).parent / "fixtures" / "card-v1.json"  # written by main before gate v2 (format 1)
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from faceops import cluster
-from faceops.errors import FaceopsError
-from faceops.faces import extract_faces
+from faceops.core.errors import FaceopsError
+from faceops.data import cluster
+from faceops.data.faces import extract_faces
 
 pytestmark = pytest.mark.slow
 DASK = str(Path(sys.executable).parent / "dask")

@@ -2,9 +2,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from faceops.config import from_mapping
-from faceops.errors import FaceopsError
-from faceops.params import FacesParams, TrainParams
+from faceops.core.config import from_mapping
+from faceops.core.errors import FaceopsError
+from faceops.core.params import FacesParams, TrainParams
 
 
 def test_defaults_fill_missing_keys():

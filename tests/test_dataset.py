@@ -2,9 +2,9 @@ import shutil
 
 import pytest
 
-from faceops.dataset import import_folder, list_raw_files
-from faceops.errors import FaceopsError
-from faceops.names import person_name as check_person_name
+from faceops.core.errors import FaceopsError
+from faceops.core.names import person_name as check_person_name
+from faceops.data.dataset import import_folder, list_raw_files
 
 
 @pytest.mark.parametrize(

@@ -365,7 +365,7 @@ def test_readme_standup_docker_commands_name_what_exists():
 def test_doctor_gpu_check_runs_a_matrix_product(monkeypatch):
     """No GPU here: the device list and the product are the boundary, stood in for; the product's failure (a
     kernel the driver cannot load) fails the check with the driver and CUDA versions and the floor to reach."""
-    from faceops import doctor
+    from faceops.ops import doctor
 
     assert doctor.gpu_matmul() == []  # the CPU-only backend here has no GPU to run it on
     monkeypatch.setattr(doctor, "gpu_devices", lambda: ["/physical_device:GPU:0"])

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from helpers import make_project, sh
 
-from faceops.backbones import DlibExtractor
-from faceops.detect import Box
-from faceops.faces import extract_faces
-from faceops.features import FaceFile, FeatureCache
-from faceops.images import load_image
+from faceops.data.detect import Box
+from faceops.data.faces import extract_faces
+from faceops.data.images import load_image
+from faceops.model.backbones import DlibExtractor
+from faceops.model.features import FaceFile, FeatureCache
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +30,12 @@ def test_worker_processes_compute_the_same_descriptors(descriptors, tmp_path, ca
     features, _, manifest = descriptors
     files = [FaceFile(row["sha256"], row["path"], row["source"], row["box"]) for row in manifest]
     cache = FeatureCache(tmp_path / "workers", batch_size=2, workers=2, min_faces_for_workers=0)
-    with caplog.at_level("INFO", logger="faceops.features"):
+    with caplog.at_level("INFO", logger="faceops.model.features"):
         parallel = cache.features(DlibExtractor(96, margin=0.2), files)
     np.testing.assert_allclose(parallel, features, atol=1e-6)
     assert "12 computed with 2 process(es)" in caplog.text
     caplog.clear()
-    with caplog.at_level("INFO", logger="faceops.features"):  # a dozen faces: starting workers would cost more
+    with caplog.at_level("INFO", logger="faceops.model.features"):  # a dozen faces: starting workers would cost more
         FeatureCache(tmp_path / "default", batch_size=2, workers=2).features(DlibExtractor(96, margin=0.2), files)
     assert "12 computed with 1 process(es)" in caplog.text
 

@@ -7,7 +7,7 @@ import subprocess
 import yaml
 from helpers import REPO, sh, tool_env
 
-from faceops.doctor import FAIL, format_table, run_checks
+from faceops.ops.doctor import FAIL, format_table, run_checks
 
 
 def test_doctor_runs_every_check_after_a_failed_one(tmp_path):

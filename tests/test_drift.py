@@ -5,11 +5,11 @@ import subprocess
 import pytest
 from helpers import tool_env
 
-from faceops.card import ModelCard, OpenSet, card_path
-from faceops.drift import log_recognitions, monitor, summarise_drift
-from faceops.feedback import FaceRecord, FeedbackStore
-from faceops.params import FacesParams, TrainParams
-from faceops.records import FolderStore
+from faceops.core.params import FacesParams, TrainParams
+from faceops.model.card import ModelCard, OpenSet, card_path
+from faceops.records.drift import log_recognitions, monitor, summarise_drift
+from faceops.records.feedback import FaceRecord, FeedbackStore
+from faceops.records.store import FolderStore
 
 NOW = 1_800_000_000.0
 

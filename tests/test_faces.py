@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceops.errors import FaceopsError
-from faceops.faces import extract_faces, read_manifest, write_faces_outputs
-from faceops.images import load_image, sha256_file
-from faceops.params import FacesParams
+from faceops.core.errors import FaceopsError
+from faceops.core.params import FacesParams
+from faceops.data.faces import extract_faces, read_manifest, write_faces_outputs
+from faceops.data.images import load_image, sha256_file
 
 
 def _two_faces(lfw, path):
@@ -161,7 +161,7 @@ def test_crop_cache_detects_only_new_photos_and_worker_processes_agree(tmp_path,
         (raw / person).mkdir()
         for photo in sorted((lfw / person).iterdir())[:35]:
             shutil.copy(photo, raw / person / photo.name)
-    with caplog.at_level("INFO", logger="faceops.faces"):
+    with caplog.at_level("INFO", logger="faceops.data.faces"):
         serial = extract_faces(raw, tmp_path / "serial", 48, FacesParams(), workers=1)
         parallel = extract_faces(raw, tmp_path / "faces", 48, FacesParams(), cache_dir=cache, workers=2)
     assert "82 photos: 81 detected in" in caplog.text and "(2 process(es)), 0 reused" in caplog.text
@@ -173,21 +173,21 @@ def test_crop_cache_detects_only_new_photos_and_worker_processes_agree(tmp_path,
     for photo in sorted((lfw / "Tony_Blair").iterdir())[10:15]:  # photos the cache has not seen
         shutil.copy(photo, raw / "Newcomer" / photo.name)
     caplog.clear()
-    with caplog.at_level("INFO", logger="faceops.faces"):
+    with caplog.at_level("INFO", logger="faceops.data.faces"):
         again = extract_faces(raw, tmp_path / "faces", 48, FacesParams(), cache_dir=cache, workers=2)
     assert "87 photos: 5 detected in" in caplog.text and "81 reused from the crop cache" in caplog.text
     assert again.counts()["people"] == parallel.counts()["people"] + 1
     assert [row for row in again.manifest if row["person"] != "Newcomer"] == parallel.manifest
 
     caplog.clear()
-    with caplog.at_level("INFO", logger="faceops.faces"):
+    with caplog.at_level("INFO", logger="faceops.data.faces"):
         extract_faces(raw, tmp_path / "faces", 48, FacesParams(margin=0.3), cache_dir=cache)
     assert "87 photos: 86 detected in" in caplog.text  # other settings: other crops
 
 
 def test_one_box_per_face_when_haar_also_boxes_a_group_of_them():
     """Haar's grouping gave a 21st, weaker box around a face of a 20-face group photo; nested boxes keep the surer."""
-    from faceops.detect import Box, suppress_overlaps
+    from faceops.data.detect import Box, suppress_overlaps
 
     face, around, beside = Box(364, 363, 123, 123), Box(286, 233, 281, 281), Box(530, 360, 126, 126)
     assert suppress_overlaps([around, face, beside], [1.5, 10.3, 4.4]) == [face, beside]

@@ -9,11 +9,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from helpers import Inbox, free_port, sh
 
-from faceops.errors import FaceopsError
-from faceops.feedback import FaceRecord, FeedbackStore, PendingStore, RecordStoreError
-from faceops.keeping import RecordKeeper, check_usable
-from faceops.records import FolderStore
-from faceops.report import SmtpSettings, send_email
+from faceops.core.errors import FaceopsError
+from faceops.records.feedback import FaceRecord, FeedbackStore, PendingStore, RecordStoreError
+from faceops.records.keeping import RecordKeeper, check_usable
+from faceops.records.store import FolderStore
+from faceops.release.report import SmtpSettings, send_email
 
 
 class SlowInbox(Inbox):

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from faceops.backbones import Vgg16Extractor, build_vgg16_base, weights_identity
-from faceops.errors import FaceopsError
-from faceops.faces import extract_faces
-from faceops.features import ORIGINAL, FaceFile, FeatureCache, table_checksum, training_variants
-from faceops.images import load_image
-from faceops.params import AugmentParams
+from faceops.core.errors import FaceopsError
+from faceops.core.params import AugmentParams
+from faceops.data.faces import extract_faces
+from faceops.data.images import load_image
+from faceops.model.backbones import Vgg16Extractor, build_vgg16_base, weights_identity
+from faceops.model.features import ORIGINAL, FaceFile, FeatureCache, table_checksum, training_variants
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ def test_a_damaged_cache_file_is_named_once_and_recomputed(tmp_path, faces, capl
     [cache_file] = tmp_path.glob("*.npz")
     damage(cache_file)
     cache = FeatureCache(tmp_path)
-    with caplog.at_level("WARNING", logger="faceops.features"):
+    with caplog.at_level("WARNING", logger="faceops.model.features"):
         again = cache.features(extractor, files)
         cache.features(extractor, files)  # the same cache again: no second warning
     np.testing.assert_allclose(again, good, atol=1e-5)  # recomputed, never the damaged values

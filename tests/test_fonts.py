@@ -2,8 +2,8 @@
 
 import warnings
 
-from faceops.evaluate import plot_confusion
-from faceops.fonts import CJK_FAMILIES, font_families
+from faceops.core.fonts import CJK_FAMILIES, font_families
+from faceops.model.evaluate import plot_confusion
 
 
 def test_a_cjk_font_is_in_matplotlibs_fallback_list():

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from helpers import committed_params, new_project, sh
 
-from faceops.evaluate import Evaluation
-from faceops.params import PromoteParams
-from faceops.promote import judge
-from faceops.rates import Rate, wilson_interval
-from faceops.rotation import cross_validated_false_accepts, held_out_distances, people_folds
+from faceops.core.params import PromoteParams
+from faceops.model.evaluate import Evaluation
+from faceops.model.rates import Rate, wilson_interval
+from faceops.model.rotation import cross_validated_false_accepts, held_out_distances, people_folds
+from faceops.release.promote import judge
 
 FAMILY = ("Colin_Powell", "Hugo_Chavez", "Jennifer_Aniston")
 SHORT = "Serena_Williams"  # 3 photos: below validate.min_images_per_person (5)

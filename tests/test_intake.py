@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from helpers import tool_env
 
-from faceops.capture import frames_from
-from faceops.dataset import import_folder, list_raw_files
-from faceops.errors import FaceopsError, ImageError
-from faceops.faces import extract_faces, read_manifest
-from faceops.params import ValidateParams
-from faceops.split import write_split
-from faceops.validate import validate_faces
+from faceops.core.errors import FaceopsError, ImageError
+from faceops.core.params import ValidateParams
+from faceops.data.capture import frames_from
+from faceops.data.dataset import import_folder, list_raw_files
+from faceops.data.faces import extract_faces, read_manifest
+from faceops.data.split import write_split
+from faceops.data.validate import validate_faces
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Where person data lives (faceops.inventory) and forget as a journal: a person's whole life through every door,
+"""Where person data lives (faceops.people.inventory) and forget as a journal: a person's whole life through every door,
 then forget, then every file of the project, its record store, DVC's site cache and the DVC remote read for their
 name and hashes; and a real `faceops forget` killed half-way, then finished by running it again."""
 
@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from helpers import free_port, make_project, sh, tool_env
 
-from faceops.feedback import FaceRecord, FeedbackStore, PendingStore
-from faceops.forget import clean_records, records_of
-from faceops.inventory import CANNOT, CLEANED, KEPT, Needles, places_for, scan
-from faceops.records import FolderStore, RecordStore
+from faceops.people.forget import clean_records, records_of
+from faceops.people.inventory import CANNOT, CLEANED, KEPT, Needles, places_for, scan
+from faceops.records.feedback import FaceRecord, FeedbackStore, PendingStore
+from faceops.records.store import FolderStore, RecordStore
 
 NAME = "Quentin_Forgetme"  # a name no source file holds, so that any finding is data of theirs
 SOURCE = "Gerhard_Schroeder"  # whose LFW photos they are given
@@ -301,7 +301,7 @@ def test_a_whole_life_then_forget_leaves_nothing_outside_the_inventory(tmp_path,
     hits, count = scan(roots, needles, places_for(NAME, committed))
     assert count > 100
     outside = [f"{hit.root} {hit.path}: {hit.why}" for hit in hits if hit.place is None]
-    assert outside == [], "person data outside the inventory: a new place must join faceops/inventory.py"
+    assert outside == [], "person data outside the inventory: a new place must join faceops/people/inventory.py"
     uncleaned = [f"{hit.path}: {hit.why}" for hit in hits if hit.place and hit.place.handling == CLEANED]
     assert uncleaned == []
     # What is left is what the receipt says it cannot or need not rewrite.

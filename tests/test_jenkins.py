@@ -731,9 +731,9 @@ def test_the_nightly_build_marks_drift_unstable_and_mails_it(tmp_path, lfw, s3, 
 
     import s3fs
 
-    from faceops.card import ModelCard
-    from faceops.drift import log_recognitions
-    from faceops.records import BucketStore
+    from faceops.model.card import ModelCard
+    from faceops.records.drift import log_recognitions
+    from faceops.records.store import BucketStore
 
     inbox, smtp_port = smtp_inbox
     origin = _user_project(tmp_path, lfw, s3, smtp_port, trained=True)

@@ -12,7 +12,7 @@ from helpers import sh, tool_env
 
 HOLD = """
 import sys, time
-from faceops.lock import project_lock
+from faceops.core.lock import project_lock
 with project_lock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import new_project, sh
 
-from faceops.lookalike import lookalikes, skipped_because
+from faceops.data.lookalike import lookalikes, skipped_because
 
 
 def _faces(rng, centre, n, spread=0.3):

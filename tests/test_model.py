@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from faceops.backbones import DlibExtractor, keras_module
-from faceops.model import NumpyHead, assemble, build_head
+from faceops.model.backbones import DlibExtractor, keras_module
+from faceops.model.recogniser import NumpyHead, assemble, build_head
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_numpy_head_matches_keras(tmp_path, kind, activation):
 
 def test_sklearn_head_is_saved_as_a_keras_softmax_and_loads_as_any_head(tmp_path):
     """scikit-learn's logistic regression, C chosen on the validation share, lives on in the .keras file."""
-    from faceops.train import SKLEARN_C_GRID, fit_sklearn_logistic
+    from faceops.model.train import SKLEARN_C_GRID, fit_sklearn_logistic
 
     rng = np.random.default_rng(5)
     centres = rng.normal(size=(4, 128))

@@ -9,10 +9,10 @@ import unicodedata
 import pytest
 from helpers import REPO, sh, tool_env
 
-from faceops.dataset import import_folder, list_raw_files
-from faceops.errors import FaceopsError, UsageError
-from faceops.feedback import verdict_of
-from faceops.names import name_key, person_name, refuse_second_spelling
+from faceops.core.errors import FaceopsError, UsageError
+from faceops.core.names import name_key, person_name, refuse_second_spelling
+from faceops.data.dataset import import_folder, list_raw_files
+from faceops.records.feedback import verdict_of
 
 NFC_JOSE = "Jos\u00e9"
 NFD_JOSE = "Jose\u0301"
@@ -65,7 +65,7 @@ def test_a_second_spelling_is_refused_naming_the_first():
 def _faceops(*args: str, cwd) -> subprocess.CompletedProcess:
     env = os.environ | {"PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "faceops.cli", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "faceops.cli.main", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
     )
 
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from faceops.errors import FaceopsError
-from faceops.model import centroid_distances, person_centroids
-from faceops.train import calibrate_unknown, nearest_other_distances, person_thresholds
+from faceops.core.errors import FaceopsError
+from faceops.model.recogniser import centroid_distances, person_centroids
+from faceops.model.train import calibrate_unknown, nearest_other_distances, person_thresholds
 
 
 def test_threshold_names_no_more_than_the_target_share_of_impostors():
@@ -54,15 +54,15 @@ def test_rejected_faces_stop_a_lookalike_being_named(tmp_path, lfw, monkeypatch)
 
     from helpers import make_project, sh
 
-    from faceops.capture import face_region, save_photo
-    from faceops.faces import read_manifest
-    from faceops.features import FeatureCache
-    from faceops.images import load_image
-    from faceops.model import Recogniser
-    from faceops.negatives import CROP_MARGIN, read_rejections
-    from faceops.params import load_params
-    from faceops.predict import FacePredictor
-    from faceops.train import train_recogniser
+    from faceops.core.params import load_params
+    from faceops.data.capture import face_region, save_photo
+    from faceops.data.faces import read_manifest
+    from faceops.data.images import load_image
+    from faceops.data.negatives import CROP_MARGIN, read_rejections
+    from faceops.model.features import FeatureCache
+    from faceops.model.predict import FacePredictor
+    from faceops.model.recogniser import Recogniser
+    from faceops.model.train import train_recogniser
 
     project = make_project(tmp_path / "repo", lfw, people=5, train={"backbone": "dlib_resnet", "epochs": 30})
     sh("dvc", "repro", "--quiet", "split", cwd=project)

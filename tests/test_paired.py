@@ -6,10 +6,10 @@ import json
 import pytest
 from helpers import make_project, sh, write_params
 
-from faceops.evaluate import Evaluation
-from faceops.paired import compare, gate_v2_checks, paired_summary
-from faceops.params import PromoteParams
-from faceops.promote import GateResult, judge
+from faceops.core.params import PromoteParams
+from faceops.model.evaluate import Evaluation
+from faceops.release.paired import compare, gate_v2_checks, paired_summary
+from faceops.release.promote import GateResult, judge
 
 
 def _evaluation(answers, frr=0.0):
@@ -77,8 +77,8 @@ def test_an_unreadable_live_model_refuses_unless_replaced_on_purpose():
 
 
 def test_promote_params_are_checked():
-    from faceops.errors import FaceopsError
-    from faceops.params import load_params
+    from faceops.core.errors import FaceopsError
+    from faceops.core.params import load_params
 
     with pytest.raises(FaceopsError, match=r"promote\.significance is 0\.9; allowed: 0 \(not checked\) to 0\.5"):
         load_params(overrides={"promote": {"significance": 0.9}})
@@ -146,7 +146,7 @@ def test_worse_candidate_false_rejects_and_a_broken_card_are_refused(tmp_path, l
 
 
 def test_promote_without_its_flag_replaces_nothing(capsys):
-    from faceops.cli import main
+    from faceops.cli.main import main
 
     assert main(["promote"]) == 2
     assert capsys.readouterr().err.startswith("error: faceops promote needs --replace-unreadable; a readable live")

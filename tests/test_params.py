@@ -7,9 +7,9 @@ import pytest
 import yaml
 from helpers import REPO, committed_params, import_closure
 
-from faceops.card import ModelCard
-from faceops.errors import FaceopsError
-from faceops.params import Params, load_params
+from faceops.core.errors import FaceopsError
+from faceops.core.params import Params, load_params
+from faceops.model.card import ModelCard
 
 # (section, key, bad value, what the message must say is allowed)
 BAD_SETTINGS = [
@@ -217,7 +217,7 @@ def test_stages_are_importable_modules_with_their_own_names():
     stage_names = {p.stem for p in (REPO / "stages").glob("*.py")} - {"__init__"}
     for name in stage_names:
         assert callable(importlib.import_module(f"stages.{name}").main)
-    assert not stage_names & {p.stem for p in (REPO / "faceops").glob("*.py")}, "stages/ and faceops/ share names"
+    assert not stage_names & {p.stem for p in (REPO / "faceops").rglob("*.py")}, "stages/ and faceops/ share names"
 
 
 def test_code_is_lint_clean():

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from helpers import REPO, new_project, sh
 
-from faceops.errors import FaceopsError
-from faceops.params import Params, load_params
+from faceops.core.errors import FaceopsError
+from faceops.core.params import Params, load_params
 
 
 def _write(tmp_path, text):

@@ -7,9 +7,9 @@ import pytest
 import yaml
 from helpers import make_project, sh, tool_env, write_params
 
-from faceops.evaluate import Evaluation
-from faceops.params import PromoteParams
-from faceops.promote import judge
+from faceops.core.params import PromoteParams
+from faceops.model.evaluate import Evaluation
+from faceops.release.promote import judge
 
 
 def _evaluation(accuracy, far, recalls):
@@ -68,7 +68,7 @@ def test_a_full_disk_during_promotion_leaves_the_live_pair(tmp_path, monkeypatch
     import errno
     import shutil
 
-    from faceops.promote import promote
+    from faceops.release.promote import promote
 
     for name, text in (("candidate.keras", "new model"), ("candidate.json", "new card")):
         (tmp_path / name).write_text(text)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from helpers import ACCESS_KEY, SECRET_KEY, new_project, sh, tool_env
 
-from faceops.drift import log_recognitions, read_records
-from faceops.errors import FaceopsError
-from faceops.feedback import FaceRecord, FeedbackStore, PendingLimits, PendingStore, UnknownFaceError, crop_jpeg
-from faceops.records import BucketStore, FolderStore, open_store
+from faceops.core.errors import FaceopsError
+from faceops.records.drift import log_recognitions, read_records
+from faceops.records.feedback import FaceRecord, FeedbackStore, PendingLimits, PendingStore, UnknownFaceError, crop_jpeg
+from faceops.records.store import BucketStore, FolderStore, open_store
 
 
 def _bucket(s3: str, flush_seconds: float = 0.0) -> BucketStore:

@@ -9,7 +9,7 @@ import yaml
 from helpers import make_project, new_project, sh, write_params
 from test_serve import start_server, stop_server
 
-from faceops.card import ModelCard
+from faceops.model.card import ModelCard
 
 
 def _sha(path):

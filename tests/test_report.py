@@ -11,7 +11,7 @@ from aiosmtpd.smtp import AuthResult
 from helpers import Inbox, free_port, make_project, sh, tool_env
 from PIL import Image
 
-from faceops.report import Report, compose_email
+from faceops.release.report import Report, compose_email
 
 pytestmark = pytest.mark.slow
 
@@ -174,7 +174,7 @@ def test_the_report_has_a_drift_section(project, smtp, tmp_path):
     version = sh(
         "python",
         "-c",
-        "from faceops.card import ModelCard; print(ModelCard.read('models/model.json').version)",
+        "from faceops.model.card import ModelCard; print(ModelCard.read('models/model.json').version)",
         cwd=project,
     ).stdout.strip()
     drifting, steady = card["labels"][0], card["labels"][1]

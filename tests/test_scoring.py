@@ -1,5 +1,5 @@
-"""Chunked open-set scoring (faceops.scoring) gives the numbers of the dense faces x people path in
-faceops.train, with memory bounded by the chunk; bench/scale.py runs end to end on a small case."""
+"""Chunked open-set scoring (faceops.model.scoring) gives the numbers of the dense faces x people path in
+faceops.model.train, with memory bounded by the chunk; bench/scale.py runs end to end on a small case."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceops.errors import FaceopsError
-from faceops.model import centroid_distances, person_centroids
-from faceops.scoring import (
+from faceops.core.errors import FaceopsError
+from faceops.model.recogniser import centroid_distances, person_centroids
+from faceops.model.scoring import (
     STRANGER,
     PersonStreams,
     calibrate,
     centroids_chunked,
     score_faces,
 )
-from faceops.train import calibrate_unknown, drift_baseline, nearest_other_distances, person_thresholds
+from faceops.model.train import calibrate_unknown, drift_baseline, nearest_other_distances, person_thresholds
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -254,7 +254,7 @@ def test_dlib_model_is_served_and_predicted_without_tensorflow(server, lfw):
         assert "tensorflow" not in Path(f"/proc/{pid}/maps").read_text(), f"process {pid} loaded TensorFlow"
     photo = sorted((lfw / meta["labels"][0]).iterdir())[-1]
     check = (
-        "import sys; from faceops.cli import main; code = main(['predict', '--json', sys.argv[1]]); "
+        "import sys; from faceops.cli.main import main; code = main(['predict', '--json', sys.argv[1]]); "
         "print('tensorflow' in sys.modules, file=sys.stderr); sys.exit(code)"
     )
     result = sh("python", "-c", check, str(photo), cwd=path)
@@ -541,9 +541,9 @@ def test_a_20_face_group_photo_gives_20_boxes_from_one_backbone_call(server, lfw
     named = {(tile, face["name"]) for tile, face in zip(tiles, answer["faces"])}
     assert len(named) == 20
 
-    from faceops.images import decode_image
-    from faceops.model import Recogniser
-    from faceops.predict import FacePredictor
+    from faceops.data.images import decode_image
+    from faceops.model.predict import FacePredictor
+    from faceops.model.recogniser import Recogniser
 
     recogniser = Recogniser.load(project / "models/model.keras")
     calls = []
@@ -668,11 +668,11 @@ def test_monitor_flags_a_person_whose_faces_moved_away(server, lfw, tmp_path):
     strangers, which never raise drift)."""
     import numpy as np
 
-    from faceops.feedback import FaceRecord, FeedbackStore
-    from faceops.images import load_image
-    from faceops.model import Recogniser, centroid_distances
-    from faceops.predict import FacePredictor
-    from faceops.records import FolderStore
+    from faceops.data.images import load_image
+    from faceops.model.predict import FacePredictor
+    from faceops.model.recogniser import Recogniser, centroid_distances
+    from faceops.records.feedback import FaceRecord, FeedbackStore
+    from faceops.records.store import FolderStore
 
     _, project, meta = server
     recogniser = Recogniser.load(project / "models/model.keras")

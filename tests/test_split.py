@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from faceops.errors import FaceopsError
-from faceops.params import SplitParams
-from faceops.split import split_manifest
+from faceops.core.errors import FaceopsError
+from faceops.core.params import SplitParams
+from faceops.data.split import split_manifest
 
 
 def _manifest(counts: dict[str, int], duplicates: int = 0) -> pd.DataFrame:

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from faceops.faces import extract_faces
-from faceops.params import ValidateParams
-from faceops.validate import validate_faces
+from faceops.core.params import ValidateParams
+from faceops.data.faces import extract_faces
+from faceops.data.validate import validate_faces
 
 PEOPLE = ("Tony_Blair", "Colin_Powell", "Donald_Rumsfeld")
 SIZE = 48

@@ -1,0 +1,1 @@
+"""Photos to faces: import, capture, detection, crops, the manifest, split, validation."""

@@ -1,0 +1,1 @@
+"""Faces to a recogniser: backbones, features, the head, training, the card, prediction, evaluation."""

@@ -1,0 +1,268 @@
+"""Cached base features: the frozen base runs once per image (and augmented variant), ever.
+
+Retraining the head, or adding a few photos, then costs seconds instead of a pass of VGG16 over
+every image. The cache is keyed by the extractor (base, weights, image size), the variant and
+each face file's sha256, so a change to any of them is a miss, never a stale hit. Each file
+carries a checksum of its contents: a damaged file is named once, recomputed and replaced,
+never trained on. Progress is saved every few hundred faces, so an interrupted run keeps it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from faceops.core.atomic import atomic_path
+from faceops.core.errors import FaceopsError
+from faceops.core.parallel import map_chunks, worker_count
+from faceops.core.params import AugmentParams
+from faceops.data.detect import Box
+from faceops.data.images import load_image
+from faceops.model.backbones import FeatureExtractor, key_digest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FaceFile:
+    """One face of the manifest: its crop (whose sha256 keys the cache), and the photo and box it came from."""
+
+    sha256: str
+    crop: str
+    source: str = ""
+    box: str = ""  # "x,y,width,height" in the source photo
+
+    @classmethod
+    def rows(cls, table: pd.DataFrame) -> list[FaceFile]:
+        """The faces of a manifest or split table."""
+        columns = [table[name].astype(str).tolist() for name in ("sha256", "path", "source", "box")]
+        return [cls(*values) for values in zip(*columns)]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One deterministic view of an image: the original, its mirror, or a seeded jitter.
+
+    Plain data (no closures), so that worker processes can be handed it.
+    """
+
+    kind: str = "original"  # original, flip or jitter
+    augment: AugmentParams | None = None
+    seed: int = 0
+    copy: int = 0
+
+    @property
+    def key(self) -> str:
+        if self.kind != "jitter" or self.augment is None:
+            return self.kind
+        a = self.augment
+        return f"jitter{self.copy}|seed{self.seed}|{a.rotation}|{a.shift}|{a.zoom}|{a.brightness}"
+
+    @property
+    def label(self) -> str:
+        return self.key.split("|")[0]
+
+    def apply(self, image: np.ndarray, sha: str) -> np.ndarray:
+        if self.kind == "flip":
+            return image[:, ::-1]
+        if self.kind != "jitter" or self.augment is None:
+            return image
+        import cv2
+
+        a = self.augment
+        rng = np.random.default_rng([self.seed, self.copy, int(sha[:12], 16)])
+        size = image.shape[0]
+        angle = rng.uniform(-a.rotation, a.rotation)
+        scale = 1 + rng.uniform(-a.zoom, a.zoom)
+        matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
+        matrix[:, 2] += rng.uniform(-a.shift, a.shift, size=2) * size
+        moved = cv2.warpAffine(image, matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
+        factor = 1 + rng.uniform(-a.brightness, a.brightness)
+        return np.clip(moved.astype("float32") * factor, 0, 255).astype("uint8")
+
+
+ORIGINAL = Variant()
+
+
+def training_variants(params: AugmentParams, seed: int, backbone: str = "vgg16") -> list[Variant]:
+    variants = [ORIGINAL]
+    if params.mirrors(backbone):
+        variants.append(Variant("flip"))
+    variants.extend(Variant("jitter", params, seed, copy) for copy in range(params.copies))
+    return variants
+
+
+def load_face(path: str, size: int) -> np.ndarray:
+    """A crop of the faces stage, refused (naming the file) when its size is not what the model expects."""
+    image = load_image(path)
+    if image.shape[:2] != (size, size):
+        raise FaceopsError(
+            f"{path}: face is {image.shape[1]}x{image.shape[0]} px, the model expects {size}x{size}; "
+            "re-run the faces stage"
+        )
+    return image
+
+
+def network_input(extractor: FeatureExtractor, face: FaceFile) -> np.ndarray:
+    """What the extractor describes for one face: from the source photo (dlib: a chip aligned at full
+    resolution) or the faces stage's crop (VGG16)."""
+    if extractor.from_photo:
+        if not face.source or not face.box:
+            raise FaceopsError(f"{face.crop}: the manifest names no source photo and box; re-run the faces stage")
+        return extractor.inputs_from_photo(load_image(face.source), [Box.parse(face.box)])[0]
+    return load_face(face.crop, extractor.image_size)
+
+
+def compute_features(
+    extractor: FeatureExtractor, variant: Variant, faces: Sequence[FaceFile]
+) -> tuple[list[str], np.ndarray]:
+    """Features of some faces; the unit of work a worker process is given."""
+    inputs = np.stack([variant.apply(network_input(extractor, face), face.sha256) for face in faces])
+    return [face.sha256 for face in faces], np.asarray(extractor(inputs), dtype="float32")
+
+
+def table_checksum(shas: Sequence[str], features: np.ndarray) -> str:
+    digest = hashlib.sha256("\n".join(shas).encode())
+    digest.update(np.ascontiguousarray(features, dtype="float32").tobytes())
+    return digest.hexdigest()
+
+
+class FeatureCache:
+    """One .npz file per (extractor, variant), holding a sha256 -> feature vector table and its checksum."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        batch_size: int = 32,
+        workers: int | None = None,
+        save_every: int = 256,
+        min_faces_for_workers: int = 48,
+    ) -> None:
+        self.directory = Path(directory)
+        self.batch_size = batch_size
+        self.workers = workers
+        self.save_every = save_every
+        # Fewer faces are computed in this process: starting a worker (interpreter, dlib's models) costs ~1 s.
+        self.min_faces_for_workers = min_faces_for_workers
+        self.hits = 0
+        self.misses = 0
+        self.damaged: list[Path] = []  # files found damaged (and recomputed), each named once in the log
+
+    def _file(self, extractor: FeatureExtractor, variant: Variant) -> Path:
+        return self.directory / f"{key_digest(extractor.key, variant.key)}.npz"
+
+    def _load(self, path: Path, n_features: int) -> dict[str, np.ndarray]:
+        if not path.exists():
+            return {}
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                shas, features = stored["sha256"], stored["features"]
+                checksum = str(stored["checksum"]) if "checksum" in stored.files else None
+            problem = _table_problem(shas, features, checksum, n_features)
+        except Exception as exc:  # noqa: BLE001 - zipfile, zlib, numpy and OS errors alike mean "damaged"
+            problem = f"unreadable: {type(exc).__name__}: {exc}"
+        if problem is None:
+            return dict(zip(shas.tolist(), features))
+        if path not in self.damaged:
+            self.damaged.append(path)
+            log.warning("feature cache %s is damaged (%s); recomputing its features", path, problem)
+        return {}
+
+    def features(
+        self, extractor: FeatureExtractor, faces: Sequence[FaceFile], variant: Variant = ORIGINAL
+    ) -> np.ndarray:
+        """Features for each face, computing only those not cached yet."""
+        path = self._file(extractor, variant)
+        table = self._load(path, extractor.n_features)
+        todo = sorted(
+            {face.sha256: face for face in faces if face.sha256 not in table}.values(), key=lambda f: f.sha256
+        )
+        missing = sum(face.sha256 not in table for face in faces)
+        self.hits += len(faces) - missing
+        self.misses += missing
+        if todo:
+            self._compute(extractor, variant, todo, table, path)
+        if not faces:
+            return np.zeros((0, extractor.n_features), dtype="float32")
+        return np.stack([table[face.sha256] for face in faces])
+
+    def _compute(
+        self,
+        extractor: FeatureExtractor,
+        variant: Variant,
+        todo: list[FaceFile],
+        table: dict[str, np.ndarray],
+        path: Path,
+    ) -> None:
+        """Fill `table` with the features of `todo`, saving every `save_every` faces and on the way out."""
+        chunks = [todo[start : start + self.batch_size] for start in range(0, len(todo), self.batch_size)]
+        few = len(todo) < self.min_faces_for_workers
+        workers = 1 if few or not extractor.parallel else min(self.workers or worker_count(), len(chunks))
+        unsaved = 0
+        with tqdm(total=len(todo), desc=f"features ({variant.label})", unit="face", disable=None) as bar:
+            try:
+                for done_shas, vectors in map_chunks(partial(compute_features, extractor, variant), chunks, workers):
+                    table.update(zip(done_shas, vectors))
+                    bar.update(len(done_shas))
+                    unsaved += len(done_shas)
+                    if unsaved >= self.save_every:
+                        self._save(path, table)
+                        unsaved = 0
+            finally:
+                if unsaved:
+                    self._save(path, table)
+        log.info("features (%s): %d computed with %d process(es)", variant.label, len(todo), workers)
+
+    @staticmethod
+    def _save(path: Path, table: dict[str, np.ndarray]) -> None:
+        shas = sorted(table)
+        features = np.stack([table[s] for s in shas]).astype("float32")
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, sha256=np.array(shas), features=features, checksum=table_checksum(shas, features))
+
+
+def forget_features(path: str | os.PathLike[str], shas: set[str], dry_run: bool = False) -> list[str]:
+    """Remove the rows of these faces from one feature-cache file (rewritten atomically); the rows found.
+
+    A damaged file is removed whole: it cannot be trusted to not hold them, and is recomputed on demand."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            table = dict(zip(stored["sha256"].tolist(), stored["features"]))
+    except Exception:  # noqa: BLE001 - as in FeatureCache._load: unreadable means damaged
+        if not dry_run:
+            path.unlink(missing_ok=True)
+        return [f"(damaged file {path.name})"]
+    found = sorted(shas & set(table))
+    if found and not dry_run:
+        for sha in found:
+            del table[sha]
+        if table:
+            FeatureCache._save(path, table)
+        else:
+            path.unlink()
+    return found
+
+
+def _table_problem(shas: np.ndarray, features: np.ndarray, checksum: str | None, n_features: int) -> str | None:
+    """Why a stored table cannot be trusted, or None."""
+    if checksum is None:
+        return "no checksum (written by an older faceops)"
+    if features.ndim != 2 or features.shape != (len(shas), n_features):
+        return f"features of shape {features.shape}, expected ({len(shas)}, {n_features})"
+    if features.dtype != np.float32 or shas.dtype.kind != "U":
+        return f"unexpected types {shas.dtype}/{features.dtype}"
+    if table_checksum(shas.tolist(), features) != checksum:
+        return "checksum mismatch"
+    if not np.isfinite(features).all():
+        return "values that are not finite"
+    return None

@@ -1,0 +1,1 @@
+"""Checks of the machine a pipeline runs on (faceops doctor)."""

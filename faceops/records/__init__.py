@@ -1,0 +1,1 @@
+"""What the service keeps: the record store, feedback, drift."""

@@ -1,0 +1,1 @@
+"""From candidate to live model: the gate, promotion, retrain, reports, the registry."""

@@ -1,0 +1,1 @@
+"""The web service: the app, its routes, workers and access rules."""
