@@ -1,0 +1,144 @@
+"""Commands on model versions: predict with the live model, promote, models (the registry), rollback."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from faceops.core.errors import FaceopsError
+from faceops.core.layout import LAYOUT
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from faceops.data.images import load_image
+    from faceops.model.predict import FacePredictor
+    from faceops.model.recogniser import Recogniser
+
+    predictor = FacePredictor(Recogniser.load(args.model))
+    results = []
+    failed = False
+    for photo in args.photos:
+        try:
+            faces = predictor.predict(load_image(photo))
+        except FaceopsError as exc:
+            failed = True
+            results.append({"photo": photo, "error": str(exc)})
+            continue
+        results.append({"photo": photo, "faces": [face.to_dict() for face in faces]})
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for result in results:
+            if "error" in result:
+                print(f"error: {result['error']}", file=sys.stderr)
+            elif not result["faces"]:
+                print(f"{result['photo']}: no face found")
+            for face in result.get("faces", []):
+                box = face["box"]
+                print(
+                    f"{result['photo']}: {face['name']} ({face['confidence']:.0%}) "
+                    f"at x={box['x']} y={box['y']} {box['width']}x{box['height']}"
+                )
+    return 1 if failed else 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    """Replace a live model that cannot be read: the one deliberate way past gate v2's fail-closed check."""
+    from faceops.core import tools
+    from faceops.core.atomic import read_json
+    from faceops.model.recogniser import Recogniser
+    from faceops.release.paired import REPLACE_UNREADABLE_ENV, live_exists
+
+    if not args.replace_unreadable:
+        print(
+            "error: faceops promote needs --replace-unreadable; a readable live model is replaced only by a "
+            "candidate that passes the release gate (`dvc repro`)",
+            file=sys.stderr,
+        )
+        return 2
+    if live_exists(args.model):
+        try:
+            Recogniser.load(args.model)
+        except FaceopsError as exc:
+            print(f"replacing the unreadable live model: {exc}", file=sys.stderr)
+        else:
+            raise FaceopsError(
+                f"{args.model} reads: the release gate compares with it; run `dvc repro` (nothing replaced)"
+            )
+    tools.dvc("repro", "--force", "-s", "evaluate", env={REPLACE_UNREADABLE_ENV: "1"})
+    gate = read_json(args.gate)
+    if not gate.get("promoted"):
+        failed = "; ".join(c["name"] for c in gate.get("checks", []) if not c["passed"])
+        print(f"candidate REFUSED by the release gate ({failed}); nothing replaced", file=sys.stderr)
+        return 1
+    print(f"PROMOTED: {args.model} replaced by the candidate; commit dvc.lock to record it")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from faceops.release.registry import format_versions, register, versions
+
+    if args.register:
+        version = register(".")
+        print(f"registered {version}, stage live" if version else "HEAD's live model is registered already")
+    found = versions(".")
+    if args.json:
+        print(json.dumps([dataclasses.asdict(v) for v in found], indent=2))
+    else:
+        print(format_versions(found) if found else "no model versions registered (faceops models --register)")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from faceops.release.registry import rollback
+
+    target = rollback(".", args.version)
+    print(
+        f"{target.version} is live again (accuracy {target.accuracy}, commit {target.commit[:8]}); "
+        f"commit dvc.lock and {LAYOUT.eval_metrics} to keep it, `git push --tags` to share the GTO tags"
+    )
+    return 0
+
+
+def add_promote(commands: argparse._SubParsersAction) -> None:
+    """`faceops promote --replace-unreadable`: the candidate replaces a live model that cannot be read."""
+    command = commands.add_parser(
+        "promote",
+        help="--replace-unreadable: the candidate replaces a live model that cannot be read (floors still apply)",
+    )
+    command.add_argument(
+        "--replace-unreadable",
+        action="store_true",
+        help="run the evaluate stage allowing a candidate to replace a live model or card that cannot be read",
+    )
+    command.add_argument("--model", default=LAYOUT.model)
+    command.add_argument("--gate", default=LAYOUT.gate)
+    command.set_defaults(handler=_promote)
+
+
+def add_models(commands: argparse._SubParsersAction) -> None:
+    """`faceops models`: the registered model versions; --register registers HEAD's live model."""
+    command = commands.add_parser(
+        "models", help="model versions (GTO): version, date, accuracy, FAR, FRR, people, data version, live"
+    )
+    command.add_argument("--register", action="store_true", help="register HEAD's live model and make it live")
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.set_defaults(handler=_models)
+
+
+def add_rollback(commands: argparse._SubParsersAction) -> None:
+    """`faceops rollback [VERSION]`: make an earlier model version live again."""
+    command = commands.add_parser("rollback", help="make an earlier model version live again (from the DVC cache)")
+    command.add_argument("version", nargs="?", help="e.g. v0.1.0; default: the version before the live one")
+    command.set_defaults(handler=_rollback)
+
+
+def add_predict(commands: argparse._SubParsersAction) -> None:
+    """`faceops predict PHOTO…`: name the faces in photos with the live model."""
+    command = commands.add_parser("predict", help="name the faces in photos")
+    command.add_argument("photos", nargs="+")
+    command.add_argument("--model", default=LAYOUT.model)
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.set_defaults(handler=_predict)

@@ -1,0 +1,105 @@
+"""Commands on what the service keeps: feedback (review users' corrections) and monitor (drift)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from faceops.cli.common import RECORDS_HELP, positive_float, positive_int, record_new_data
+from faceops.core.layout import LAYOUT
+
+DRIFT_EXIT = 3  # `faceops monitor`: someone drifted (CI marks the build unstable), not an error
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from faceops.records.feedback import FeedbackStore
+    from faceops.records.store import open_store
+
+    store = FeedbackStore(open_store(args.records))
+    if args.action == "list":
+        entries = store.entries()
+        print("| id | verdict | answered | model | thumbnail | when |\n|---|---|---|---|---|---|")
+        for record in entries:
+            verdict = f"is {record.person}" if record.verdict == "is" else f"is not {record.person}"
+            when = dt.datetime.fromtimestamp(record.time).strftime("%Y-%m-%d %H:%M")
+            print(
+                f"| {record.id} | {verdict} | {record.name} ({record.distance:.3f}) | {record.model_version} | "
+                f"{store.thumbnail(record.id)} | {when} |"
+            )
+        print(f"{len(entries)} waiting; faceops feedback accept ID… (or --all), faceops feedback reject ID…")
+        return 0
+    records = store.select(args.ids, args.all)
+    if args.action == "accept":  # never re-create someone forgotten by accident; nothing is accepted then
+        from faceops.people.forgotten import refuse_forgotten
+
+        for person in sorted({record.person for record in records}):
+            refuse_forgotten(
+                person, ".", LAYOUT.raw, "--re-enrol (or faceops feedback reject their ids)", args.re_enrol
+            )
+    if args.action == "reject":
+        store.discard(records)
+        print(f"{len(records)} discarded")
+        return 0
+    saved = store.accept(records, LAYOUT.raw, LAYOUT.negatives)
+    corrections = sum(record.verdict == "is" for record in records)
+    print(f"{corrections} photos added to {LAYOUT.raw}, {len(records) - corrections} to {LAYOUT.negatives}")
+    for path in saved:
+        print(f"  {path}")
+    message = f"feedback: {corrections} corrections, {len(records) - corrections} rejections"
+    steps = [["dvc", "add", LAYOUT.raw], ["git", "add", str(Path(LAYOUT.raw).parent)], ["git", "commit", "-m", message]]
+    record_new_data(steps, args.commit)
+    return 0
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from faceops.model.card import ModelCard, card_path
+    from faceops.records.drift import MonitorSettings, format_drift, summarise_drift
+    from faceops.records.store import open_store
+
+    store = open_store(args.records)  # first: a --records that cannot be right is the error to report
+    card = ModelCard.read(card_path(args.model))
+    settings = MonitorSettings(max_rise=args.max_rise, min_faces=args.min_faces)
+    summary = summarise_drift(store, card, args.since, settings)
+    if args.json:
+        print(json.dumps([{**dataclasses.asdict(d), "rise": round(d.rise, 4)} for d in summary.people]))
+    else:
+        print(f"{summary.recognitions} recognitions since {args.since} in {summary.where}; live model {card.version}")
+        print(format_drift(list(summary.people), summary.skipped, settings))
+    return DRIFT_EXIT if summary.drifted else 0
+
+
+def add_feedback(commands: argparse._SubParsersAction) -> None:
+    """`faceops feedback list|accept|reject`: review what service users said about faces."""
+    command = commands.add_parser(
+        "feedback", help="review what service users said about faces: list, accept (into the data set), reject"
+    )
+    command.add_argument("action", choices=("list", "accept", "reject"))
+    command.add_argument("ids", nargs="*", help="feedback ids (faceops feedback list shows them)")
+    command.add_argument("--all", action="store_true", help="every waiting item")
+    command.add_argument("--commit", action="store_true", help="after accept: dvc add and git commit")
+    command.add_argument("--re-enrol", action="store_true", help="accept photos of someone forgotten, on purpose")
+    command.add_argument("--records", metavar="PLACE", help=RECORDS_HELP)
+    command.set_defaults(handler=_feedback)
+
+
+def add_monitor(commands: argparse._SubParsersAction) -> None:
+    """`faceops monitor`: who is recognised worse than at training."""
+    from faceops.records.drift import MonitorSettings
+
+    command = commands.add_parser(
+        "monitor",
+        help=f"who is recognised worse than at training (exit {DRIFT_EXIT} when someone drifted)",
+        description="Compares each person's recent median distance and unknown share in the service's recognition "
+        "log with the live model's baseline on held-out faces, and prints the capture command for who drifted.",
+    )
+    command.add_argument("--since", default="7d", help="7d, 12h, 30m or a date (default 7d)")
+    command.add_argument("--records", metavar="PLACE", help=RECORDS_HELP)
+    command.add_argument("--model", default=LAYOUT.model)
+    command.add_argument("--max-rise", type=positive_float, default=MonitorSettings.max_rise)
+    command.add_argument("--min-faces", type=positive_int, default=MonitorSettings.min_faces)
+    command.add_argument("--json", action="store_true")
+    command.set_defaults(handler=_monitor)
