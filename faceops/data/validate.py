@@ -13,7 +13,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from faceops.core.params import ValidateParams
-from faceops.data.faces import MANIFEST_COLUMNS
+from faceops.data.manifest import MANIFEST_COLUMNS
 
 log = logging.getLogger(__name__)
 
