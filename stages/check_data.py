@@ -6,7 +6,7 @@ import sys
 from faceops.core.atomic import read_json, write_json
 from faceops.core.entry import run_stage
 from faceops.core.params import load_params
-from faceops.data.faces import read_manifest
+from faceops.data.manifest import read_manifest
 from faceops.data.validate import validate_faces
 
 MAX_LINES = 20
@@ -22,7 +22,7 @@ def main() -> None:
     params = load_params()
     counts = read_json(args.faces_metrics, missing="the faces stage counts are missing; run dvc repro")
     report = validate_faces(
-        read_manifest(args.manifest, required=()),
+        read_manifest(args.manifest),
         counts["photos"],
         counts["rejected"],
         params.base.image_size,

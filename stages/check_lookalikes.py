@@ -8,8 +8,8 @@ import sys
 from faceops.core.atomic import write_json
 from faceops.core.entry import run_stage
 from faceops.core.params import load_params
-from faceops.data.faces import read_manifest
 from faceops.data.lookalike import lookalikes, skipped_because
+from faceops.data.manifest import read_manifest
 from faceops.model.backbones import build_extractor
 from faceops.model.features import FaceFile, FeatureCache
 
@@ -27,7 +27,7 @@ def main() -> None:
         write_json(args.report, {"backbone": params.train.backbone, "skipped": skipped, "pairs": []})
         print(f"lookalikes: not checked: {skipped}", file=sys.stderr)
         return
-    manifest = read_manifest(args.manifest, required=("path", "person", "sha256", "source", "box"))
+    manifest = read_manifest(args.manifest)
     extractor = build_extractor(
         params.train.backbone, params.train.weights, params.base.image_size, params.base.seed, params.faces.margin
     )

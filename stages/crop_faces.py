@@ -4,13 +4,14 @@ import argparse
 
 from faceops.core.atomic import write_json
 from faceops.core.entry import run_stage
+from faceops.core.layout import LAYOUT
 from faceops.core.params import load_params
 from faceops.data.faces import extract_faces, write_faces_outputs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--raw", required=True, help="dataset/raw: one folder of photos per person")
+    parser.add_argument("--raw", required=True, help=f"{LAYOUT.raw}: one folder of photos per person")
     parser.add_argument("--out", required=True, help="folder for the face crops")
     parser.add_argument("--manifest", required=True, help="CSV: one row per face crop")
     parser.add_argument("--report", required=True, help="CSV: photos rejected or kept with a caveat, with the reason")

@@ -12,7 +12,7 @@ from faceops.core.atomic import write_csv, write_json
 from faceops.core.entry import run_stage
 from faceops.core.errors import FaceopsError
 from faceops.core.params import load_params
-from faceops.data.faces import read_manifest
+from faceops.data.manifest import read_split
 from faceops.model.evaluate import evaluate_recogniser, plot_confusion, plot_history
 from faceops.model.features import FeatureCache
 from faceops.model.recogniser import Recogniser
@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params()
-    split = read_manifest(args.split, required=("path", "person", "sha256", "subset"))
+    split = read_split(args.split)
     cache = FeatureCache(args.cache_dir)
     candidate = evaluate_recogniser(Recogniser.load(args.candidate), split, cache)
     write_json(args.candidate_metrics, candidate.metrics)

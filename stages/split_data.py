@@ -7,7 +7,7 @@ from faceops.core.atomic import read_json
 from faceops.core.entry import run_stage
 from faceops.core.errors import FaceopsError
 from faceops.core.params import load_params
-from faceops.data.faces import read_manifest
+from faceops.data.manifest import read_manifest
 from faceops.data.split import split_manifest, write_split
 
 

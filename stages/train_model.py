@@ -5,7 +5,7 @@ import argparse
 from faceops.core.atomic import write_csv, write_json
 from faceops.core.entry import run_stage
 from faceops.core.params import load_params
-from faceops.data.faces import read_manifest
+from faceops.data.manifest import read_split
 from faceops.data.negatives import read_rejections
 from faceops.model.features import FeatureCache
 from faceops.model.recogniser import save_recogniser
@@ -23,7 +23,7 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params()
-    split = read_manifest(args.split, required=("path", "person", "sha256", "subset"))
+    split = read_split(args.split)
     result = train_recogniser(
         split,
         params.base.image_size,

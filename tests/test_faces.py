@@ -8,8 +8,9 @@ from PIL import Image
 
 from faceops.core.errors import FaceopsError
 from faceops.core.params import FacesParams
-from faceops.data.faces import extract_faces, read_manifest, write_faces_outputs
+from faceops.data.faces import extract_faces, write_faces_outputs
 from faceops.data.images import load_image, sha256_file
+from faceops.data.manifest import read_manifest
 
 
 def _two_faces(lfw, path):

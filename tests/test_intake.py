@@ -12,7 +12,8 @@ from faceops.core.errors import FaceopsError, ImageError
 from faceops.core.params import ValidateParams
 from faceops.data.capture import frames_from
 from faceops.data.dataset import import_folder, list_raw_files
-from faceops.data.faces import extract_faces, read_manifest
+from faceops.data.faces import extract_faces
+from faceops.data.manifest import read_split
 from faceops.data.split import write_split
 from faceops.data.validate import validate_faces
 
@@ -118,8 +119,9 @@ def test_the_split_csv_reads_back_a_carriage_return(tmp_path):
     split = pd.DataFrame(
         {"path": ["f/a.png", "f/b.png"], "person": ["Ann", "Bob"], "source": ["r/Ann/x\ry.jpg", "r/Bob/b.jpg"]}
         | {"box": ["1,2,3,4"] * 2, "sha256": ["aa", "bb"], "subset": ["train", "test"]}
+        | {"width": [48] * 2, "height": [48] * 2}  # the split is the whole manifest plus a subset
     )
     write_split(split, tmp_path / "split.csv")
-    back = read_manifest(tmp_path / "split.csv", required=("path", "person", "sha256", "subset"))
+    back = read_split(tmp_path / "split.csv")
     assert back["source"].tolist() == ["r/Ann/x\ry.jpg", "r/Bob/b.jpg"]
     assert back["person"].tolist() == ["Ann", "Bob"]

@@ -56,8 +56,8 @@ def test_rejected_faces_stop_a_lookalike_being_named(tmp_path, lfw, monkeypatch)
 
     from faceops.core.params import load_params
     from faceops.data.capture import face_region, save_photo
-    from faceops.data.faces import read_manifest
     from faceops.data.images import load_image
+    from faceops.data.manifest import read_split
     from faceops.data.negatives import CROP_MARGIN, read_rejections
     from faceops.model.features import FeatureCache
     from faceops.model.predict import FacePredictor
@@ -69,7 +69,7 @@ def test_rejected_faces_stop_a_lookalike_being_named(tmp_path, lfw, monkeypatch)
     monkeypatch.chdir(project)
     params = load_params()
     loose = dataclasses.replace(params.train.unknown, target_far=0.3)
-    split = read_manifest("data/split.csv", required=("path", "person", "sha256", "subset"))
+    split = read_split("data/split.csv")
     assert "Tony_Blair" in set(split["person"]) and "Hans_Blix" not in set(split["person"])
 
     def trained(rejections: list) -> Recogniser:

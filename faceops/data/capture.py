@@ -70,6 +70,11 @@ class CaptureSummary:
     interrupted: bool = False
     hashes: list[np.ndarray] = field(default_factory=list)  # of the saved faces, in order
 
+    def reject(self, reason: str, example: str) -> None:
+        """Count a frame not saved, keeping the first example of each reason for the summary."""
+        self.rejected[reason] += 1
+        self.examples.setdefault(reason, example)
+
     @property
     def variety(self) -> float | None:
         """The median number of hash bits in which two saved faces differ (None below 2 photos)."""
@@ -245,8 +250,6 @@ def capture(
 
     `prompt` is told what to vary next (camera mode: the CLI prints it); the photos already in the
     person's folder count as saved for the repeat check, so a second capture adds only new looks."""
-    import cv2
-
     person = person_name(person, where="--person")
     if Path(dest).is_dir():
         refuse_second_spelling(person, [p.name for p in Path(dest).iterdir() if p.is_dir()], where="--person")
@@ -261,11 +264,6 @@ def capture(
     window = Preview() if preview else None
     prompts = VARIETY_PROMPTS if camera and prompt else ()
     per_prompt = max(1, settings.count // max(len(prompts), 1))
-
-    def reject(reason: str, name: str) -> None:
-        summary.rejected[reason] += 1
-        summary.examples.setdefault(reason, name)
-
     if prompts:
         prompt(prompts[0])
     frames = frames_from(source)
@@ -274,44 +272,26 @@ def capture(
             for index, (name, frame) in enumerate(frames):
                 if len(summary.saved) >= settings.count:
                     break
-                if index % settings.every:
-                    continue
-                if time.monotonic() - last_saved < interval:
+                if index % settings.every or time.monotonic() - last_saved < interval:
                     continue
                 summary.frames += 1
                 if isinstance(frame, ImageError):
                     kind = "link or special file" if frame.kind == "not_regular" else "unreadable"
-                    reject(kind, f"{name}: {frame.reason}")
+                    summary.reject(kind, f"{name}: {frame.reason}")
                     continue
                 boxes = detector.detect(frame)
                 if window and not window.show(frame, boxes, len(summary.saved), settings.count):
                     break
-                if not boxes:
-                    reject("no face", name)
+                judged = _judge(frame, boxes, name, settings, known)
+                if isinstance(judged, _Rejected):
+                    summary.reject(judged.reason, judged.example)
                     continue
-                if len(boxes) > 1:
-                    reject("several faces", name)
-                    continue
-                box = boxes[0]
-                if box.width < settings.min_face:
-                    reject("too small", f"{name}: {box.width} px < {settings.min_face}")
-                    continue
-                grey = cv2.cvtColor(frame[box.y : box.y + box.height, box.x : box.x + box.width], cv2.COLOR_RGB2GRAY)
-                score = sharpness(grey)
-                if score < settings.min_sharpness:
-                    reject("too blurry", f"{name}: sharpness {score:.0f} < {settings.min_sharpness:g}")
-                    continue
-                fingerprint = face_hash(frame, box)
-                closest = min((int((fingerprint != other).sum()) for other in known), default=64)
-                if closest < settings.min_difference:
-                    reject("duplicate", f"{name}: {closest} of 64 bits from a saved photo")
-                    continue
+                box, fingerprint = judged
                 target = save_photo(folder, person, face_region(frame, box, settings.margin), number)
-                number = int(target.stem.rsplit("_", 1)[1])
+                number = int(target.stem.rsplit("_", 1)[1]) + 1
                 summary.saved.append(target)
                 summary.hashes.append(fingerprint)
                 known.append(fingerprint)
-                number += 1
                 last_saved = time.monotonic()
                 bar.update(1)
                 saved = len(summary.saved)
@@ -325,6 +305,40 @@ def capture(
             window.close()
     log.info("capture %s: %d saved, %d rejected", person, len(summary.saved), sum(summary.rejected.values()))
     return summary
+
+
+@dataclass(frozen=True)
+class _Rejected:
+    """Why a frame was not saved: one of REASONS, and the frame with the measure that failed."""
+
+    reason: str
+    example: str
+
+
+def _judge(
+    frame: np.ndarray, boxes: list[Box], name: str, settings: CaptureSettings, known: list[np.ndarray]
+) -> _Rejected | tuple[Box, np.ndarray]:
+    """The quality gates of one frame, in order: one face, large enough, sharp enough, unlike every saved photo.
+
+    A frame that passes gives its face box and the face's hash (which joins `known` once the photo is saved)."""
+    import cv2
+
+    if not boxes:
+        return _Rejected("no face", name)
+    if len(boxes) > 1:
+        return _Rejected("several faces", name)
+    box = boxes[0]
+    if box.width < settings.min_face:
+        return _Rejected("too small", f"{name}: {box.width} px < {settings.min_face}")
+    grey = cv2.cvtColor(frame[box.y : box.y + box.height, box.x : box.x + box.width], cv2.COLOR_RGB2GRAY)
+    score = sharpness(grey)
+    if score < settings.min_sharpness:
+        return _Rejected("too blurry", f"{name}: sharpness {score:.0f} < {settings.min_sharpness:g}")
+    fingerprint = face_hash(frame, box)
+    closest = min((int((fingerprint != other).sum()) for other in known), default=64)
+    if closest < settings.min_difference:
+        return _Rejected("duplicate", f"{name}: {closest} of 64 bits from a saved photo")
+    return box, fingerprint
 
 
 def _saved_hashes(folder: Path, detector: FaceDetector) -> list[np.ndarray]:

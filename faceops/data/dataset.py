@@ -7,10 +7,11 @@ import os
 import shutil
 import stat
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from faceops.core.atomic import atomic_path
 from faceops.core.errors import FaceopsError
+from faceops.core.layout import LAYOUT
 from faceops.core.names import BadNameError, person_name, refuse_second_spelling
 from faceops.data.images import is_image_name, sha256_file
 
@@ -36,7 +37,8 @@ class RawFile:
     path: Path
 
 
-NEGATIVES_FOLDER = ".negatives"  # in dataset/raw: faces said not to be NAME (feedback), NAME/*.jpg; not a person
+# in the raw data set: faces said not to be NAME (feedback), NAME/*.jpg; not a person
+NEGATIVES_FOLDER = PurePosixPath(LAYOUT.negatives).name
 
 
 def list_raw_files(root: str | os.PathLike[str]) -> list[RawFile]:

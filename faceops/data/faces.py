@@ -18,17 +18,17 @@ from pathlib import Path
 from tqdm import tqdm
 
 from faceops.core.atomic import atomic_dir, atomic_path, write_csv, write_json
-from faceops.core.errors import FaceopsError, ImageError
+from faceops.core.errors import ImageError
 from faceops.core.parallel import worker_count
 from faceops.core.params import FacesParams
 from faceops.data.cluster import map_photo_chunks
 from faceops.data.dataset import RawFile, list_raw_files
 from faceops.data.detect import Box, FaceDetector, crop_face
 from faceops.data.images import encode_png, is_image_name, load_image, sha256_bytes, sha256_file
+from faceops.data.manifest import Face, write_manifest
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ("path", "person", "source", "box", "sha256", "width", "height")
 REPORT_COLUMNS = ("source", "person", "status", "reason")
 
 
@@ -351,24 +351,6 @@ def _assemble(
 def write_faces_outputs(
     result: FacesResult, manifest_path: str | os.PathLike[str], report_path: str | os.PathLike[str]
 ) -> None:
-    write_csv(manifest_path, MANIFEST_COLUMNS, result.manifest)
+    """The manifest of the kept faces and the report of the photos rejected or kept with a caveat."""
+    write_manifest(manifest_path, [Face(**row) for row in result.manifest])
     write_csv(report_path, REPORT_COLUMNS, result.report)
-
-
-def read_manifest(path: str | os.PathLike[str], required: tuple[str, ...] = MANIFEST_COLUMNS):
-    """Load a face manifest (or the split, which extends it) as a DataFrame, checking its columns."""
-    import pandas as pd
-
-    try:
-        # Only an empty cell is missing: a person folder named NA, None, null or nan is a name, not a gap.
-        frame = pd.read_csv(
-            path, dtype={"person": str, "sha256": str, "path": str}, keep_default_na=False, na_values=[""]
-        )
-    except FileNotFoundError:
-        raise FaceopsError(f"{path}: manifest not found (run the `faces` stage first: dvc repro)") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise FaceopsError(f"{path}: not a readable CSV manifest ({exc})") from None
-    missing = [column for column in required if column not in frame.columns]
-    if missing:
-        raise FaceopsError(f"{path}: manifest lacks the column(s) {', '.join(missing)}")
-    return frame

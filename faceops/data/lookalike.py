@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from faceops.core.layout import LAYOUT
+
 # A pair is flagged when the median distance between their faces is at most this multiple of the larger of the
 # two people's own median distances. Measured on LFW (4 people, 20 photos each) with dlib's descriptor: one person's
 # photos split in two halves 0.93 to 1.06, different people 2.03 to 4.07. VGG16 with ImageNet weights was not
@@ -33,7 +35,7 @@ class Lookalike:
             f"{self.first} and {self.second} look like one person: their faces are as close to each other "
             f"(median distance {self.between:.3f}) as {self.first}'s own ({self.within_first:.3f}) and "
             f"{self.second}'s own ({self.within_second:.3f}); if they are one person, move the photos into one "
-            "folder of dataset/raw"
+            f"folder of {LAYOUT.raw}"
         )
 
     def to_dict(self) -> dict:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from faceops.data.dataset import NEGATIVES_FOLDER
+from faceops.core.layout import LAYOUT
 from faceops.data.detect import Box
 from faceops.data.images import is_image_name, load_image
 
-NEGATIVES_DIR = f"dataset/raw/{NEGATIVES_FOLDER}"
+NEGATIVES_DIR = LAYOUT.negatives
 CROP_MARGIN = 0.6  # a kept crop is the face box grown by this share on each side, as `faceops capture` saves photos
 
 

@@ -12,8 +12,9 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from faceops.core.layout import LAYOUT
 from faceops.core.params import ValidateParams
-from faceops.data.faces import MANIFEST_COLUMNS
+from faceops.data.manifest import MANIFEST_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -141,142 +142,18 @@ def validate_faces(
 ) -> ValidationReport:
     """Run every expectation on the manifest, its files, the per-person counts and the rejections."""
     gx = _Expectations()
-    checks: list[Check] = []
     faces = manifest.join(inspect_face_files(manifest))
-    columns = [c for c in MANIFEST_COLUMNS if c in manifest.columns]
-    key = ["path"] if "path" in faces.columns else None
-
-    kind, result = gx.run(faces, "ExpectTableColumnsToMatchSet", column_set=list(MANIFEST_COLUMNS), exact_match=False)
-    missing = sorted(set(MANIFEST_COLUMNS) - set(manifest.columns))
-    checks.append(
-        Check(
-            "manifest columns present",
-            kind,
-            "error",
-            result.success,
-            list(manifest.columns),
-            ", ".join(MANIFEST_COLUMNS),
-            [f"the manifest has no column {c!r}" for c in missing],
-        )
-    )
-
-    empty: list[str] = []
-    all_filled = True
-    for column in columns:
-        kind, result = gx.run(faces, "ExpectColumnValuesToNotBeNull", column=column, index=key)
-        all_filled &= result.success
-        for row in result.result.get("unexpected_index_list", []):
-            empty.append(f"{row.get('path', '?')}: column {column!r} is empty")
-    checks.append(
-        Check(
-            "manifest values not null",
-            "expect_column_values_to_not_be_null",
-            "error",
-            all_filled,
-            f"{len(empty)} empty values",
-            "none",
-            empty,
-        )
-    )
-
+    checks = [_columns_check(gx, faces, manifest), _not_null_check(gx, faces, manifest)]
     people = faces.groupby("person").size() if "person" in faces.columns else pd.Series(dtype=int)
     counts = people.rename("images").rename_axis("person").reset_index()
     people_checks, left_out = _people_checks(gx, counts, params)
-    checks.extend(people_checks)
-
-    kind, result = gx.run(
-        faces, "ExpectColumnValuesToBeInSet", column="readable", value_set=[True], index=["path", "unreadable_reason"]
-    )
-    checks.append(
-        Check(
-            "face files readable",
-            kind,
-            "error",
-            result.success,
-            f"{int((~faces['readable']).sum())} unreadable",
-            "all readable",
-            [
-                f"{row['path']}: unreadable ({row['unreadable_reason']})"
-                for row in result.result.get("unexpected_index_list", [])
-            ],
-        )
-    )
-    kind, result = gx.run(faces, "ExpectColumnValuesToBeInSet", column="mode", value_set=["RGB"], index=["path"])
-    checks.append(
-        Check(
-            "face files RGB",
-            kind,
-            "error",
-            result.success,
-            sorted(faces["mode"].dropna().unique().tolist()),
-            "RGB",
-            [
-                f"{row['path']}: colour mode {row['mode']}, expected RGB"
-                for row in result.result.get("unexpected_index_list", [])
-            ],
-        )
-    )
-    expected_size = f"{image_size}x{image_size}"
-    kind, result = gx.run(
-        faces, "ExpectColumnValuesToBeInSet", column="size", value_set=[expected_size], index=["path"]
-    )
-    checks.append(
-        Check(
-            "face files sized",
-            kind,
-            "error",
-            result.success,
-            sorted(faces["size"].dropna().unique().tolist()),
-            f"{expected_size} (base.image_size)",
-            [
-                f"{row['path']}: {row['size']} px, expected {expected_size} (base.image_size)"
-                for row in result.result.get("unexpected_index_list", [])
-            ],
-        )
-    )
-
-    duplicates: list[str] = []
+    checks += people_checks
+    checks += [_readable_check(gx, faces), _rgb_check(gx, faces), _size_check(gx, faces, image_size)]
     if "sha256" in faces.columns:
-        kind, result = gx.run(faces, "ExpectColumnValuesToBeUnique", column="sha256", index=["path", "person"])
-        groups: dict[str, list[str]] = {}
-        for row in result.result.get("unexpected_index_list", []):
-            groups.setdefault(row["sha256"], []).append(f"{row['path']} ({row['person']})")
-        duplicates = [f"identical images: {' = '.join(paths)}" for paths in groups.values()]
-        checks.append(
-            Check(
-                "no duplicate images",
-                kind,
-                "error",
-                result.success,
-                f"{len(groups)} duplicated",
-                "unique sha256",
-                duplicates,
-            )
-        )
-
+        checks.append(_duplicates_check(gx, faces))
     if {"path", "source"} <= set(faces.columns):
         checks.append(_one_crop_per_photo(gx, faces))
-    share = rejected / photos if photos else 0.0
-    rejections = pd.DataFrame([{"rejected_share": share}])
-    kind, result = gx.run(
-        rejections, "ExpectColumnValuesToBeBetween", column="rejected_share", max_value=params.max_rejected_share
-    )
-    checks.append(
-        Check(
-            "few photos rejected",
-            kind,
-            "error",
-            result.success,
-            round(share, 4),
-            f"<= {params.max_rejected_share} (validate.max_rejected_share)",
-            []
-            if result.success
-            else [
-                f"{rejected} of {photos} photos ({share:.1%}) were rejected by the faces stage, more than "
-                f"validate.max_rejected_share ({params.max_rejected_share:.0%}); reasons are in reports/faces.csv"
-            ],
-        )
-    )
+    checks.append(_rejections_check(gx, photos, rejected, params))
     report = ValidationReport(checks, faces=len(manifest), people=len(people), left_out=left_out)
     log.info(
         "%d checks on %d faces of %d people: %d failed, %d warnings",
@@ -287,6 +164,138 @@ def validate_faces(
         len(report.warnings),
     )
     return report
+
+
+def _columns_check(gx: _Expectations, faces: pd.DataFrame, manifest: pd.DataFrame) -> Check:
+    """Every column the faces stage writes is there (extra columns are allowed)."""
+    kind, result = gx.run(faces, "ExpectTableColumnsToMatchSet", column_set=list(MANIFEST_COLUMNS), exact_match=False)
+    missing = sorted(set(MANIFEST_COLUMNS) - set(manifest.columns))
+    return Check(
+        "manifest columns present",
+        kind,
+        "error",
+        result.success,
+        list(manifest.columns),
+        ", ".join(MANIFEST_COLUMNS),
+        [f"the manifest has no column {c!r}" for c in missing],
+    )
+
+
+def _not_null_check(gx: _Expectations, faces: pd.DataFrame, manifest: pd.DataFrame) -> Check:
+    """No empty cell in the manifest's columns, a line per empty cell naming the face and the column."""
+    key = ["path"] if "path" in faces.columns else None
+    empty: list[str] = []
+    all_filled = True
+    for column in [c for c in MANIFEST_COLUMNS if c in manifest.columns]:
+        kind, result = gx.run(faces, "ExpectColumnValuesToNotBeNull", column=column, index=key)
+        all_filled &= result.success
+        for row in result.result.get("unexpected_index_list", []):
+            empty.append(f"{row.get('path', '?')}: column {column!r} is empty")
+    return Check(
+        "manifest values not null",
+        "expect_column_values_to_not_be_null",
+        "error",
+        all_filled,
+        f"{len(empty)} empty values",
+        "none",
+        empty,
+    )
+
+
+def _readable_check(gx: _Expectations, faces: pd.DataFrame) -> Check:
+    """Every face file opens as an image."""
+    kind, result = gx.run(
+        faces, "ExpectColumnValuesToBeInSet", column="readable", value_set=[True], index=["path", "unreadable_reason"]
+    )
+    return Check(
+        "face files readable",
+        kind,
+        "error",
+        result.success,
+        f"{int((~faces['readable']).sum())} unreadable",
+        "all readable",
+        [
+            f"{row['path']}: unreadable ({row['unreadable_reason']})"
+            for row in result.result.get("unexpected_index_list", [])
+        ],
+    )
+
+
+def _rgb_check(gx: _Expectations, faces: pd.DataFrame) -> Check:
+    """Every face file is RGB, as the backbones take it."""
+    kind, result = gx.run(faces, "ExpectColumnValuesToBeInSet", column="mode", value_set=["RGB"], index=["path"])
+    return Check(
+        "face files RGB",
+        kind,
+        "error",
+        result.success,
+        sorted(faces["mode"].dropna().unique().tolist()),
+        "RGB",
+        [
+            f"{row['path']}: colour mode {row['mode']}, expected RGB"
+            for row in result.result.get("unexpected_index_list", [])
+        ],
+    )
+
+
+def _size_check(gx: _Expectations, faces: pd.DataFrame, image_size: int) -> Check:
+    """Every face file is base.image_size square, as the faces stage cut it."""
+    expected_size = f"{image_size}x{image_size}"
+    kind, result = gx.run(
+        faces, "ExpectColumnValuesToBeInSet", column="size", value_set=[expected_size], index=["path"]
+    )
+    return Check(
+        "face files sized",
+        kind,
+        "error",
+        result.success,
+        sorted(faces["size"].dropna().unique().tolist()),
+        f"{expected_size} (base.image_size)",
+        [
+            f"{row['path']}: {row['size']} px, expected {expected_size} (base.image_size)"
+            for row in result.result.get("unexpected_index_list", [])
+        ],
+    )
+
+
+def _duplicates_check(gx: _Expectations, faces: pd.DataFrame) -> Check:
+    """No image twice: a duplicate on both sides of the split leaks the answer, under two names it is a mix-up."""
+    kind, result = gx.run(faces, "ExpectColumnValuesToBeUnique", column="sha256", index=["path", "person"])
+    groups: dict[str, list[str]] = {}
+    for row in result.result.get("unexpected_index_list", []):
+        groups.setdefault(row["sha256"], []).append(f"{row['path']} ({row['person']})")
+    return Check(
+        "no duplicate images",
+        kind,
+        "error",
+        result.success,
+        f"{len(groups)} duplicated",
+        "unique sha256",
+        [f"identical images: {' = '.join(paths)}" for paths in groups.values()],
+    )
+
+
+def _rejections_check(gx: _Expectations, photos: int, rejected: int, params: ValidateParams) -> Check:
+    """Not too many photos rejected by the faces stage: many rejections point at a wrong setting or a bad import."""
+    share = rejected / photos if photos else 0.0
+    rejections = pd.DataFrame([{"rejected_share": share}])
+    kind, result = gx.run(
+        rejections, "ExpectColumnValuesToBeBetween", column="rejected_share", max_value=params.max_rejected_share
+    )
+    return Check(
+        "few photos rejected",
+        kind,
+        "error",
+        result.success,
+        round(share, 4),
+        f"<= {params.max_rejected_share} (validate.max_rejected_share)",
+        []
+        if result.success
+        else [
+            f"{rejected} of {photos} photos ({share:.1%}) were rejected by the faces stage, more than "
+            f"validate.max_rejected_share ({params.max_rejected_share:.0%}); reasons are in {LAYOUT.faces_report}"
+        ],
+    )
 
 
 def _one_crop_per_photo(gx: _Expectations, faces: pd.DataFrame) -> Check:
