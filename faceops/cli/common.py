@@ -14,7 +14,7 @@ RECORDS_HELP = (
 
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of 1 or more."""
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
     return int(text)
 
