@@ -55,10 +55,10 @@ def test_rejected_faces_stop_a_lookalike_being_named(tmp_path, lfw, monkeypatch)
     from helpers import make_project, sh
 
     from faceops.core.params import load_params
-    from faceops.data.capture import face_region, save_photo
     from faceops.data.images import load_image
     from faceops.data.manifest import read_split
     from faceops.data.negatives import CROP_MARGIN, read_rejections
+    from faceops.data.photos import face_region, save_photo
     from faceops.model.features import FeatureCache
     from faceops.model.predict import FacePredictor
     from faceops.model.recogniser import Recogniser

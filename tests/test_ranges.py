@@ -50,7 +50,10 @@ def _faceops(*args: str, cwd) -> subprocess.CompletedProcess:
             "argument --max-people: '-1' is not a whole number of 1 or more",
         ),
         (["import-lfw", "--max-people", "0"], "argument --max-people: '0' is not a whole number of 1 or more"),
-        (["import-lfw", "--max-people", "\u00b2"], "argument --max-people: '\u00b2' is not a whole number of 1 or more"),
+        (
+            ["import-lfw", "--max-people", "\u00b2"],
+            "argument --max-people: '\u00b2' is not a whole number of 1 or more",
+        ),
         (["serve", "--port", "70000"], "argument --port: '70000' is not allowed; give a whole number from 1 to 65535"),
         (["retrain", "--threshold", "2.5"], "argument --threshold: '2.5' is not allowed; give a number from 0 to 1"),
         (["report", "--threshold", "nan"], "argument --threshold: 'nan' is not allowed; give a number from 0 to 1"),

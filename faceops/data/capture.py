@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -23,12 +21,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from faceops.core.atomic import umask_mode
 from faceops.core.errors import FaceopsError, ImageError
 from faceops.core.names import person_name, refuse_second_spelling
 from faceops.data.dataset import not_regular
 from faceops.data.detect import Box, FaceDetector
 from faceops.data.images import is_image_name, load_image
+from faceops.data.photos import face_region, next_number, save_photo
 
 log = logging.getLogger(__name__)
 
@@ -172,38 +170,6 @@ def frames_from(source: str) -> Iterator[tuple[str, np.ndarray | ImageError]]:
             yield f"frame {index}", cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     finally:
         capture.release()
-
-
-def next_number(folder: Path, person: str) -> int:
-    pattern = re.compile(rf"^{re.escape(person)}_(\d+)\.jpg$")
-    numbers = [int(m.group(1)) for p in folder.glob("*.jpg") if (m := pattern.match(p.name))]
-    return max(numbers, default=0) + 1
-
-
-def save_photo(folder: Path, person: str, rgb: np.ndarray, number: int | None = None) -> Path:
-    """Write a photo as PERSON_NNNN.jpg under the first free number from `number` (default: the next one).
-
-    The file appears complete or not at all, and never replaces another photo: it is written aside and
-    then hard-linked into place, which fails if a concurrent writer took the name first."""
-    import cv2
-
-    folder.mkdir(parents=True, exist_ok=True)
-    number = number or next_number(folder, person)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{person}.", suffix=".jpg", dir=folder)
-    os.close(fd)
-    try:
-        if not cv2.imwrite(tmp_name, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            raise FaceopsError(f"{folder}: a photo cannot be written there")
-        os.chmod(tmp_name, umask_mode(0o666))
-        while True:
-            target = folder / f"{person}_{number:04d}.jpg"
-            try:
-                os.link(tmp_name, target)
-                return target
-            except FileExistsError:
-                number += 1
-    finally:
-        os.unlink(tmp_name)
 
 
 class Preview:
@@ -353,13 +319,3 @@ def _saved_hashes(folder: Path, detector: FaceDetector) -> list[np.ndarray]:
         if boxes:
             hashes.append(face_hash(rgb, boxes[0]))
     return hashes
-
-
-def face_region(rgb: np.ndarray, box: Box, margin: float) -> np.ndarray:
-    """The face box grown by `margin` on each side, clamped to the frame (no resizing: a raw photo)."""
-    height, width = rgb.shape[:2]
-    dx, dy = int(box.width * margin), int(box.height * margin)
-    return rgb[
-        max(0, box.y - dy) : min(height, box.y + box.height + dy),
-        max(0, box.x - dx) : min(width, box.x + box.width + dx),
-    ]

@@ -213,8 +213,8 @@ class FeedbackStore:
         self, records: list[FaceRecord], raw: str | os.PathLike[str], negatives: str | os.PathLike[str]
     ) -> list[Path]:
         """Corrections become photos of the person in `raw`; rejections photos in `negatives`/NAME."""
-        from faceops.data.capture import save_photo
         from faceops.data.images import decode_image
+        from faceops.data.photos import save_photo
 
         saved = []
         for record in records:
