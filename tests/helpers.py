@@ -21,8 +21,17 @@ FOUR_PEOPLE = ["Colin_Powell", "Donald_Rumsfeld", "George_W_Bush", "Tony_Blair"]
 # The S3 server's credentials (tests/conftest.py: s3). Made anew each run, so that finding them in the
 # workspace (whose tests hold this file) means a leak.
 ACCESS_KEY, SECRET_KEY = f"AKIA{secrets.token_hex(8).upper()}", f"faceops-secret-{secrets.token_hex(16)}"
-PROJECT_FILES = ("dvc.yaml", "Makefile", "Jenkinsfile", "pyproject.toml", "README.md", ".dockerignore", ".gitignore")
-PROJECT_FOLDERS = ("stages", "faceops", "tests", "docker", "jobs", "bench", "deploy")  # bench, deploy: tested
+PROJECT_FILES = (
+    "dvc.yaml",
+    "Makefile",
+    "Jenkinsfile",
+    "pyproject.toml",
+    "README.md",
+    ".dockerignore",
+    ".gitignore",
+    ".ci/run",
+)
+PROJECT_FOLDERS = ("stages", "faceops", "tests", "docker", "jobs", "bench", "deploy", "docs")  # the last three: tested
 # What the small test projects change in the committed params.yaml: small crops, one stranger, random
 # VGG16 weights (no download), two epochs, and a release gate that lets such a weak model go live.
 SMALL = {
@@ -82,6 +91,7 @@ def new_project(path: Path, **overrides: dict) -> Path:
     """A fresh git + DVC repository holding the project's pipeline and the SMALL settings, no data yet."""
     path.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, path / name)
     for folder in PROJECT_FOLDERS:
         shutil.copytree(REPO / folder, path / folder, ignore=shutil.ignore_patterns("__pycache__"))

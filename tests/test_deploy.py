@@ -1,8 +1,8 @@
 """The Jenkins deployment as files: the plugin closure, the agent's entrypoint, the `docker run` of every build
-step, compose, the Jenkinsfile's timeouts and README's stand-up commands.
+step, compose, the Jenkinsfile's timeouts and the stand-up commands of docs/jenkins.md.
 
 No Docker engine or Jenkins server exists here: the entrypoint runs on a copy of /etc, run-train.sh against a
-stand-in `docker` that records its arguments (the boundary), and README's commands that need no Docker run for
+stand-in `docker` that records its arguments (the boundary), and the stand-up's commands that need no Docker run for
 real in a copy of docker/jenkins; the `docker ...` ones are checked against the files they name.
 """
 
@@ -167,7 +167,7 @@ def test_compose_gives_the_agent_only_its_key():
     dockerfile = (JENKINS / "agent.Dockerfile").read_text()
     assert re.search(r"^FROM jenkins/ssh-agent:\d+\.\d+\.\d+-jdk21$", dockerfile, re.M)
     assert 'ENTRYPOINT ["/usr/local/bin/agent-entrypoint.sh"]' in dockerfile
-    assert "DOCKER_GID" not in (JENKINS / "env.example").read_text() + (REPO / "README.md").read_text()
+    assert "DOCKER_GID" not in (JENKINS / "env.example").read_text() + (REPO / "docs/jenkins.md").read_text()
     casc = (JENKINS / "casc.yaml").read_text()
     assert "pipelineTriggers" in casc and "triggers { scm(" not in casc
 
@@ -303,22 +303,22 @@ def test_timeouts_bound_stages_not_post():
     assert 'unstable("the report could not be sent' in text
 
 
-# ---- README's stand-up: run as written ----
+# ---- the stand-up in docs/jenkins.md: run as written ----
 
 
-def readme_standup() -> list[str]:
-    """The commands of README's Jenkins stand-up: the ```sh block after **Stand-up**, one per line."""
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("**Stand-up**") :]
+def standup_commands() -> list[str]:
+    """The commands of the Jenkins stand-up (docs/jenkins.md): the ```sh block after "## Stand-up", one a line."""
+    text = (REPO / "docs/jenkins.md").read_text()
+    section = text[text.index("## Stand-up") :]
     block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
     return [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def test_readme_standup_works_as_written(tmp_path):
+def test_standup_works_as_written(tmp_path):
     """Every command that needs no Docker runs, in order, from the root of a copy of the repository's deployment
     files; the result has every secret compose mounts, readable by uid 1000 in the containers (compose file
     secrets keep the host's owner and mode) and closed to other host users by the folder's mode."""
-    commands = readme_standup()
+    commands = standup_commands()
     assert not any(command.startswith("cd ") or " cd " in command for command in commands), "no folder changes"
     (tmp_path / "docker").mkdir()
     shutil.copytree(JENKINS, tmp_path / "docker/jenkins", ignore=shutil.ignore_patterns("secrets", ".env"))
@@ -331,15 +331,15 @@ def test_readme_standup_works_as_written(tmp_path):
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
     for name, secret in compose["secrets"].items():
         path = (tmp_path / "docker/jenkins" / secret["file"]).resolve()
-        assert path.is_file() and path.stat().st_size > 0, f"README writes no {secret['file']} ({name})"
+        assert path.is_file() and path.stat().st_size > 0, f"the stand-up writes no {secret['file']} ({name})"
         assert stat.S_IMODE(path.stat().st_mode) & 0o004, f"{path.name}: uid 1000 in the container cannot read it"
     assert (tmp_path / "docker/jenkins/.env").read_text() == (JENKINS / "env.example").read_text()
 
 
-def test_readme_standup_docker_commands_name_what_exists():
+def test_standup_docker_commands_name_what_exists():
     """The `docker` commands: the compose file, the volumes the Jenkinsfile's steps mount, the photos folder
     the Makefile's demo uses, all as seen from the repository root."""
-    commands = [command for command in readme_standup() if command.startswith("docker ")]
+    commands = [command for command in standup_commands() if command.startswith("docker ")]
     run_train = (REPO / "docker/run-train.sh").read_text()
     makefile = (REPO / "Makefile").read_text()
     for command in commands:
