@@ -4,7 +4,7 @@
 #   docker run -p 8000:8000 --env-file faceops.env faceops-serve
 # The container binds 0.0.0.0, so it starts only with API keys (faceops serve refuses otherwise):
 # faceops.env holds FACEOPS_API_KEYS=predict:KEY1,admin:KEY2 and FACEOPS_ALLOWED_HOSTS=localhost,faces.example.org
-# (the names clients use to reach it). Put TLS in front of it with a reverse proxy (README: Exposing the service).
+# (the names clients use to reach it). Put TLS in front of it with a reverse proxy (docs/serving.md, "Exposing the service").
 FROM python:3.11-slim-bookworm
 
 WORKDIR /opt/faceops

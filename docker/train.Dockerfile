@@ -9,7 +9,7 @@
 # driver CUDA 12.5 shipped with, docs.nvidia.com CUDA Toolkit release notes, table 3). Not 525: CUDA's
 # minor-version compatibility lets 12.x libraries run on an older 12.x driver, but not PTX compiled by a newer
 # toolchain than the driver's, which XLA's JIT and cuDNN 9 can need (CUDA Compatibility guide, "Minor Version
-# Compatibility" limitations). README, "Jenkins", says the same.
+# Compatibility" limitations). docs/jenkins.md says the same.
 # Not tensorflow/tensorflow:2.18.0-gpu: that image ships cuDNN 8.9, TF 2.18 skips the GPU and trains on the
 # CPU without failing (tensorflow/tensorflow#62412). `faceops doctor --require-gpu`, the first step of every
 # build, fails when no GPU is seen.
