@@ -117,7 +117,7 @@ def serve(
     if not keys and not is_loopback(host) and not insecure:
         raise FaceopsError(
             f"--host {host} would let anyone who can reach this machine use the service without a key; "
-            f"set {KEYS_VARIABLE} (see docs/serving.md, "Exposing the service") or pass --insecure"
+            f"set {KEYS_VARIABLE} (see docs/serving.md, 'Exposing the service') or pass --insecure"
         )
     if not keys and not is_loopback(host):
         log.warning("serving on %s without API keys (--insecure): anyone who can reach it may use it", host)
