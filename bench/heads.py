@@ -36,7 +36,7 @@ def main() -> None:
     from sklearn.model_selection import StratifiedKFold
 
     from faceops.core.params import load_params
-    from faceops.model.backbones import build_extractor, keras_module
+    from faceops.model.backbones import get_backbone, keras_module
     from faceops.model.features import FaceFile, FeatureCache
     from faceops.model.recogniser import build_head
     from faceops.model.train import balanced_class_weights, fit_keras_head, fit_sklearn_logistic
@@ -46,8 +46,8 @@ def main() -> None:
     train = split[split["subset"] == "train"]
     labels = sorted(train["person"].unique())
     y = train["person"].map({name: i for i, name in enumerate(labels)}).to_numpy()
-    extractor = build_extractor(
-        params.train.backbone, params.train.weights, params.base.image_size, params.base.seed, params.faces.margin
+    extractor = get_backbone(params.train.backbone).build(
+        params.train.weights, params.base.image_size, params.base.seed, params.faces.margin
     )
     x = FeatureCache(".faceops/features").features(extractor, FaceFile.rows(train))
     keras = keras_module()

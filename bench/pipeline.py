@@ -80,7 +80,7 @@ def reference_rate(project: Path, limit: int = 150) -> float:
 
     from faceops.data.detect import Box
     from faceops.data.images import load_image
-    from faceops.model.backbones import DlibExtractor
+    from faceops.model.backbones.dlib_resnet import DlibExtractor
 
     extractor = DlibExtractor(96, 0.2)
     with open(project / "data/faces.csv") as handle:

@@ -8,9 +8,9 @@ import sys
 from faceops.core.atomic import write_json
 from faceops.core.entry import run_stage
 from faceops.core.params import load_params
-from faceops.data.lookalike import lookalikes, skipped_because
+from faceops.data.lookalike import lookalikes
 from faceops.data.manifest import read_manifest
-from faceops.model.backbones import build_extractor
+from faceops.model.backbones import get_backbone
 from faceops.model.features import FaceFile, FeatureCache
 
 
@@ -22,15 +22,14 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params()
-    skipped = skipped_because(params.train.backbone, params.train.weights)
+    backbone = get_backbone(params.train.backbone)
+    skipped = backbone.lookalike_skip(params.train.weights)
     if skipped:
         write_json(args.report, {"backbone": params.train.backbone, "skipped": skipped, "pairs": []})
         print(f"lookalikes: not checked: {skipped}", file=sys.stderr)
         return
     manifest = read_manifest(args.manifest)
-    extractor = build_extractor(
-        params.train.backbone, params.train.weights, params.base.image_size, params.base.seed, params.faces.margin
-    )
+    extractor = backbone.build(params.train.weights, params.base.image_size, params.base.seed, params.faces.margin)
     features = FeatureCache(args.cache_dir).features(extractor, FaceFile.rows(manifest))
     pairs = lookalikes(features, manifest["person"].tolist())
     write_json(args.report, {"backbone": params.train.backbone, "pairs": [pair.to_dict() for pair in pairs]})

@@ -9,7 +9,7 @@ from helpers import make_project, sh
 from faceops.data.detect import Box
 from faceops.data.faces import extract_faces
 from faceops.data.images import load_image
-from faceops.model.backbones import DlibExtractor
+from faceops.model.backbones.dlib_resnet import DlibExtractor
 from faceops.model.features import FaceFile, FeatureCache
 
 

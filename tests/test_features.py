@@ -7,7 +7,7 @@ from faceops.core.errors import FaceopsError
 from faceops.core.params import AugmentParams
 from faceops.data.faces import extract_faces
 from faceops.data.images import load_image
-from faceops.model.backbones import Vgg16Extractor, build_vgg16_base, weights_identity
+from faceops.model.backbones.vgg16 import Vgg16Extractor, build_vgg16_base, weights_identity
 from faceops.model.features import ORIGINAL, FaceFile, FeatureCache, table_checksum, training_variants
 
 
@@ -65,7 +65,7 @@ def test_new_images_only_compute_the_new_ones(tmp_path, faces):
 def test_variants_are_cached_separately_and_differ(tmp_path, faces):
     files = faces[32]
     extractor = _extractor(32)
-    variants = training_variants(AugmentParams(flip=True, copies=1), seed=0)
+    variants = training_variants(AugmentParams(flip=True, copies=1), 0, "vgg16")
     assert [v.key.split("|")[0] for v in variants] == ["original", "flip", "jitter0"]
     assert [v.label for v in training_variants(AugmentParams(), 0, "dlib_resnet")] == ["original"]
     assert [v.label for v in training_variants(AugmentParams(), 0, "vgg16")] == ["original", "flip"]

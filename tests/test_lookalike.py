@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from helpers import new_project, sh
 
-from faceops.data.lookalike import lookalikes, skipped_because
+from faceops.data.lookalike import lookalikes
+from faceops.model.backbones import get_backbone
 
 
 def _faces(rng, centre, n, spread=0.3):
@@ -27,8 +28,9 @@ def test_one_person_under_two_names_is_flagged_naming_both():
 
 
 def test_random_vgg16_features_are_not_checked():
-    assert skipped_because("vgg16", None) == "VGG16 with random weights (tests only) tells no two people apart"
-    assert skipped_because("vgg16", "imagenet") is None and skipped_because("dlib_resnet", None) is None
+    vgg16, dlib = get_backbone("vgg16"), get_backbone("dlib_resnet")
+    assert vgg16.lookalike_skip(None) == "VGG16 with random weights (tests only) tells no two people apart"
+    assert vgg16.lookalike_skip("imagenet") is None and dlib.lookalike_skip(None) is None
 
 
 @pytest.mark.slow

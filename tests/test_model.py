@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from faceops.model.backbones import DlibExtractor, keras_module
+from faceops.model.backbones import keras_module
+from faceops.model.backbones.dlib_resnet import DlibExtractor
 from faceops.model.recogniser import NumpyHead, assemble, build_head
 
 

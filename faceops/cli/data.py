@@ -48,7 +48,7 @@ def _import_lfw(args: argparse.Namespace) -> int:
 
 
 def _check_weights(args: argparse.Namespace) -> int:
-    from faceops.model.backbones import imagenet_unreachable_message, imagenet_weights_available
+    from faceops.model.backbones.vgg16 import imagenet_unreachable_message, imagenet_weights_available
 
     available, reason = imagenet_weights_available()
     if available:

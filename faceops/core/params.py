@@ -17,6 +17,9 @@ from faceops.core.config import from_mapping, load_params_file
 from faceops.core.errors import FaceopsError
 
 PARAMS_FILE = "params.yaml"
+# The backbones train.backbone (and a model card) may name: those faceops.model.backbones registers, which refuses to
+# load unless they are these, in this order (core cannot import that layer to ask it).
+BACKBONE_NAMES = ("vgg16", "dlib_resnet")
 
 
 def _require(key: str, value: Any, ok: bool, allowed: str) -> None:
@@ -110,8 +113,8 @@ class UnknownParams:
 
 @dataclass(frozen=True)
 class AugmentParams:
-    # A mirrored copy of every training face. "auto": for vgg16, not for dlib_resnet, whose descriptor they do not
-    # help (LFW-61, bench/pipeline.py: 98.5 % with mirrors, 99.0 % without, and 100 s less on 2 cores).
+    # A mirrored copy of every training face. "auto": for a backbone they help (its `mirrors_help`,
+    # faceops.model.backbones).
     flip: bool | Literal["auto"] = "auto"
     copies: int = 0  # randomly jittered copies per training face
     rotation: float = 10.0  # degrees, either way
@@ -126,14 +129,14 @@ class AugmentParams:
         _require("zoom", self.zoom, 0 <= self.zoom <= 0.5, "0 to 0.5")
         _require("brightness", self.brightness, 0 <= self.brightness <= 0.9, "0 to 0.9")
 
-    def mirrors(self, backbone: str) -> bool:
-        """Whether training adds mirrored faces for this backbone."""
-        return backbone != "dlib_resnet" if self.flip == "auto" else bool(self.flip)
+    def mirrors(self, helps: bool) -> bool:
+        """Whether training adds mirrored faces; `helps`: whether they help the backbone, what "auto" follows."""
+        return helps if self.flip == "auto" else bool(self.flip)
 
 
 @dataclass(frozen=True)
 class TrainParams:
-    backbone: Literal["vgg16", "dlib_resnet"] = "vgg16"
+    backbone: Literal[BACKBONE_NAMES] = "vgg16"
     weights: str | None = "imagenet"  # vgg16 only: "imagenet", a path to a .h5 file, or null (random, for tests)
     head: Literal["dense", "logistic", "sklearn_logistic"] = "dense"
     epochs: int = 40

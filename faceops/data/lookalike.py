@@ -18,7 +18,7 @@ from faceops.core.layout import LAYOUT
 # two people's own median distances. Measured on LFW (4 people, 20 photos each) with dlib's descriptor: one person's
 # photos split in two halves 0.93 to 1.06, different people 2.03 to 4.07. VGG16 with ImageNet weights was not
 # measured here (no download); VGG16 with random weights tells no one apart (different people 0.95 to 1.03), so
-# the check is skipped for it (`skipped_because`).
+# the check is skipped for it (the backbone's `lookalike_skip`, faceops.model.backbones).
 LOOKALIKE_RATIO = 1.25
 
 
@@ -40,13 +40,6 @@ class Lookalike:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "message": self.message()}
-
-
-def skipped_because(backbone: str, weights: str | None) -> str | None:
-    """Why a backbone's features cannot tell lookalikes from different people, or None when they can."""
-    if backbone == "vgg16" and weights is None:
-        return "VGG16 with random weights (tests only) tells no two people apart"
-    return None
 
 
 def _units(features: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from faceops.core.atomic import read_json, write_json
 from faceops.core.config import from_mapping
 from faceops.core.errors import FaceopsError
-from faceops.core.params import FacesParams
+from faceops.core.params import BACKBONE_NAMES, FacesParams
 
 # models/model.json's own format, independent of params.yaml: a new params key never makes a card unreadable.
 # 1: written until gate v2 (key `format`, faces and train as the params dataclasses); 2: `schema_version`, crop
@@ -96,10 +96,10 @@ class CropSettings:
 @dataclass(frozen=True)
 class ModelCard:
     labels: tuple[str, ...]  # the people, in the model's output order
-    backbone: Literal["vgg16", "dlib_resnet"]
-    weights: str | None  # vgg16: the train.weights setting it was trained with
+    backbone: Literal[BACKBONE_NAMES]
+    weights: str | None  # the train.weights setting it was trained with, for a backbone it applies to
     weights_description: str  # for people: "ImageNet weights", "RANDOM weights …", "dlib ResNet v1 …"
-    weights_identity: str | None  # vgg16: what its features depend on (the feature cache key)
+    weights_identity: str | None  # what its weights are (part of the feature cache key); None: no weights setting
     feature_key: str
     image_size: int
     n_features: int

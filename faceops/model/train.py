@@ -12,14 +12,16 @@ import numpy as np
 import pandas as pd
 
 from faceops.core.errors import FaceopsError
+from faceops.core.layout import LAYOUT
 from faceops.core.params import FacesParams, TrainParams
 from faceops.data.negatives import Rejection, rejection_inputs
 from faceops.data.split import split_manifest
-from faceops.model.backbones import backbone_description, build_extractor, keras_module
+from faceops.model.backbones import FeatureExtractor, get_backbone, keras_module
 from faceops.model.card import CropSettings, ModelCard, OpenSet, package_versions
 from faceops.model.features import ORIGINAL, FaceFile, FeatureCache, training_variants
 from faceops.model.recogniser import assemble, build_head, centroid_distances, person_centroids
 from faceops.model.rotation import (
+    Calibration,
     StrangerCount,
     calibrate_unknown,
     cross_validated_false_accepts,
@@ -161,7 +163,7 @@ def rotation_evidence(
 
 ONE_PERSON = (
     "training needs faces of at least 2 people, or of 1 person ({name}) and of others: add a second person's "
-    "photos to dataset/raw/<name>/, or other people's faces to dataset/raw/.negatives/others/ "
+    f"photos to {LAYOUT.raw}/<name>/, or other people's faces to {LAYOUT.negatives}/others/ "
     '(an "is this me?" recogniser)'
 )
 
@@ -249,6 +251,235 @@ def fit_keras_head(
     ]
 
 
+@dataclass(frozen=True)
+class TrainingSet:
+    """The split's training faces: the people in the model's output order, and the head's fit and validation
+    shares of their faces."""
+
+    labels: list[str]
+    train: pd.DataFrame
+    fit: pd.DataFrame
+    val: pd.DataFrame
+
+    @property
+    def index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.labels)}
+
+
+def training_set(split: pd.DataFrame, params: TrainParams, seed: int, rejections: Sequence[Rejection]) -> TrainingSet:
+    """The people and faces to train on, refused in one line when a model cannot be trained from them."""
+    train = split[split["subset"] == "train"]
+    labels = sorted(train["person"].unique())
+    if not labels:
+        raise FaceopsError(f"nobody to train: the split has no training faces (see {LAYOUT.data_validation})")
+    if len(labels) == 1 and not rejections:
+        raise FaceopsError(ONE_PERSON.format(name=labels[0]))
+    if len(labels) == 1 and params.head == "sklearn_logistic":
+        raise FaceopsError(
+            "train.head is 'sklearn_logistic', which needs 2 people; allowed with 1 person: dense, logistic"
+        )
+    if params.validation_share > 0:
+        marked = split_manifest(train, params.validation_share, seed + 1)
+        fit, val = marked[marked["subset"] == "train"], marked[marked["subset"] == "test"]
+    else:
+        fit, val = train, train.iloc[:0]
+    return TrainingSet(labels, train, fit, val)
+
+
+@dataclass(frozen=True)
+class TrainingFeatures:
+    """The backbone's features of the fit share (every variant, the originals first) and of the validation share."""
+
+    x_fit: np.ndarray
+    y_fit: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    originals: int  # rows of x_fit that are the original faces
+    seconds: float
+
+
+def extract_features(
+    data: TrainingSet, image_size: int, seed: int, faces: FacesParams, params: TrainParams, cache: FeatureCache
+) -> tuple[FeatureExtractor, TrainingFeatures]:
+    """The backbone, built from the settings, and its features of the training faces (cached)."""
+    started = time.perf_counter()
+    extractor = get_backbone(params.backbone).build(params.weights, image_size, seed, faces.margin)
+    variants = training_variants(params.augment, seed, params.backbone)
+    index = data.index
+    x_fit = np.concatenate([cache.features(extractor, FaceFile.rows(data.fit), v) for v in variants])
+    y_fit = np.tile(data.fit["person"].map(index).to_numpy(), len(variants))
+    x_val = cache.features(extractor, FaceFile.rows(data.val), ORIGINAL)
+    y_val = data.val["person"].map(index).to_numpy()
+    features = TrainingFeatures(x_fit, y_fit, x_val, y_val, len(data.fit), time.perf_counter() - started)
+    log.info(
+        "features: fit %s (%d faces x %d variants), validation %s; cache %d hits, %d misses, %.1f s",
+        x_fit.shape,
+        len(data.fit),
+        len(variants),
+        x_val.shape,
+        cache.hits,
+        cache.misses,
+        features.seconds,
+    )
+    return extractor, features
+
+
+@dataclass(frozen=True)
+class FittedHead:
+    head: Any
+    history: list[dict]
+    last: dict  # the history row the head was kept at
+    seconds: float
+
+
+def fit_head(keras: Any, features: TrainingFeatures, n_classes: int, params: TrainParams, seed: int) -> FittedHead:
+    """The head train.head names, fitted on the features (seeded)."""
+    x_fit, y_fit, x_val, y_val = features.x_fit, features.y_fit, features.x_val, features.y_val
+    keras.utils.set_random_seed(seed)
+    kind = "logistic" if params.head == "sklearn_logistic" else params.head
+    head = build_head(x_fit, n_classes, kind, params.dense_units, params.dropout, params.activation)
+    weights = balanced_class_weights(y_fit, n_classes) if params.class_weights == "balanced" else None
+    started = time.perf_counter()
+    if params.head == "sklearn_logistic":
+        history, last = fit_sklearn_logistic(x_fit, y_fit, x_val, y_val, n_classes, weights, head)
+    else:
+        history = fit_keras_head(keras, head, params, x_fit, y_fit, x_val, y_val, weights, seed)
+        last = history[-1]
+    return FittedHead(head, history, last, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class OpenSetFit:
+    """The "unknown" answer's calibration: each person's reference, the threshold and what it was measured on."""
+
+    centroids: np.ndarray
+    calibration: Calibration
+    evidence: OpenSetEvidence
+    genuine: np.ndarray  # held-out faces' distances to their own reference
+    genuine_labels: np.ndarray
+    per_person: tuple[float, ...]
+    rejected: list[tuple[int, float]]
+
+
+def fit_open_set(
+    extractor: FeatureExtractor,
+    data: TrainingSet,
+    features: TrainingFeatures,
+    rejections: Sequence[Rejection],
+    strangers: int,
+    seed: int,
+    params: TrainParams,
+) -> OpenSetFit:
+    """References from the original fit faces; the threshold calibrated on strangers (every training and
+    validation face, held out in rotation, and the negatives), lowered per person by the rejections."""
+    n, labels, unknown = features.originals, data.labels, params.unknown
+    x_orig, y_orig = features.x_fit[:n], features.y_fit[:n]  # originals come first
+    centroids = person_centroids(x_orig, y_orig, len(labels))
+    x_all, y_all = np.concatenate([x_orig, features.x_val]), np.concatenate([y_orig, features.y_val])
+    all_distances = centroid_distances(x_all, centroids)
+    rejected, negatives = negative_distances(extractor, rejections, data.index, centroids)
+    evidence = rotation_evidence(all_distances, y_all, labels, negatives, strangers, seed, unknown.target_far)
+    x_ref, y_ref = (features.x_val, features.y_val) if len(data.val) else (x_orig, y_orig)
+    genuine = centroid_distances(x_ref, centroids)[np.arange(len(y_ref)), y_ref]
+    calibration = calibrate_unknown(evidence.impostor, genuine, unknown.target_far)
+    own = all_distances[np.arange(len(y_all)), y_all]
+    per_person, floored = person_thresholds(
+        calibration.threshold, rejected, own, y_all, len(labels), unknown.max_person_frr
+    )
+    if rejected:
+        lowered = [labels[i] for i, value in enumerate(per_person) if value < round(calibration.threshold, 6)]
+        log.info(
+            "rejections: %d faces said not to be %d people; threshold lowered for %d (%s)%s",
+            len(rejected),
+            len({person for person, _ in rejected}),
+            len(lowered),
+            ", ".join(lowered) or "none",
+            f"; held at max_person_frr for {', '.join(labels[i] for i in floored)}" if floored else "",
+        )
+    log.info(
+        "unknown: threshold %.4f lets %.2f%% of %d impostor faces through (target %.2f%%); "
+        "%.2f%% of %d validation faces fall outside it; rotation: %d false accepts in %d stranger faces (%d folds)",
+        calibration.threshold,
+        100 * calibration.far,
+        calibration.impostors,
+        100 * unknown.target_far,
+        100 * calibration.frr,
+        len(genuine),
+        evidence.strangers.false_accepts,
+        evidence.strangers.stranger_faces,
+        evidence.strangers.folds,
+    )
+    return OpenSetFit(centroids, calibration, evidence, genuine, y_ref, per_person, rejected)
+
+
+def train_metrics(
+    data: TrainingSet, features: TrainingFeatures, fitted: FittedHead, open_set: OpenSetFit, cache: FeatureCache
+) -> dict:
+    """metrics/train.json: the head's last figures, the faces, the time taken and the open-set calibration."""
+    last, calibration, strangers = fitted.last, open_set.calibration, open_set.evidence.strangers
+    return {
+        "train_accuracy": last["accuracy"],
+        "train_loss": last["loss"],
+        "val_accuracy": last.get("val_accuracy"),
+        "epochs_run": len(fitted.history),
+        "people": len(data.labels),
+        "train_faces": int(len(data.fit)),
+        "val_faces": int(len(data.val)),
+        "feature_seconds": round(features.seconds, 2),
+        "head_seconds": round(fitted.seconds, 2),
+        "cache_hits": cache.hits,
+        "cache_misses": cache.misses,
+        "unknown_threshold": round(calibration.threshold, 4),
+        "unknown_expected_frr": round(calibration.frr, 4),
+        "rejections": len(open_set.rejected),
+        "stranger_faces": strangers.stranger_faces,
+        "false_accepts": strangers.false_accepts,
+    }
+
+
+def model_card(
+    data: TrainingSet,
+    image_size: int,
+    faces: FacesParams,
+    params: TrainParams,
+    extractor: FeatureExtractor,
+    open_set: OpenSetFit,
+    metrics: dict,
+) -> ModelCard:
+    """The card the model is saved with: its people, backbone, crop and train settings, and the open set."""
+    backbone, calibration, strangers = get_backbone(params.backbone), open_set.calibration, open_set.evidence.strangers
+    n_classes = len(data.labels)
+    return ModelCard(
+        labels=tuple(data.labels),
+        backbone=params.backbone,
+        weights=backbone.weights_setting(params.weights),
+        weights_description=backbone.describe(params.weights),
+        weights_identity=extractor.identity,
+        feature_key=extractor.key,
+        image_size=image_size,
+        n_features=extractor.n_features,
+        train_faces=int(len(data.train)),
+        faces=CropSettings.of(faces),
+        train=asdict(params),
+        open_set=OpenSet(
+            threshold=round(calibration.threshold, 6),
+            centroids=tuple(tuple(row) for row in np.round(open_set.centroids, 6).tolist()),
+            target_far=params.unknown.target_far,
+            expected_far=round(calibration.far, 6),
+            expected_frr=round(calibration.frr, 6),
+            impostor_faces=calibration.impostors,
+            **drift_baseline(open_set.genuine, open_set.genuine_labels, n_classes, calibration.threshold),
+            person_thresholds=open_set.per_person if open_set.rejected else (),
+            rejections=len(open_set.rejected),
+            stranger_faces=strangers.stranger_faces,
+            false_accepts=strangers.false_accepts,
+            rotation_folds=strangers.folds,
+        ),
+        metrics=metrics,
+        versions=package_versions(),
+    )
+
+
 def train_recogniser(
     split: pd.DataFrame,
     image_size: int,
@@ -268,142 +499,19 @@ def train_recogniser(
     held out of the open-set calibration in rotation (faceops.model.rotation), which measures the false accepts.
     """
     keras = keras_module()
-    train = split[split["subset"] == "train"]
-    labels = sorted(train["person"].unique())
-    if not labels:
-        raise FaceopsError("nobody to train: the split has no training faces (see reports/data_validation.json)")
-    if len(labels) == 1 and not rejections:
-        raise FaceopsError(ONE_PERSON.format(name=labels[0]))
-    if len(labels) == 1 and params.head == "sklearn_logistic":
-        raise FaceopsError(
-            "train.head is 'sklearn_logistic', which needs 2 people; allowed with 1 person: dense, logistic"
-        )
-    index = {name: i for i, name in enumerate(labels)}
-    if params.validation_share > 0:
-        marked = split_manifest(train, params.validation_share, seed + 1)
-        fit, val = marked[marked["subset"] == "train"], marked[marked["subset"] == "test"]
-    else:
-        fit, val = train, train.iloc[:0]
-
-    started = time.perf_counter()
-    extractor = build_extractor(params.backbone, params.weights, image_size, seed, faces.margin)
-    variants = training_variants(params.augment, seed, params.backbone)
-    x_fit = np.concatenate([cache.features(extractor, FaceFile.rows(fit), v) for v in variants])
-    y_fit = np.tile(fit["person"].map(index).to_numpy(), len(variants))
-    x_val = cache.features(extractor, FaceFile.rows(val), ORIGINAL)
-    y_val = val["person"].map(index).to_numpy()
-    feature_seconds = time.perf_counter() - started
-    log.info(
-        "features: fit %s (%d faces x %d variants), validation %s; cache %d hits, %d misses, %.1f s",
-        x_fit.shape,
-        len(fit),
-        len(variants),
-        x_val.shape,
-        cache.hits,
-        cache.misses,
-        feature_seconds,
-    )
-
-    keras.utils.set_random_seed(seed)
-    kind = "logistic" if params.head == "sklearn_logistic" else params.head
-    head = build_head(x_fit, len(labels), kind, params.dense_units, params.dropout, params.activation)
-    weights = balanced_class_weights(y_fit, len(labels)) if params.class_weights == "balanced" else None
-    started = time.perf_counter()
-    if params.head == "sklearn_logistic":
-        history, last = fit_sklearn_logistic(x_fit, y_fit, x_val, y_val, len(labels), weights, head)
-    else:
-        history = fit_keras_head(keras, head, params, x_fit, y_fit, x_val, y_val, weights, seed)
-        last = history[-1]
-    head_seconds = time.perf_counter() - started
-    centroids = person_centroids(x_fit[: len(fit)], y_fit[: len(fit)], len(labels))  # originals come first
-    # Strangers: every training and validation face, held out in rotation, and the negatives.
-    x_all, y_all = np.concatenate([x_fit[: len(fit)], x_val]), np.concatenate([y_fit[: len(fit)], y_val])
-    all_distances = centroid_distances(x_all, centroids)
-    rejected, negatives = negative_distances(extractor, rejections, index, centroids)
-    evidence = rotation_evidence(all_distances, y_all, labels, negatives, strangers, seed, params.unknown.target_far)
-    x_ref, y_ref = (x_val, y_val) if len(val) else (x_fit[: len(fit)], y_fit[: len(fit)])
-    genuine = centroid_distances(x_ref, centroids)[np.arange(len(y_ref)), y_ref]
-    calibration = calibrate_unknown(evidence.impostor, genuine, params.unknown.target_far)
-    own = all_distances[np.arange(len(y_all)), y_all]
-    per_person, floored = person_thresholds(
-        calibration.threshold, rejected, own, y_all, len(labels), params.unknown.max_person_frr
-    )
-    if rejected:
-        lowered = [labels[i] for i, value in enumerate(per_person) if value < round(calibration.threshold, 6)]
-        log.info(
-            "rejections: %d faces said not to be %d people; threshold lowered for %d (%s)%s",
-            len(rejected),
-            len({person for person, _ in rejected}),
-            len(lowered),
-            ", ".join(lowered) or "none",
-            f"; held at max_person_frr for {', '.join(labels[i] for i in floored)}" if floored else "",
-        )
-    log.info(
-        "unknown: threshold %.4f lets %.2f%% of %d impostor faces through (target %.2f%%); "
-        "%.2f%% of %d validation faces fall outside it; rotation: %d false accepts in %d stranger faces (%d folds)",
-        calibration.threshold,
-        100 * calibration.far,
-        calibration.impostors,
-        100 * params.unknown.target_far,
-        100 * calibration.frr,
-        len(genuine),
-        evidence.strangers.false_accepts,
-        evidence.strangers.stranger_faces,
-        evidence.strangers.folds,
-    )
+    data = training_set(split, params, seed, rejections)
+    extractor, features = extract_features(data, image_size, seed, faces, params, cache)
+    fitted = fit_head(keras, features, len(data.labels), params, seed)
+    open_set = fit_open_set(extractor, data, features, rejections, strangers, seed, params)
+    last = fitted.last
     log.info(
         "head %s: %d epochs in %.1f s; train accuracy %.3f%s",
-        [extractor.n_features, *([params.dense_units] if params.head == "dense" else []), len(labels)],
-        len(history),
-        head_seconds,
+        [extractor.n_features, *([params.dense_units] if params.head == "dense" else []), len(data.labels)],
+        len(fitted.history),
+        fitted.seconds,
         last["accuracy"],
         f", validation accuracy {last['val_accuracy']:.3f}" if "val_accuracy" in last else "",
     )
-    metrics = {
-        "train_accuracy": last["accuracy"],
-        "train_loss": last["loss"],
-        "val_accuracy": last.get("val_accuracy"),
-        "epochs_run": len(history),
-        "people": len(labels),
-        "train_faces": int(len(fit)),
-        "val_faces": int(len(val)),
-        "feature_seconds": round(feature_seconds, 2),
-        "head_seconds": round(head_seconds, 2),
-        "cache_hits": cache.hits,
-        "cache_misses": cache.misses,
-    }
-    metrics["unknown_threshold"] = round(calibration.threshold, 4)
-    metrics["unknown_expected_frr"] = round(calibration.frr, 4)
-    metrics["rejections"] = len(rejected)
-    metrics["stranger_faces"] = evidence.strangers.stranger_faces
-    metrics["false_accepts"] = evidence.strangers.false_accepts
-    card = ModelCard(
-        labels=tuple(labels),
-        backbone=params.backbone,
-        weights=params.weights if params.backbone == "vgg16" else None,
-        weights_description=backbone_description(params.backbone, params.weights),
-        weights_identity=getattr(extractor, "identity", None),
-        feature_key=extractor.key,
-        image_size=image_size,
-        n_features=extractor.n_features,
-        train_faces=int(len(train)),
-        faces=CropSettings.of(faces),
-        train=asdict(params),
-        open_set=OpenSet(
-            threshold=round(calibration.threshold, 6),
-            centroids=tuple(tuple(row) for row in np.round(centroids, 6).tolist()),
-            target_far=params.unknown.target_far,
-            expected_far=round(calibration.far, 6),
-            expected_frr=round(calibration.frr, 6),
-            impostor_faces=calibration.impostors,
-            **drift_baseline(genuine, y_ref, len(labels), calibration.threshold),
-            person_thresholds=per_person if rejected else (),
-            rejections=len(rejected),
-            stranger_faces=evidence.strangers.stranger_faces,
-            false_accepts=evidence.strangers.false_accepts,
-            rotation_folds=evidence.strangers.folds,
-        ),
-        metrics=metrics,
-        versions=package_versions(),
-    )
-    return TrainResult(assemble(extractor, head), card, history, metrics)
+    metrics = train_metrics(data, features, fitted, open_set, cache)
+    card = model_card(data, image_size, faces, params, extractor, open_set, metrics)
+    return TrainResult(assemble(extractor, fitted.head), card, fitted.history, metrics)

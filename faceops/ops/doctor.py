@@ -175,64 +175,21 @@ def check_gpu(required: bool) -> Check:
     return Check("gpu", OK, f"{len(devices)} seen, a matrix product ran on each ({', '.join(ran)}); {versions}")
 
 
-def check_dlib() -> Check:
-    from faceops.data.dlib_models import DLIB_PACKAGES, dlib_model_dir
-
+def check_backbones(params: Params, reachable: Callable[[str], bool]) -> list[Check]:
+    """One row per registered backbone, in name order, each checked as the backbone says (what it needs on this
+    machine); the one params.yaml trains with is held to more."""
     try:
-        import dlib  # noqa: F401 - is it importable
-    except ImportError:
-        return Check("backbone dlib_resnet", FAIL, "dlib is not installed", DLIB_PACKAGES)
-    try:
-        folder = dlib_model_dir()
-    except FaceopsError as exc:
-        return Check("backbone dlib_resnet", FAIL, str(exc), DLIB_PACKAGES)
-    missing = [
-        name
-        for name in ("shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat")
-        if not (folder / name).is_file()
-    ]
-    if missing:
-        return Check("backbone dlib_resnet", FAIL, f"{folder}: missing {', '.join(missing)}", DLIB_PACKAGES)
-    return Check("backbone dlib_resnet", OK, f"model files in {folder}")
+        from faceops.model.backbones import backbone_names
+    except Exception as exc:  # noqa: BLE001 - a registry that cannot load is a failed check, not the end of the run
+        return [Check("backbones", FAIL, _broken(exc), "fix what it names")]
+    return [_guarded(f"backbone {name}", check_backbone, name, params, reachable) for name in sorted(backbone_names())]
 
 
-def keras_cache_dir() -> Path:
-    """Where Keras keeps downloaded weights: $KERAS_HOME, else ~/.keras (as keras.utils.get_file does)."""
-    return Path(os.environ.get("KERAS_HOME") or Path(os.path.expanduser("~")) / ".keras")
+def check_backbone(name: str, params: Params, reachable: Callable[[str], bool]) -> Check:
+    from faceops.model.backbones import get_backbone
 
-
-def check_vgg16(params: Params, reachable: Callable[[str], bool]) -> Check:
-    from faceops.model.backbones import VGG16_NOTOP_FILE, VGG16_NOTOP_URL
-
-    used = params.train.backbone == "vgg16"
-    weights = params.train.weights
-    if weights is None:
-        return Check("backbone vgg16", WARN if used else OK, "train.weights: null (random weights, tests only)")
-    if weights != "imagenet":
-        found = Path(weights).is_file()
-        status = OK if found else (FAIL if used else WARN)
-        return Check(
-            "backbone vgg16",
-            status,
-            f"weights file {weights}: {'found' if found else 'not found'}",
-            "" if found else "set train.weights to an existing VGG16 no-top .h5 file",
-        )
-    cached = keras_cache_dir() / "models" / VGG16_NOTOP_FILE
-    if cached.is_file():
-        return Check("backbone vgg16", OK, f"ImageNet weights cached at {cached}")
-    if reachable(VGG16_NOTOP_URL):
-        return Check(
-            "backbone vgg16",
-            OK,
-            f"ImageNet weights not cached yet; {VGG16_NOTOP_URL} is reachable",
-            "" if os.environ.get("KERAS_HOME") else "set KERAS_HOME to a kept folder so they download once",
-        )
-    return Check(
-        "backbone vgg16",
-        FAIL if used else WARN,
-        f"ImageNet weights neither cached at {cached} nor reachable",
-        f"copy {VGG16_NOTOP_FILE} to {cached.parent}/ or set train.weights to its path",
-    )
+    finding = get_backbone(name).doctor_check(params.train.weights, params.train.backbone == name, reachable)
+    return Check(f"backbone {name}", finding.status, finding.detail, finding.advice)
 
 
 def url_reachable(url: str, timeout: float = 5.0) -> bool:
@@ -362,8 +319,7 @@ def run_checks(
     checks.append(keras)
     if keras.status == OK:
         checks.append(_guarded("gpu", check_gpu, needs.gpu))
-    checks.append(_guarded("backbone dlib_resnet", check_dlib))
-    checks.append(_guarded("backbone vgg16", check_vgg16, params, reachable))
+    checks.extend(check_backbones(params, reachable))
     checks.append(_guarded("dvc remote", check_remote, root, needs.remote))
     try:
         recipients = parse_addresses(to, "--to") or list(params.report.recipients)
