@@ -332,9 +332,12 @@ def test_environment_variables_are_read(page):
 
 
 def routes() -> set[tuple[str, str]]:
-    """The service's routes as (method, path), from its route decorators."""
-    source = (REPO / "faceops/service/app.py").read_text()
-    return {(method.upper(), path) for method, path in re.findall(r'@app\.(get|post)\("([^"]+)"', source)}
+    """The service's routes as (method, path), from the route decorators of every module of the service."""
+    found = set()
+    for module in (REPO / "faceops/service").rglob("*.py"):
+        decorators = re.findall(r'@\w+\.(get|post|put|patch|delete)\("([^"]+)"', module.read_text())
+        found.update((method.upper(), path) for method, path in decorators)
+    return found
 
 
 def route_of(method: str, path: str) -> tuple[str, str] | None:
