@@ -380,7 +380,7 @@ def test_doctor_gpu_check_runs_a_matrix_product(monkeypatch):
     check = doctor.check_gpu(required=True)
     assert check.status == doctor.FAIL
     assert "a matrix product failed: CUDA_ERROR_UNSUPPORTED_PTX_VERSION" in check.detail
-    assert "driver 550.54 (CUDA 12.4)" in check.detail and "floor in README" in check.advice
+    assert "driver 550.54 (CUDA 12.4)" in check.detail and "floor in docs/jenkins.md" in check.advice
     monkeypatch.setattr(doctor, "gpu_matmul", lambda: ["/device:GPU:0"])
     check = doctor.check_gpu(required=True)
     assert check.status == doctor.OK

@@ -95,7 +95,7 @@ def gpu_devices() -> list[str]:
 
 def gpu_versions() -> str:
     """The NVIDIA driver and the highest CUDA it supports (nvidia-smi), and the CUDA/cuDNN TensorFlow was built
-    with: what to compare with the driver floor in README ("Jenkins") when a kernel fails to load."""
+    with: what to compare with the driver floor in docs/jenkins.md when a kernel fails to load."""
     found = []
     smi = tools.run(["nvidia-smi"], check=False) if shutil.which("nvidia-smi") else None
     if smi is not None and smi.returncode == 0:
@@ -170,7 +170,7 @@ def check_gpu(required: bool) -> Check:
             "gpu",
             _must(required),
             f"{len(devices)} seen, but a matrix product failed: {_one_line(exc)}; {versions}",
-            "update the host's NVIDIA driver to the floor in README, section Jenkins, or newer",
+            'update the host\'s NVIDIA driver to the floor in docs/jenkins.md ("NVIDIA driver floor"), or newer',
         )
     return Check("gpu", OK, f"{len(devices)} seen, a matrix product ran on each ({', '.join(ran)}); {versions}")
 
