@@ -112,8 +112,9 @@ class ObjectStore:
         """Where its objects are: a folder, or a path in a bucket."""
         return str(self._odb.path)
 
-    def reachable(self) -> bool:
-        """Whether its folder exists; a remote that cannot be reached raises its filesystem's own error."""
+    def has_root(self) -> bool:
+        """Whether its folder exists (not before the first push); an unreachable remote raises its filesystem's
+        own error."""
         return bool(self._odb.fs.exists(self._odb.path))
 
     def exists(self, oid: str) -> bool:

@@ -147,7 +147,7 @@ class _Stores:
         if self.remote_name and use_remote:
             try:
                 self.remote = self.project.remote_store(self.remote_name, command="forget")
-                if not self.remote.reachable():  # reachable, nothing pushed yet
+                if not self.remote.has_root():  # reachable, nothing pushed yet
                     log.info("DVC remote %r has nothing yet", self.remote_name)
             except Exception as exc:  # noqa: BLE001 - every fsspec backend raises its own types
                 self.project.close()

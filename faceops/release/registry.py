@@ -102,7 +102,7 @@ def register(root: str | os.PathLike[str] = ".") -> str | None:
     head = tools.git("rev-parse", "HEAD", cwd=root).stdout.strip()
     model = _lock_hashes(root, head).get(MODEL)
     if model is None:
-        raise FaceopsError(f"dvc.lock at HEAD records no {MODEL}: run `dvc repro` and commit a promoted model first")
+        raise FaceopsError(f"{dvc.LOCK} at HEAD records no {MODEL}: run `dvc repro` and commit a promoted model first")
     for known in versions(root):
         if _lock_hashes(root, known.commit).get(MODEL) == model:
             if not known.live:

@@ -28,7 +28,7 @@ from faceops.core.atomic import read_json, write_text
 from faceops.core.contracts import MISSING_FILE
 from faceops.core.errors import FaceopsError
 from faceops.core.layout import LAYOUT
-from faceops.core.params import ReportParams
+from faceops.core.params import PARAMS_FILE, ReportParams
 from faceops.model.metrics import EvaluationMetrics, TrainMetrics
 from faceops.records.drift import DriftSummary
 from faceops.release.gate import GateVerdict
@@ -416,7 +416,7 @@ class SmtpSettings:
             raise FaceopsError(f"FACEOPS_SMTP_SECURITY is {security!r}; use starttls, ssl or none")
         host = env.get("FACEOPS_SMTP_HOST") or report.smtp_host
         if not host:
-            raise FaceopsError("no SMTP server: set report.smtp_host in params.yaml (or FACEOPS_SMTP_HOST)")
+            raise FaceopsError(f"no SMTP server: set report.smtp_host in {PARAMS_FILE} (or FACEOPS_SMTP_HOST)")
         port_text = env.get("FACEOPS_SMTP_PORT") or str(report.smtp_port or DEFAULT_PORTS[security])
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise FaceopsError(f"FACEOPS_SMTP_PORT is {port_text!r}, not a port number (1 to 65535)")
