@@ -2,20 +2,23 @@
 release gate, and promotes it only if it passes; the live model's metrics and plots change only then."""
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from faceops.core.atomic import write_csv, write_json
+from faceops.core.atomic import write_csv
 from faceops.core.entry import run_stage
 from faceops.core.errors import FaceopsError
 from faceops.core.params import load_params
 from faceops.data.manifest import read_split
 from faceops.model.evaluate import evaluate_recogniser, plot_confusion, plot_history
 from faceops.model.features import FeatureCache
+from faceops.model.metrics import EvaluationMetrics
 from faceops.model.recogniser import Recogniser
+from faceops.release.gate import GateVerdict
 from faceops.release.paired import REPLACE_UNREADABLE_ENV, evaluate_live, gate_v2_checks
 from faceops.release.promote import GateResult, first_model_refused, judge, promote
 
@@ -40,20 +43,21 @@ def main() -> None:
     split = read_split(args.split)
     cache = FeatureCache(args.cache_dir)
     candidate = evaluate_recogniser(Recogniser.load(args.candidate), split, cache)
-    write_json(args.candidate_metrics, candidate.metrics)
+    metrics = EvaluationMetrics.of(candidate.metrics)
+    metrics.write(args.candidate_metrics)
     live, unreadable = evaluate_live(args.model, split, cache)  # a live model that cannot be read refuses
     result = judge(candidate, live, params.promote, params.retrain.metric)
     replace = os.environ.get(REPLACE_UNREADABLE_ENV) == "1"
     extra, paired = gate_v2_checks(candidate, live, unreadable, params.promote, replace)
     result = GateResult(result.checks + extra)
-    verdict = {**result.to_dict(), "paired": paired.to_dict() if paired else None}
+    verdict = GateVerdict.of(result, paired)
     if paired:
         print(f"release gate: {paired.summary()}", file=sys.stderr)
     metric = params.retrain.metric
     for note in result.notes():
         print(f"release gate: {note}", file=sys.stderr)
     if not result.passed:
-        write_json(args.gate, verdict)
+        verdict.write(args.gate)
         if live is None and not Path(args.model).exists():
             raise FaceopsError(first_model_refused(result))  # before DVC looks for a live model that never came
         print(f"candidate REFUSED by the release gate: {result.reason()}; the live model stays", file=sys.stderr)
@@ -62,10 +66,10 @@ def main() -> None:
         promote(args.candidate, args.model)
     except OSError as error:  # a full disk: the live pair is untouched, and gate.json must not say otherwise
         reason = f"could not write {args.model} ({error.strerror or error})"
-        write_json(args.gate, {**verdict, "promoted": False, "promotion_failed": reason})
+        dataclasses.replace(verdict, promoted=False, promotion_failed=reason).write(args.gate)
         raise FaceopsError(f"the candidate passed the release gate but {reason}; the live model stays") from None
-    write_json(args.gate, verdict)  # only now: it says promoted, and the live model is the candidate
-    write_json(args.metrics, candidate.metrics)
+    verdict.write(args.gate)  # only now: it says promoted, and the live model is the candidate
+    metrics.write(args.metrics)
     write_csv(args.per_person, ["person", "precision", "recall", "f1", "support"], candidate.per_person)
     write_csv(args.confusion, ["actual", "predicted"], candidate.confusion)
     plot_confusion(candidate.confusion, args.confusion_png)

@@ -13,6 +13,7 @@ from faceops.core.params import PromoteParams
 from faceops.model.evaluate import Evaluation
 from faceops.model.rates import Rate, wilson_interval
 from faceops.model.rotation import cross_validated_false_accepts, held_out_distances, people_folds
+from faceops.release.gate import GateVerdict
 from faceops.release.promote import judge
 
 FAMILY = ("Colin_Powell", "Hugo_Chavez", "Jennifer_Aniston")
@@ -50,7 +51,7 @@ def test_gate_judges_far_only_when_the_sample_can_tell():
     small = judge(_evaluation(0.1, 10, 1), None, gate, "accuracy")
     assert small.passed
     assert small.notes()[0].startswith("FAR not measurable on 10 stranger faces (1 accepted, 95% interval 1.8% to")
-    assert small.to_dict()["checks"][1]["note"] == small.notes()[0]
+    assert GateVerdict.of(small, None).to_dict()["checks"][1]["note"] == small.notes()[0]
     big = judge(_evaluation(0.3, 200, 60), None, gate, "accuracy")
     assert not big.passed and "false_accept_rate 0.3" in big.reason() and not big.notes()
     assert judge(_evaluation(0.0, 500, 0), None, gate, "accuracy").passed

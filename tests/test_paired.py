@@ -8,7 +8,7 @@ from helpers import make_project, sh, write_params
 
 from faceops.core.params import PromoteParams
 from faceops.model.evaluate import Evaluation
-from faceops.release.paired import compare, gate_v2_checks, paired_summary
+from faceops.release.paired import compare, gate_v2_checks
 from faceops.release.promote import GateResult, judge
 
 
@@ -41,7 +41,7 @@ def test_a_candidate_worse_on_the_same_faces_is_refused_and_the_table_says_why()
         "worse than live on the same faces (9 only live right, 1 only candidate right, exact McNemar p) "
         "0.01074 (needs >= 0.05 (promote.significance))"
     )
-    summary = paired_summary({"paired": paired.to_dict()})
+    summary = paired.summary()
     assert summary == (
         "on the same 11 faces: both right 1, only live 9, only candidate 1, both wrong 0; "
         "exact McNemar p = 0.0107 (candidate worse below 0.05)"

@@ -10,6 +10,7 @@ from helpers import make_project, new_project, sh, write_params
 from test_serve import start_server, stop_server
 
 from faceops.model.card import ModelCard
+from faceops.release.receipts import Receipt
 
 
 def _sha(path):
@@ -92,8 +93,7 @@ def test_versions_rollback_and_back_in_a_real_repository(tmp_path, lfw):
 
     # A version that names a person forgotten since (faceops forget's receipt) never goes live again.
     person = json.loads((path / "models/model.json").read_text())["labels"][0]
-    (path / "receipts").mkdir()
-    (path / "receipts" / f"forget-{person}-20261202T000000Z.json").write_text(json.dumps({"person": person}))
+    Receipt(person, "2026-12-02T00:00:00Z", "2026-12-02T00:10:00Z", [], [], "promoted", True).write(path)
     refused = sh("faceops", "rollback", "v1.0.0", cwd=path, check=False)
     assert refused.returncode == 1 and refused.stderr.strip() == (
         f"error: v1.0.0 was trained on {person}, forgotten since (receipts/forget-*.json): it cannot be made live "

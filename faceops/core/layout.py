@@ -44,6 +44,7 @@ class Layout:
     # written by commands, not stages
     report: str = "reports/report.html"
     retrain_report: str = "reports/retrain.json"
+    receipts: str = "receipts"  # faceops forget's receipts (committed: the proof)
     # faceops' own state in the project (git-ignored)
     state: str = ".faceops"
     lock: str = ".faceops/lock"

@@ -21,8 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from faceops.core.errors import FaceopsError
+from faceops.core.layout import LAYOUT
 
-LOCK_FILE = ".faceops/lock"
+LOCK_FILE = LAYOUT.lock
 HELD_ENV = "FACEOPS_LOCK_HELD"  # set while held, so a faceops command our command starts does not wait for us
 BUSY_EXIT = 2
 

@@ -1,4 +1,5 @@
-"""Running git and dvc: the one wrapper the CLI, retrain, report and doctor share.
+"""Running git, gto and dvc: the one subprocess wrapper the CLI, retrain, report, registry and doctor share
+(DVC's commands through faceops.core.dvc, which checks DVC's version first).
 
 Each call runs in a given project folder with this interpreter's scripts first on PATH (so `dvc` is
 the one installed beside faceops), never reads standard input, and turns a failure into one line
@@ -86,5 +87,7 @@ def git(*args: str, cwd: str | os.PathLike[str] = ".", check: bool = True) -> su
 def dvc(
     *args: str, cwd: str | os.PathLike[str] = ".", check: bool = True, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """DVC of this interpreter (`python -m dvc`), whatever `dvc` PATH finds first."""
-    return run([sys.executable, "-m", "dvc", *args], cwd, check, env)
+    """faceops.core.dvc.run, for faceops/cli until it calls that itself; then this goes."""
+    from faceops.core import dvc as adapter
+
+    return adapter.run(*args, cwd=cwd, check=check, env=env)

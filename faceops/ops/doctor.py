@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from faceops.core import tools
+from faceops.core import dvc, tools
 from faceops.core.errors import FaceopsError
 from faceops.core.params import Params, load_params, parse_addresses
 
@@ -200,10 +200,18 @@ def url_reachable(url: str, timeout: float = 5.0) -> bool:
         return False
 
 
+def check_dvc(lookup: Callable[[], str] = dvc.installed_version) -> Check:
+    """The installed DVC is one faceops supports (its Python API changes between majors)."""
+    version = lookup()
+    problem = dvc.version_problem(version)
+    if problem:
+        return Check("dvc", FAIL, problem, f"pip install 'dvc[s3]{dvc.SUPPORTED}' (pip install -e . does it)")
+    return Check("dvc", OK, f"{version} (supported: {dvc.SUPPORTED})")
+
+
 def check_remote(root: Path, required: bool) -> Check:
     """The default DVC remote: configured, and answers a listing (nothing is pushed or pulled)."""
-    answer = tools.dvc("remote", "default", cwd=root, check=False)
-    default = answer.stdout.strip() if answer.returncode == 0 else ""
+    default = dvc.default_remote(root)
     if not default:
         return Check(
             "dvc remote",
@@ -212,13 +220,10 @@ def check_remote(root: Path, required: bool) -> Check:
             "dvc remote add --default NAME URL (CI: the faceops-dvc-remote credential)",
         )
     try:
-        from dvc.repo import Repo
-
-        with Repo(str(root)) as repo:
-            remote = repo.cloud.get_remote(default)
+        with dvc.Project(root) as project:
+            remote = project.remote_fs(default)
             with contextlib.suppress(FileNotFoundError):  # reachable, nothing pushed there yet
                 remote.fs.ls(remote.path, detail=False)
-            where = f"{remote.fs.protocol}://{remote.path}" if isinstance(remote.fs.protocol, str) else remote.path
     except Exception as exc:  # every fsspec backend raises its own types
         return Check(
             "dvc remote",
@@ -227,7 +232,7 @@ def check_remote(root: Path, required: bool) -> Check:
             "check the URL, the endpoint (dvc remote modify --local NAME endpointurl URL) and the "
             "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY of the storage credential",
         )
-    return Check("dvc remote", OK, f"{default!r} at {where} answers a listing")
+    return Check("dvc remote", OK, f"{default!r} at {remote.url} answers a listing")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -320,6 +325,7 @@ def run_checks(
     if keras.status == OK:
         checks.append(_guarded("gpu", check_gpu, needs.gpu))
     checks.extend(check_backbones(params, reachable))
+    checks.append(_guarded("dvc", check_dvc))
     checks.append(_guarded("dvc remote", check_remote, root, needs.remote))
     try:
         recipients = parse_addresses(to, "--to") or list(params.report.recipients)

@@ -34,38 +34,29 @@ from typing import Any
 
 import yaml
 
-from faceops.core import tools
-from faceops.core.atomic import read_json, write_json, write_text
+from faceops.core import dvc, tools
+from faceops.core.atomic import read_json, write_json
 from faceops.core.errors import FaceopsError
+from faceops.core.layout import LAYOUT
 from faceops.core.names import person_name
 from faceops.data.faces import CropCache
-from faceops.data.negatives import NEGATIVES_DIR
 from faceops.model.card import ModelCard
 from faceops.model.features import forget_features
-from faceops.people.forgotten import RECEIPTS, journal_path
+from faceops.people.forgotten import journal_path
 from faceops.people.inventory import CLEANED, KEPT, Hit, Needles, glob_escape, places_for, scan
 from faceops.records.drift import RECOGNITIONS
 from faceops.records.store import FolderStore, RecordStore, open_store
+from faceops.release.gate import GateVerdict
+from faceops.release.receipts import Found, Receipt, receipt_files
 
 log = logging.getLogger(__name__)
 
-RAW = "dataset/raw"
-FACES = "data/faces"
+RAW, FACES = LAYOUT.raw, LAYOUT.faces
 PERSON_FOLDERS = (RAW, FACES)  # DVC directories with one folder per person
-NAMED_TABLES = ("data/faces.csv", "data/split.csv")  # cached tables with one row per face and a `person` column
-MODEL_CARDS = ("models/model.json", "models/candidate.json")  # each beside its .keras
-MODEL_WEIGHTS = tuple(str(Path(card).with_suffix(".keras")) for card in MODEL_CARDS)
-CROP_CACHE, FEATURE_CACHE = ".faceops/crops", ".faceops/features"
-NAMING_REPORTS = ("reports/report.html", "reports/retrain.json")  # written by faceops report / retrain, no stage
-
-
-@dataclass(frozen=True)
-class Found:
-    """One thing of the person's: where it is, its key there, and what it is."""
-
-    place: str  # "dataset/raw", "local DVC cache", "DVC remote 'storage'", "crop cache", ...
-    key: str  # a DVC md5 (".dir" for listings), a sha256, or a path
-    what: str  # "photo Ada/0001.jpg", "listing of dataset/raw", "model card", ...
+NAMED_TABLES = (LAYOUT.manifest, LAYOUT.split)  # cached tables with one row per face and a `person` column
+MODEL_CARDS = (LAYOUT.card, LAYOUT.candidate_card)  # each beside its .keras
+MODEL_WEIGHTS = (LAYOUT.model, LAYOUT.candidate)
+NAMING_REPORTS = (LAYOUT.report, LAYOUT.retrain_report)  # written by faceops report / retrain, no stage
 
 
 @dataclass
@@ -106,37 +97,6 @@ class Plan:
         return lines
 
 
-@dataclass(frozen=True)
-class Receipt:
-    person: str
-    started: str
-    finished: str
-    removed: list[Found]
-    remaining: list[str]
-    retrained: str  # "promoted", "refused by the release gate", "failed: ...", "not run (--no-retrain)"
-    verified: bool  # what `checked` says was searched found nothing of theirs but `remaining`
-    files: tuple[str, ...] = ()
-    checked: list[str] = field(default_factory=list)  # what the verification read: the only thing it vouches for
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def text(self) -> str:
-        lines = [
-            f"faceops forget receipt: {self.person}",
-            f"started {self.started}, finished {self.finished}",
-            f"retrain without them: {self.retrained}",
-            f"verified by a second search: {'yes, nothing of them is left' if self.verified else 'NO'}, "
-            "in what it checked:",
-            *[f"  {line}" for line in self.checked],
-            "",
-            f"removed ({len(self.removed)}):",
-        ]
-        lines += [f"  {item.place}\t{item.key}\t{item.what}" for item in self.removed]
-        lines += ["", f"remains ({len(self.remaining)}):"] + [f"  {reason}" for reason in self.remaining]
-        return "\n".join(lines) + "\n"
-
-
 # -- looking --------------------------------------------------------------------------------------------
 
 
@@ -151,7 +111,7 @@ class _Version:
 
 def _tracked_versions(root: Path) -> set[_Version]:
     """Every version of every output that the workspace or any commit (experiments included) names."""
-    texts: dict[str, set[str]] = {"dataset/raw.dvc": set(), "dvc.lock": set()}
+    texts: dict[str, set[str]] = {LAYOUT.raw_dvc: set(), dvc.LOCK: set()}
     for name in texts:
         if (root / name).exists():
             texts[name].add((root / name).read_text())
@@ -162,11 +122,11 @@ def _tracked_versions(root: Path) -> set[_Version]:
             if shown.returncode == 0:
                 texts[name].add(shown.stdout)
     versions: set[_Version] = set()
-    for text in texts["dataset/raw.dvc"]:
+    for text in texts[LAYOUT.raw_dvc]:
         for out in (yaml.safe_load(text) or {}).get("outs", []):
             if out.get("md5"):
-                versions.add(_Version(str(Path("dataset") / out["path"]), out["md5"]))
-    for text in texts["dvc.lock"]:
+                versions.add(_Version(str(Path(LAYOUT.raw_dvc).parent / out["path"]), out["md5"]))
+    for text in texts[dvc.LOCK]:
         for stage in ((yaml.safe_load(text) or {}).get("stages") or {}).values():
             outs = {out["path"]: out.get("md5", "") for out in stage.get("outs", []) if out.get("md5")}
             for path, oid in outs.items():
@@ -179,19 +139,18 @@ class _Stores:
     """The local DVC cache and, when it is cleaned too, the default remote: read, test and delete objects."""
 
     def __init__(self, root: Path, use_remote: bool) -> None:
-        from dvc.repo import Repo
-
-        self.repo = Repo(str(root))
-        self.local = self.repo.cache.local
-        self.remote_name: str | None = self.repo.config["core"].get("remote")
+        self.project = dvc.Project(root)
+        self.local = self.project.cache
+        self.remote_name: str | None = self.project.default_remote
         self.use_remote = use_remote
-        self.remote = None
+        self.remote: dvc.ObjectStore | None = None
         if self.remote_name and use_remote:
             try:
-                self.remote = self.repo.cloud.get_remote_odb(self.remote_name, command="forget")
-                if not self.remote.fs.exists(self.remote.path):  # reachable, nothing pushed yet
+                self.remote = self.project.remote_store(self.remote_name, command="forget")
+                if not self.remote.has_root():  # reachable, nothing pushed yet
                     log.info("DVC remote %r has nothing yet", self.remote_name)
             except Exception as exc:  # noqa: BLE001 - every fsspec backend raises its own types
+                self.project.close()
                 message = " ".join(str(exc).split())[:300] or type(exc).__name__
                 raise FaceopsError(
                     f"the DVC remote {self.remote_name!r} is not reachable ({message}); nothing was changed. "
@@ -204,13 +163,12 @@ class _Stores:
         return f"DVC remote {self.remote_name!r}"
 
     def close(self) -> None:
-        self.repo.close()
+        self.project.close()
 
     def read(self, oid: str) -> bytes | None:
-        for odb in (self.local, self.remote):
-            if odb is not None and odb.exists(oid):
-                with odb.fs.open(odb.oid_to_path(oid), "rb") as handle:
-                    return handle.read()
+        for store in (self.local, self.remote):
+            if store is not None and store.exists(oid):
+                return store.read(oid)
         return None
 
     def where(self, oid: str) -> list[str]:
@@ -232,7 +190,7 @@ def _person_rows(data: bytes, person: str) -> bool:
 def _is_theirs(relpath: str, person: str) -> bool:
     """A file of a person-folder listing that is theirs: their photos or crops, or rejections of them."""
     parts = relpath.split("/")
-    return parts[0] == person or parts[:2] == [NEGATIVES_DIR.rsplit("/", 1)[-1], person]
+    return parts[0] == person or parts[:2] == [Path(LAYOUT.negatives).name, person]
 
 
 def _card_labels(data: bytes) -> list[str]:
@@ -263,8 +221,8 @@ def find(
 
 def _find(person: str, root: Path, stores: _Stores) -> Plan:
     plan = Plan(person, stores.remote_name if stores.remote is not None else None, stores.use_remote)
-    if stores.remote is not None and stores.remote.fs.protocol == "local":
-        plan.remote_folder = str(stores.remote.path)
+    if stores.remote is not None and stores.remote.protocol == "local":
+        plan.remote_folder = stores.remote.location
     digests = _find_workspace(plan, root)
     for name in MODEL_CARDS:
         if (root / name).exists() and person in _card_labels((root / name).read_bytes()):
@@ -318,7 +276,7 @@ def _find(person: str, root: Path, stores: _Stores) -> Plan:
             plan.content_hashes |= _digests(content)
             (plan.photo_shas if what.startswith(f"{RAW}/") else plan.crop_shas).add(hashlib.sha256(content).hexdigest())
     gone = set(theirs) - keep
-    runs = Path(stores.repo.stage_cache.cache_dir)
+    runs = stores.project.run_cache
     if runs.is_dir() and gone:
         for record in sorted(path for path in runs.rglob("*") if path.is_file()):
             if any(oid in record.read_text(errors="replace") for oid in gone):
@@ -334,7 +292,7 @@ def _find_workspace(plan: Plan, root: Path) -> dict[str, set[str]]:
     """Their photo and crop folders, and rejections of them; each file's md5 -> its md5 and sha256."""
     digests: dict[str, set[str]] = {}
     folders = [(folder, root / folder / plan.person, "file") for folder in PERSON_FOLDERS]
-    folders.append((NEGATIVES_DIR, root / NEGATIVES_DIR / plan.person, "rejection"))  # no use once they are gone
+    folders.append((LAYOUT.negatives, root / LAYOUT.negatives / plan.person, "rejection"))  # no use once they are gone
     for folder, path, kind in folders:
         if not path.is_dir():
             continue
@@ -354,13 +312,13 @@ def _find_workspace(plan: Plan, root: Path) -> dict[str, set[str]]:
 
 def _find_caches(plan: Plan, root: Path) -> None:
     """faceops's own caches, by content hash."""
-    for index in sorted((root / CROP_CACHE).glob("*/index.json")):
+    for index in sorted((root / LAYOUT.crop_cache).glob("*/index.json")):
         cache = CropCache(index.parent)
         for sha in sorted(plan.photo_shas & set(cache.results)):
             plan.found.append(Found("crop cache", sha, f"detection result and crop, {index.parent.name}"))
             if cache.results[sha].png_sha256:
                 plan.crop_shas.add(cache.results[sha].png_sha256)
-    for path in sorted((root / FEATURE_CACHE).glob("*.npz")):
+    for path in sorted((root / LAYOUT.feature_cache).glob("*.npz")):
         for sha in sorted(forget_features(path, plan.crop_shas, dry_run=True)):
             plan.found.append(Found("feature cache", sha, f"features of a face, {path.name}"))
 
@@ -369,12 +327,12 @@ def _remaining(root: Path, stores: _Stores, plan: Plan, had_history: bool) -> li
     reasons = []
     if had_history:
         reasons.append(
-            "git history: earlier commits' dataset/raw.dvc and dvc.lock still name the hashes of the listings "
+            f"git history: earlier commits' {LAYOUT.raw_dvc} and {dvc.LOCK} still name the hashes of the listings "
             "above (hashes only: their content is gone); rewriting history is yours to decide"
         )
     if stores.remote_name and stores.remote is None:
         reasons.append(f"DVC remote {stores.remote_name!r}: not cleaned (--no-remote); its copies stay")
-    others = sorted(set(stores.repo.config.get("remote", {})) - {stores.remote_name})
+    others = sorted(set(stores.project.remote_names()) - {stores.remote_name})
     if others:
         reasons.append(f"DVC remotes {', '.join(others)}: not the default remote, not looked at")
     reasons.append(
@@ -514,7 +472,7 @@ def finish(journal: Journal, store: RecordStore, root: str | os.PathLike[str] = 
         journal.save(root)
         _pause_for_tests(name)
     receipt = _verify(journal, root, store)
-    receipt = _write_receipt(root, receipt)
+    receipt = receipt.write(root)
     path = journal_path(root, journal.plan.person)
     for aside in path.parent.glob(f".{glob_escape(path.name)}.*"):  # a journal write cut short by a kill
         aside.unlink(missing_ok=True)
@@ -560,20 +518,20 @@ def _records(journal: Journal, root: Path, store: RecordStore) -> None:
 
 
 def _workspace(journal: Journal, root: Path, store: RecordStore) -> None:
-    for folder in (RAW, FACES, NEGATIVES_DIR):
+    for folder in (RAW, FACES, LAYOUT.negatives):
         if (root / folder / journal.plan.person).exists():
             shutil.rmtree(root / folder / journal.plan.person)
 
 
 def _listing(journal: Journal, root: Path, store: RecordStore) -> None:
-    if (root / f"{RAW}.dvc").exists():
-        tools.dvc("add", "--quiet", RAW, cwd=root)  # the new listing without them
+    if (root / LAYOUT.raw_dvc).exists():
+        dvc.run("add", "--quiet", RAW, cwd=root)  # the new listing without them
 
 
 def _caches(journal: Journal, root: Path, store: RecordStore) -> None:
-    for index in sorted((root / CROP_CACHE).glob("*/index.json")):
+    for index in sorted((root / LAYOUT.crop_cache).glob("*/index.json")):
         CropCache(index.parent).forget(journal.plan.photo_shas)
-    for path in sorted((root / FEATURE_CACHE).glob("*.npz")):
+    for path in sorted((root / LAYOUT.feature_cache).glob("*.npz")):
         forget_features(path, journal.plan.crop_shas)
 
 
@@ -607,7 +565,7 @@ def _retrain_step(journal: Journal, root: Path, store: RecordStore) -> None:
 
 def _dvc_state(journal: Journal, root: Path, store: RecordStore) -> None:
     """DVC's indexes and temporary files name their paths and hashes; they are caches, rebuilt on demand."""
-    roots = {"dvc-state": root / ".dvc" / "tmp", "dvc-site": _site_cache(root)}
+    roots = {"dvc-state": root / dvc.STATE, "dvc-site": _site_cache(root)}
     hits, _ = scan(roots, _needles(journal.plan), ())
     for hit in hits:
         (roots[hit.root] / hit.path).unlink(missing_ok=True)
@@ -635,13 +593,13 @@ def _verify(journal: Journal, root: Path, store: RecordStore) -> Receipt:
     remaining = plan.remaining + [reason for reason in after.remaining if reason not in plan.remaining]
     if after.live_model_knows:
         remaining.append(
-            "the live model (models/model.keras) was trained with them and answers unknown for them until a "
-            "model trained without them is promoted (dvc repro; reports/gate.json says why one was refused)"
+            f"the live model ({LAYOUT.model}) was trained with them and answers unknown for them until a "
+            f"model trained without them is promoted (dvc repro; {LAYOUT.gate} says why one was refused)"
         )
     leftovers = [
         f"{item.place} {item.key}: {item.what} (still there after removal)"
         for item in after.found
-        if not item.place.startswith("models/")
+        if not item.place.startswith(f"{Path(LAYOUT.model).parent}/")
     ]
     roots = {"project": root, "dvc-site": _site_cache(root)}
     if isinstance(store, FolderStore):
@@ -688,39 +646,27 @@ def _digests(data: bytes) -> set[str]:
 
 def _site_cache(root: Path) -> Path:
     """DVC's site cache folder for this project (its data index and hash state live there)."""
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        return Path(repo.site_cache_dir)
+    with dvc.Project(root) as project:
+        return project.site_cache
 
 
 def _retrain(root: Path) -> str:
     log.info("retraining without them: dvc repro (this takes as long as a training run)")
-    result = tools.dvc("repro", cwd=root, check=False)
+    result = dvc.run("repro", cwd=root, check=False)
     if result.returncode != 0:
         return f"failed: {tools.last_error(result)}"
-    gate = root / "reports" / "gate.json"
     try:
-        promoted = json.loads(gate.read_text()).get("promoted")
-    except (OSError, ValueError):
-        promoted = None
-    return {True: "promoted", False: "refused by the release gate (reports/gate.json)"}.get(promoted, "done")
-
-
-def _write_receipt(root: Path, receipt: Receipt) -> Receipt:
-    stamp = receipt.started.replace(":", "").replace("-", "")  # a rerun of a finished journal: the same files
-    base = root / RECEIPTS / f"forget-{receipt.person}-{stamp}"
-    files = (str(base.with_suffix(".json").relative_to(root)), str(base.with_suffix(".txt").relative_to(root)))
-    receipt = dataclasses.replace(receipt, files=files)
-    write_json(base.with_suffix(".json"), receipt.to_dict())
-    write_text(base.with_suffix(".txt"), receipt.text())
-    return receipt
+        gate = GateVerdict.read(LAYOUT.at(root, "gate"), missing=None)
+    except FaceopsError:  # a verdict that cannot be read: the retrain ran, what it decided is unknown
+        gate = None
+    promoted = gate.promoted if gate is not None else None
+    return {True: "promoted", False: f"refused by the release gate ({LAYOUT.gate})"}.get(promoted, "done")
 
 
 def nothing_found(person: str, root: str | os.PathLike[str] = ".") -> tuple[str, bool]:
     """What to say when `find` found nothing, and whether that is an error (a name never seen here)."""
     root = Path(root).resolve()
-    earlier = sorted((root / RECEIPTS).glob(f"forget-{person}-*.json"))
+    earlier = receipt_files(root, person)
     if earlier:
         return (
             f"nothing of {person!r} is left to forget (the receipt of the earlier forget: "

@@ -14,32 +14,32 @@ import os
 from pathlib import Path
 
 from faceops.core.errors import FaceopsError
+from faceops.core.layout import LAYOUT
+from faceops.release.receipts import PREFIX
 
-JOURNALS = ".faceops/forget"
-RECEIPTS = "receipts"
 UNKNOWN = "unknown"
 
 
 def journal_path(root: str | os.PathLike[str], person: str) -> Path:
-    return Path(root) / JOURNALS / f"{person}.json"
+    return LAYOUT.at(root, "forget_journals") / f"{person}.json"
 
 
 def unfinished(root: str | os.PathLike[str] = ".") -> set[str]:
     """People whose forget started and has not written its receipt yet."""
-    folder = Path(root) / JOURNALS
+    folder = LAYOUT.at(root, "forget_journals")
     names = os.listdir(folder) if folder.is_dir() else []
     return {name[: -len(".json")] for name in names if name.endswith(".json") and not name.startswith(".")}
 
 
 def receipted(root: str | os.PathLike[str] = ".") -> set[str]:
     """People with a forget receipt (the receipt's name: forget-NAME-STAMP.json)."""
-    folder = Path(root) / RECEIPTS
+    folder = LAYOUT.at(root, "receipts")
     names = os.listdir(folder) if folder.is_dir() else []
-    receipts = [name for name in names if name.startswith("forget-") and name.endswith(".json")]
-    return {name[len("forget-") :].rsplit("-", 1)[0] for name in receipts}
+    receipts = [name for name in names if name.startswith(PREFIX) and name.endswith(".json")]
+    return {name[len(PREFIX) :].rsplit("-", 1)[0] for name in receipts}
 
 
-def forgotten(root: str | os.PathLike[str] = ".", raw: str | os.PathLike[str] = "dataset/raw") -> set[str]:
+def forgotten(root: str | os.PathLike[str] = ".", raw: str | os.PathLike[str] = LAYOUT.raw) -> set[str]:
     """People no door may re-create: a forget under way, or done and not deliberately re-enrolled since (a
     re-enrolment is the only way a folder of theirs comes back)."""
     raw = Path(raw)
@@ -49,7 +49,7 @@ def forgotten(root: str | os.PathLike[str] = ".", raw: str | os.PathLike[str] = 
 def refuse_forgotten(
     person: str,
     root: str | os.PathLike[str] = ".",
-    raw: str | os.PathLike[str] = "dataset/raw",
+    raw: str | os.PathLike[str] = LAYOUT.raw,
     option: str = "--re-enrol",
     re_enrol: bool = False,
 ) -> None:
@@ -61,7 +61,7 @@ def refuse_forgotten(
         )
     if not re_enrol and person in forgotten(root, raw):
         raise FaceopsError(
-            f"{person!r} was forgotten (see {RECEIPTS}/forget-{person}-*.txt); nothing was saved; "
+            f"{person!r} was forgotten (see {LAYOUT.receipts}/{PREFIX}{person}-*.txt); nothing was saved; "
             f"to enrol them again on purpose, pass {option}"
         )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from faceops.core.atomic import read_json
 from faceops.core.errors import FaceopsError
+from faceops.core.layout import LAYOUT
 from faceops.data.dataset import list_raw_files
 from faceops.model.card import ModelCard
 from faceops.people.forgotten import unfinished
@@ -32,12 +33,12 @@ class Person:
 
 
 def list_people(
-    raw: str | os.PathLike[str] = "dataset/raw",
-    manifest: str | os.PathLike[str] = "data/faces.csv",
-    model: str | os.PathLike[str] = "models/model.json",
-    per_person: str | os.PathLike[str] = "reports/per_person.csv",
+    raw: str | os.PathLike[str] = LAYOUT.raw,
+    manifest: str | os.PathLike[str] = LAYOUT.manifest,
+    model: str | os.PathLike[str] = LAYOUT.card,
+    per_person: str | os.PathLike[str] = LAYOUT.per_person,
     project: str | os.PathLike[str] = ".",
-    validation: str | os.PathLike[str] = "reports/data_validation.json",
+    validation: str | os.PathLike[str] = LAYOUT.data_validation,
 ) -> list[Person]:
     """Everyone with a folder in `raw`, a label in the live model or a forget under way, by name; someone
     forgotten or being forgotten is never known."""

@@ -19,6 +19,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from faceops.core import dvc
+from faceops.core.layout import LAYOUT
+from faceops.release.receipts import PREFIX
+
 # How forget handles a place.
 CLEANED = "cleaned"  # forget removes what is theirs, then scans to verify
 REBUILT = "rebuilt"  # a DVC stage output: the retrain (dvc repro) writes it again without them
@@ -40,52 +44,63 @@ class Place:
         return root == self.root and any(fnmatch.fnmatchcase(relpath, pattern) for pattern in self.patterns)
 
 
+def _folder(name: str) -> str:
+    """The folder of the LAYOUT place `name` ("metrics" for eval_metrics)."""
+    return str(Path(getattr(LAYOUT, name)).parent)
+
+
 _STAGE_OUTPUTS = (
-    "data/faces.csv",
-    "data/split.csv",
-    "reports/faces.csv",
-    "reports/data_validation.json",
-    "reports/per_person.csv",
-    "reports/gate.json",
-    "metrics/*.json",
-    "plots/*",
+    LAYOUT.manifest,
+    LAYOUT.split,
+    LAYOUT.faces_report,
+    LAYOUT.data_validation,
+    LAYOUT.per_person,
+    LAYOUT.gate,
+    f"{_folder('eval_metrics')}/*.json",
+    f"{_folder('history_plot')}/*",
 )
 
 INVENTORY: tuple[Place, ...] = (
-    Place("photos", "project", ("dataset/raw/{person}/*",), CLEANED, "their folder removed; dvc add lists the rest"),
-    Place("rejections", "project", ("dataset/raw/.negatives/{person}/*",), CLEANED, "their folder removed"),
-    Place("face crops", "project", ("data/faces/{person}/*",), CLEANED, "their folder removed"),
     Place(
-        "DVC pointers and lock", "project", ("dataset/raw.dvc", "dvc.lock"), REBUILT, "dvc add and dvc repro rewrite"
+        "photos", "project", (f"{LAYOUT.raw}/{{person}}/*",), CLEANED, "their folder removed; dvc add lists the rest"
     ),
+    Place("rejections", "project", (f"{LAYOUT.negatives}/{{person}}/*",), CLEANED, "their folder removed"),
+    Place("face crops", "project", (f"{LAYOUT.faces}/{{person}}/*",), CLEANED, "their folder removed"),
+    Place("DVC pointers and lock", "project", (LAYOUT.raw_dvc, dvc.LOCK), REBUILT, "dvc add and dvc repro rewrite"),
     Place("stage outputs", "project", _STAGE_OUTPUTS, REBUILT, "dvc repro writes them again without them"),
     Place(
         "models and cards",
         "project",
-        ("models/*",),
+        (f"{_folder('model')}/*",),
         REBUILT,
         "the cards mark them forgotten at once (answered unknown, reference zeroed); the next promoted model "
         "never knew them",
     ),
-    Place("reports", "project", ("reports/report.html", "reports/retrain.json"), CLEANED, "removed when naming them"),
-    Place("crop cache", "project", (".faceops/crops/*",), CLEANED, "their detection results and crops removed"),
-    Place("feature cache", "project", (".faceops/features/*",), CLEANED, "their features removed"),
-    Place("local DVC cache", "project", (".dvc/cache/files/*",), CLEANED, "their objects removed by hash"),
-    Place("DVC run cache", "project", (".dvc/cache/runs/*",), CLEANED, "run records of outputs naming them removed"),
-    Place("DVC state", "project", (".dvc/tmp/*",), CLEANED, "DVC's indexes and temporary copies removed (rebuilt)"),
-    Place("forget journal", "project", (".faceops/forget/*",), KEPT, "removed once the receipt is written"),
-    Place("receipts", "project", ("receipts/forget-{person}-*",), KEPT, "the proof: their name and hashes only"),
+    Place("reports", "project", (LAYOUT.report, LAYOUT.retrain_report), CLEANED, "removed when naming them"),
+    Place("crop cache", "project", (f"{LAYOUT.crop_cache}/*",), CLEANED, "their detection results and crops removed"),
+    Place("feature cache", "project", (f"{LAYOUT.feature_cache}/*",), CLEANED, "their features removed"),
+    Place("local DVC cache", "project", (f"{dvc.CACHE_FILES}/*",), CLEANED, "their objects removed by hash"),
+    Place("DVC run cache", "project", (f"{dvc.RUN_CACHE}/*",), CLEANED, "run records of outputs naming them removed"),
+    Place("DVC state", "project", (f"{dvc.STATE}/*",), CLEANED, "DVC's indexes and temporary copies removed (rebuilt)"),
+    Place("forget journal", "project", (f"{LAYOUT.forget_journals}/*",), KEPT, "removed once the receipt is written"),
+    Place(
+        "receipts",
+        "project",
+        (f"{LAYOUT.receipts}/{PREFIX}{{person}}-*",),
+        KEPT,
+        "the proof: their name and hashes only",
+    ),
     Place(
         "git history",
         "project",
         (".git/*",),
         CANNOT,
-        "earlier commits name their hashes (dataset/raw.dvc, dvc.lock) and commit messages may name them; "
+        f"earlier commits name their hashes ({LAYOUT.raw_dvc}, {dvc.LOCK}) and commit messages may name them; "
         "to erase: git filter-repo (or BFG) on every clone, then force-push; dvc exp remove --all for experiments",
     ),
-    Place("pending crops", "records", (".faceops/pending/*",), CLEANED, "crops and records naming them removed"),
-    Place("feedback", "records", (".faceops/feedback/*",), CLEANED, "verdicts naming them and their crops removed"),
-    Place("recognition log", "records", ("logs/recognitions.jsonl*",), CLEANED, "lines naming them removed"),
+    Place("pending crops", "records", (f"{LAYOUT.pending}/*",), CLEANED, "crops and records naming them removed"),
+    Place("feedback", "records", (f"{LAYOUT.feedback}/*",), CLEANED, "verdicts naming them and their crops removed"),
+    Place("recognition log", "records", (f"{LAYOUT.recognition_log}*",), CLEANED, "lines naming them removed"),
     Place(
         "default DVC remote",
         "remote",  # scanned file by file when it is a folder on this machine

@@ -24,13 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from faceops.core import dvc
 from faceops.core.atomic import atomic_path
 from faceops.core.errors import FaceopsError, UsageError
+from faceops.core.layout import LAYOUT
 
 RECORDS_VARIABLE = "FACEOPS_RECORDS"
 # Where each kind of record lives in a project folder (the paths faceops has always used).
-FOLDER_LAYOUT = {"pending": ".faceops/pending", "feedback": ".faceops/feedback"}
-LOG_FILES = {"recognitions": "logs/recognitions.jsonl"}
+FOLDER_LAYOUT = {"pending": LAYOUT.pending, "feedback": LAYOUT.feedback}
+LOG_FILES = {"recognitions": LAYOUT.recognition_log}
 
 
 @dataclass(frozen=True)
@@ -312,11 +314,9 @@ def open_store(place: str | None, project: str | os.PathLike[str] = ".") -> Reco
         return FolderStore(place)
     name, sub = match.group(1), (match.group(2) or "faceops-records").strip("/")
     try:
-        from dvc.repo import Repo
-
-        with Repo(str(project)) as repo:
-            remote = repo.cloud.get_remote(name)
-            fs, root = remote.fs.fs, f"{remote.path.rstrip('/')}/{sub}"
+        with dvc.Project(project) as repo:
+            remote = repo.remote_fs(name)
+            fs, root = remote.fs, f"{remote.path.rstrip('/')}/{sub}"
     except Exception as exc:  # dvc raises its own types for an unknown remote or a bad config
         text = " ".join(str(exc).split()) or type(exc).__name__
         raise FaceopsError(f"--records {place!r}: the DVC remote {name!r} cannot be used ({text[:200]})") from None

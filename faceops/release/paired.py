@@ -66,15 +66,6 @@ class PairedTable:
         )
 
 
-def paired_summary(gate: Mapping) -> str | None:
-    """The paired line of a gate.json, or None when the candidate had no live model to pair with."""
-    paired = gate.get("paired")
-    if not isinstance(paired, Mapping):
-        return None
-    names = ("both_right", "only_live", "only_candidate", "both_wrong", "p_value", "significance")
-    return PairedTable(**{name: paired[name] for name in names}).summary()
-
-
 def served_right(row: Mapping) -> bool:
     """Whether a face got the answer the service should give: its person's name, or unknown for a stranger."""
     return row["answer"] == (row["person"] or UNKNOWN)

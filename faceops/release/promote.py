@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from faceops.core.atomic import atomic_path
+from faceops.core.layout import LAYOUT
 from faceops.core.params import PromoteParams
 from faceops.model.card import card_path
 from faceops.model.evaluate import Evaluation
@@ -43,9 +44,6 @@ class GateResult:
 
     def notes(self) -> list[str]:
         return [check.note for check in self.checks if check.note]
-
-    def to_dict(self) -> dict:
-        return {"promoted": self.passed, "checks": [asdict(check) for check in self.checks], "notes": self.notes()}
 
 
 def _fmt(value: float | None) -> str:
@@ -104,7 +102,7 @@ def far_check(candidate: Evaluation, live: Evaluation | None, gate: PromoteParam
         note = (
             f"FAR not measurable on {rate.n} stranger faces"
             + (f" ({rate.errors} accepted, 95% interval {low:.1%} to {high:.1%})" if rate.n else "")
-            + f": more strangers' faces (dataset/raw/.negatives/) would let the gate judge it against {cap:g}"
+            + f": more strangers' faces ({LAYOUT.negatives}/) would let the gate judge it against {cap:g}"
         )
     return GateCheck(
         "false_accept_rate",
@@ -117,8 +115,7 @@ def far_check(candidate: Evaluation, live: Evaluation | None, gate: PromoteParam
 
 
 FIXES = {  # what to change, by the start of a failed check's name
-    "false_accept_rate": "add strangers' faces to dataset/raw/.negatives/others/, or raise "
-    "promote.max_false_accept_rate",
+    "false_accept_rate": f"add strangers' faces to {LAYOUT.negatives}/others/, or raise promote.max_false_accept_rate",
     "largest recall drop": "add photos of that person, or raise promote.max_recall_drop",
 }
 
@@ -126,13 +123,13 @@ FIXES = {  # what to change, by the start of a failed check's name
 def first_model_refused(result: GateResult) -> str:
     """The one line a refused first model ends the pipeline with: the gate's reason, and what to change."""
     fixes = [
-        FIXES.get(check.name.split(" (")[0], "add photos (see reports/per_person.csv), or lower promote.min_metric")
+        FIXES.get(check.name.split(" (")[0], f"add photos (see {LAYOUT.per_person}), or lower promote.min_metric")
         for check in result.checks
         if not check.passed
     ]
     return (
         f"the first model was REFUSED by the release gate: {result.reason()}; nothing is live yet "
-        f"(details in reports/gate.json); to change: {'; '.join(dict.fromkeys(fixes))}"
+        f"(details in {LAYOUT.gate}); to change: {'; '.join(dict.fromkeys(fixes))}"
     )
 
 

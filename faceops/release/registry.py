@@ -14,23 +14,25 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from faceops.core import tools
+from faceops.core import dvc, tools
 from faceops.core.atomic import write_text
 from faceops.core.errors import FaceopsError
+from faceops.core.layout import LAYOUT
 from faceops.model.card import card_path
+from faceops.model.metrics import EvaluationMetrics
 from faceops.release.promote import promote
+from faceops.release.receipts import Receipt, receipt_files
 
 log = logging.getLogger(__name__)
 
 ARTIFACT = "model"
 LIVE = "live"
-MODEL = "models/model.keras"
-METRICS = "metrics/eval.json"
-DATA = "dataset/raw.dvc"
+MODEL = LAYOUT.model
+METRICS = LAYOUT.eval_metrics
+DATA = LAYOUT.raw_dvc
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def _git_show(root: str | os.PathLike[str], commit: str, path: str) -> str | Non
 
 def _lock_hashes(root: str | os.PathLike[str], commit: str) -> dict[str, str]:
     """path -> md5 of the evaluate stage's outputs, as the dvc.lock of `commit` records them."""
-    lock = yaml.safe_load(_git_show(root, commit, "dvc.lock") or "{}") or {}
+    lock = yaml.safe_load(_git_show(root, commit, dvc.LOCK) or "{}") or {}
     outs = lock.get("stages", {}).get("evaluate", {}).get("outs", [])
     return {out["path"]: out["md5"] for out in outs if "md5" in out}
 
@@ -72,7 +74,8 @@ def versions(root: str | os.PathLike[str] = ".") -> list[ModelVersion]:
     found = []
     for entry in json.loads(shown.stdout or "[]"):
         commit = entry["commit_hexsha"]
-        metrics: dict[str, Any] = json.loads(_git_show(root, commit, METRICS) or "{}")
+        shown_metrics = _git_show(root, commit, METRICS)
+        metrics = EvaluationMetrics.parse(shown_metrics, f"{METRICS} at {commit[:8]}") if shown_metrics else None
         data = yaml.safe_load(_git_show(root, commit, DATA) or "{}") or {}
         data_md5 = next((out.get("md5") for out in data.get("outs", [])), None)
         registered = entry.get("registrations") or [{}]
@@ -82,10 +85,10 @@ def versions(root: str | os.PathLike[str] = ".") -> list[ModelVersion]:
                 commit,
                 str(registered[0].get("created_at", ""))[:19].replace("T", " "),
                 any(stage.get("stage") == LIVE for stage in entry.get("stages", [])),
-                metrics.get("accuracy"),
-                metrics.get("false_accept_rate"),
-                metrics.get("false_reject_rate"),
-                metrics.get("people"),
+                metrics.accuracy if metrics else None,
+                metrics.false_accept_rate if metrics else None,
+                metrics.false_reject_rate if metrics else None,
+                metrics.people if metrics else None,
                 data_md5[:8] if data_md5 else None,
             )
         )
@@ -99,7 +102,7 @@ def register(root: str | os.PathLike[str] = ".") -> str | None:
     head = tools.git("rev-parse", "HEAD", cwd=root).stdout.strip()
     model = _lock_hashes(root, head).get(MODEL)
     if model is None:
-        raise FaceopsError(f"dvc.lock at HEAD records no {MODEL}: run `dvc repro` and commit a promoted model first")
+        raise FaceopsError(f"{dvc.LOCK} at HEAD records no {MODEL}: run `dvc repro` and commit a promoted model first")
     for known in versions(root):
         if _lock_hashes(root, known.commit).get(MODEL) == model:
             if not known.live:
@@ -132,57 +135,44 @@ def rollback(root: str | os.PathLike[str] = ".", version: str | None = None) -> 
 
 
 def _restore(root: str | os.PathLike[str], target: ModelVersion) -> None:
-    from dvc.repo import Repo
-
     hashes = _lock_hashes(root, target.commit)
     card = str(card_path(MODEL))
     if MODEL not in hashes or card not in hashes:
-        raise FaceopsError(f"{target.version}: its commit's dvc.lock records no {MODEL} and {card}")
-    repo = Repo(str(root))
-    try:
-        cache = repo.cache.local
+        raise FaceopsError(f"{target.version}: its commit's {dvc.LOCK} records no {MODEL} and {card}")
+    with dvc.Project(root) as project:
+        cache = project.cache
         missing = [path for path in (MODEL, card) if not cache.exists(hashes[path])]
         if missing:
-            _pull(repo, [hashes[path] for path in missing])
+            _pull(project, [hashes[path] for path in missing])
             missing = [path for path in (MODEL, card) if not cache.exists(hashes[path])]
         if missing:
             raise FaceopsError(
                 f"{target.version}: {', '.join(missing)} neither in the DVC cache nor on the default DVC remote"
             )
-        _refuse_forgotten(root, target, json.loads(Path(cache.oid_to_path(hashes[card])).read_text()))
-        with tempfile.TemporaryDirectory(dir=Path(root) / "models") as folder:
-            staged = Path(folder) / "model.keras"
-            shutil.copyfile(cache.oid_to_path(hashes[MODEL]), staged)
-            shutil.copyfile(cache.oid_to_path(hashes[card]), card_path(staged))
+        _refuse_forgotten(root, target, json.loads(Path(cache.path(hashes[card])).read_text()))
+        with tempfile.TemporaryDirectory(dir=Path(root) / Path(MODEL).parent) as folder:
+            staged = Path(folder) / Path(MODEL).name
+            shutil.copyfile(cache.path(hashes[MODEL]), staged)
+            shutil.copyfile(cache.path(hashes[card]), card_path(staged))
             promote(staged, Path(root) / MODEL)
-    finally:
-        repo.close()
     metrics = _git_show(root, target.commit, METRICS)
     if metrics is not None:
         write_text(Path(root) / METRICS, metrics)
     # dvc.lock records the restored model, so `dvc repro` does not rerun evaluate and promote the newer one again.
-    tools.dvc("commit", "--force", "--quiet", "evaluate", cwd=root)
+    dvc.run("commit", "--force", "--quiet", "evaluate", cwd=root)
 
 
-def _pull(repo: Any, md5s: list[str]) -> None:  # noqa: ANN401 - dvc.repo.Repo
+def _pull(project: dvc.Project, md5s: list[str]) -> None:
     """Objects from the default DVC remote into the cache, by hash (a version's files, whatever the workspace)."""
-    from dvc_data.hashfile.hash_info import HashInfo
-
     try:
-        repo.cloud.pull([HashInfo("md5", md5) for md5 in md5s])
+        project.pull(md5s)
     except Exception as exc:  # noqa: BLE001 - no remote, or every fsspec backend's own errors: said by the caller
         log.warning("could not fetch from the DVC remote: %s", " ".join(str(exc).split())[:300])
 
 
 def forgotten_people(root: str | os.PathLike[str]) -> set[str]:
     """Everyone `faceops forget` removed: the people its receipts name."""
-    people = set()
-    for receipt in sorted((Path(root) / "receipts").glob("forget-*.json")):
-        try:
-            people.add(str(json.loads(receipt.read_text())["person"]))
-        except (ValueError, KeyError, TypeError):
-            raise FaceopsError(f"{receipt}: not a forget receipt (no person)") from None
-    return people
+    return {Receipt.read(path).person for path in receipt_files(root)}
 
 
 def _refuse_forgotten(root: str | os.PathLike[str], target: ModelVersion, card: dict) -> None:
@@ -191,7 +181,7 @@ def _refuse_forgotten(root: str | os.PathLike[str], target: ModelVersion, card: 
     gone = sorted(named & forgotten_people(root))
     if gone:
         raise FaceopsError(
-            f"{target.version} was trained on {', '.join(gone)}, forgotten since (receipts/forget-*.json): "
+            f"{target.version} was trained on {', '.join(gone)}, forgotten since ({LAYOUT.receipts}/forget-*.json): "
             "it cannot be made live again; train a new model with `dvc repro`"
         )
 

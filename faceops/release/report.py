@@ -8,7 +8,6 @@ import base64
 import contextlib
 import csv
 import email.policy
-import json
 import os
 import smtplib
 import socket
@@ -24,28 +23,33 @@ from typing import Any
 
 import yaml
 
-from faceops.core import tools
+from faceops.core import dvc, tools
 from faceops.core.atomic import read_json, write_text
+from faceops.core.contracts import MISSING_FILE
 from faceops.core.errors import FaceopsError
-from faceops.core.params import ReportParams
+from faceops.core.layout import LAYOUT
+from faceops.core.params import PARAMS_FILE, ReportParams
+from faceops.model.metrics import EvaluationMetrics, TrainMetrics
 from faceops.records.drift import DriftSummary
+from faceops.release.gate import GateVerdict
+from faceops.release.retrain import RetrainReport
 
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
-IMAGES = {"confusion": "plots/confusion.png", "history": "plots/train_history.png"}
+IMAGES = {"confusion": LAYOUT.confusion_plot, "history": LAYOUT.history_plot}
 
 
 @dataclass(frozen=True)
 class ReportInputs:
     """Where the pipeline left what the report shows; paths relative to the project root."""
 
-    metrics: str = "metrics/eval.json"
-    train_metrics: str = "metrics/train.json"
-    per_person: str = "reports/per_person.csv"
-    retrain: str = "reports/retrain.json"
-    gate: str = "reports/gate.json"
-    validation: str = "reports/data_validation.json"
-    lookalikes: str = "reports/lookalikes.json"
-    dataset: str = "dataset/raw.dvc"
+    metrics: str = LAYOUT.eval_metrics
+    train_metrics: str = LAYOUT.train_metrics
+    per_person: str = LAYOUT.per_person
+    retrain: str = LAYOUT.retrain_report
+    gate: str = LAYOUT.gate
+    validation: str = LAYOUT.data_validation
+    lookalikes: str = LAYOUT.lookalikes
+    dataset: str = LAYOUT.raw_dvc
     images: dict = field(default_factory=lambda: dict(IMAGES))
 
 
@@ -67,20 +71,20 @@ def metrics_change(root: Path, metrics_path: str, base: str = "HEAD") -> dict[st
     """
     if tools.git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", cwd=root, check=False).returncode != 0:
         return {}
-    result = tools.dvc("metrics", "diff", base, "--all", "--json", "--targets", metrics_path, cwd=root)
-    return json.loads(result.stdout or "{}").get(metrics_path, {})
+    return dvc.metrics_diff(root, base, metrics_path)
 
 
 def _num(value: Any) -> str:
     return "-" if value is None else f"{float(value):.4g}"
 
 
-def _interval(evaluation: dict) -> str:
+def _interval(evaluation: EvaluationMetrics) -> str:
     """' (95% interval a to b on N stranger faces)', when the metrics have one."""
-    interval = evaluation.get("far_interval")
+    interval = evaluation.far_interval
     if not interval:
         return ""
-    return f" (95% interval {_pct(interval[0])} to {_pct(interval[1])} on {evaluation.get('stranger_faces', 0)} faces)"
+    strangers = evaluation.stranger_faces if evaluation.stranger_faces is not None else 0
+    return f" (95% interval {_pct(interval[0])} to {_pct(interval[1])} on {strangers} faces)"
 
 
 def _pct(value: Any) -> str:
@@ -112,7 +116,7 @@ class BuildInfo:
 
 
 def check_drift(
-    root: str | os.PathLike[str], records: str | None, since: str, model: str = "models/model.json"
+    root: str | os.PathLike[str], records: str | None, since: str, model: str = LAYOUT.card
 ) -> DriftSummary | str:
     """The live model's drift for the report, or why it could not be checked (the report goes out anyway)."""
     from faceops.model.card import ModelCard
@@ -156,6 +160,189 @@ def _drift_context(drift: DriftSummary | str | None) -> dict | None:
     return {"summary": summary, "rows": rows, "commands": [f"faceops capture --person {d.person}" for d in flagged]}
 
 
+@dataclass(frozen=True)
+class _Found:
+    """What the pipeline left for the report, read from the project."""
+
+    evaluation: EvaluationMetrics | None  # None: a failed build without metrics
+    train: TrainMetrics | None
+    retrain: RetrainReport | None
+    gate: GateVerdict | None
+    validation: dict | None
+    change: dict  # `dvc metrics diff` against the build's base commit
+    per_person: list[dict]  # weakest first
+    images: dict[str, bytes]  # content id -> PNG
+    dataset_hash: str
+    commit: str
+
+
+def _read_inputs(root: Path, metric: str, inputs: ReportInputs, build: BuildInfo) -> _Found:
+    """Every input the report shows; a failed build reports without metrics, per-person scores or plots."""
+    evaluation = EvaluationMetrics.read(root / inputs.metrics, missing=None if build.failed else MISSING_FILE)
+    if not build.failed and evaluation.value(metric) is None:
+        raise FaceopsError(f"{root / inputs.metrics}: no metric {metric!r}")
+    train = TrainMetrics.read(root / inputs.train_metrics, missing=None)
+    retrain = RetrainReport.read(root / inputs.retrain, missing=None)
+    gate = GateVerdict.read(root / inputs.gate, missing=None)
+    validation = read_json(root / inputs.validation, missing=None)
+    change = metrics_change(root, inputs.metrics, build.base) if evaluation is not None else {}
+    per_person = _per_person(root / inputs.per_person) if not build.failed else []
+    images = (
+        {}
+        if build.failed
+        else {cid: (root / path).read_bytes() for cid, path in inputs.images.items() if (root / path).exists()}
+    )
+    dvc_file = root / inputs.dataset
+    dataset = yaml.safe_load(dvc_file.read_text()) if dvc_file.exists() else {}
+    dataset_hash = (dataset.get("outs") or [{}])[0].get("md5", "not tracked by DVC")
+    commit = tools.git("rev-parse", "--short", "HEAD", cwd=root, check=False).stdout.strip() or "no commit"
+    return _Found(evaluation, train, retrain, gate, validation, change, per_person, images, dataset_hash, commit)
+
+
+def _per_person(path: Path) -> list[dict]:
+    """reports/per_person.csv, weakest F1 first; [] when the evaluate stage has not written it."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return sorted(
+            ({**row, **{k: float(row[k]) for k in ("precision", "recall", "f1")}} for row in csv.DictReader(handle)),
+            key=lambda row: (row["f1"], row["person"]),
+        )
+
+
+def _verdict(found: _Found, threshold: float, metric: str, build: BuildInfo) -> tuple[bool, str, str]:
+    """Whether the build passed, its verdict in one line, and the mail's subject."""
+    if build.failed:
+        where = f" at stage '{build.stage}'" if build.stage else ""
+        verdict = f"FAILED{where}: build {build.result.lower()}; the live model was not changed"
+        return False, verdict, f"[faceops] {verdict}"
+    score = float(found.evaluation.value(metric))
+    passed = score >= threshold
+    verdict = (
+        f"{'PASSED' if passed else 'BELOW THRESHOLD'}: {metric} {score:.1%} {'>=' if passed else '<'} {threshold:.0%}"
+    )
+    if build.result == "UNSTABLE":
+        verdict += " (build unstable)"
+    return passed, verdict, f"[faceops] {verdict} ({_delta(found.change.get(metric))})"
+
+
+def _training(train: TrainMetrics | None) -> str:
+    """Epochs, faces and seconds of the training, '-' for what metrics/train.json does not say."""
+
+    def shown(value: float | None) -> str:
+        return "-" if value is None else str(value)
+
+    if train is None:
+        return "- epochs, - faces, features - s, head - s"
+    return (
+        f"{shown(train.epochs_run)} epochs, {shown(train.train_faces)} faces, "
+        f"features {shown(train.feature_seconds)} s, head {shown(train.head_seconds)} s"
+    )
+
+
+def _facts(
+    found: _Found, threshold: float, metric: str, build: BuildInfo, drift: DriftSummary | str | None
+) -> list[tuple[str, str]]:
+    """The report's facts, name and value; a failed build's: the build, then the last three."""
+    tail = [
+        ("threshold", f"{metric} >= {threshold:.0%}"),
+        *([("drift", _drift_context(drift)["summary"])] if drift is not None else []),
+        ("data set", f"git {found.commit} (compared with {build.base}), DVC {found.dataset_hash}"),
+        ("generated", f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} on {socket.gethostname()}"),
+    ]
+    if build.failed:
+        return [("build", f"{build.result} at stage {build.stage or 'unknown'}; see the build log"), *tail[-3:]]
+    evaluation, change = found.evaluation, found.change
+    macro_f1 = evaluation.macro_f1 if evaluation.macro_f1 is not None else 0
+    strangers = evaluation.stranger_faces if evaluation.stranger_faces is not None else 0
+    return [
+        ("accuracy", f"{_pct(evaluation.accuracy)} ({_delta(change.get('accuracy'))})"),
+        ("macro F1", f"{float(macro_f1):.3f} ({_delta(change.get('macro_f1'), percent=False)})"),
+        (
+            "unknown answers",
+            f"{_pct(evaluation.false_reject_rate)} of known faces rejected, "
+            f"{_pct(evaluation.false_accept_rate)} of strangers accepted{_interval(evaluation)}",
+        ),
+        ("test set", f"{evaluation.test_faces} faces of {evaluation.people} people, {strangers} stranger faces"),
+        ("model", f"{evaluation.backbone} backbone, {evaluation.weights}"),
+        ("training", _training(found.train)),
+        *tail,
+    ]
+
+
+def _attempts(retrain: RetrainReport | None, metric: str) -> list[dict]:
+    """The retrain attempts as the report lists them."""
+    return [
+        {
+            "name": a.name,
+            "applied": retrain.chosen == a.experiment,
+            "overrides": ", ".join(f"{k}={v}" for k, v in a.overrides.items()),
+            "score": _pct(a.metrics.get(metric)) if a.metrics else "crashed",
+            "verdict": a.verdict,
+            "seconds": f"{a.seconds:.0f}",
+        }
+        for a in (retrain.attempts if retrain is not None else ())
+    ]
+
+
+def _warnings(validation: dict | None, lookalikes: dict | None) -> list[str]:
+    """Data validation's failed warning-level checks, then the look-alike pairs."""
+    warnings = [
+        problem
+        for check in (validation or {}).get("checks", [])
+        if check["level"] == "warning" and not check["success"]
+        for problem in check["problems"]
+    ]
+    return warnings + [pair["message"] for pair in (lookalikes or {}).get("pairs", [])]
+
+
+def _gate_context(gate: GateVerdict | None) -> dict | None:
+    """The release gate's verdict as the report shows it."""
+    if gate is None:
+        return None
+    checks = [
+        {
+            "name": c.name,
+            "live": _num(c.live),
+            "candidate": _num(c.candidate),
+            "limit": c.limit,
+            "verdict": ("pass" if c.passed else "FAIL") + (f" ({c.note})" if c.note else ""),
+        }
+        for c in gate.checks
+    ]
+    return {"promoted": gate.promoted, "checks": checks, "paired": gate.paired.summary() if gate.paired else None}
+
+
+def _text(context: dict) -> str:
+    """The mail's plain-text part: the same sections as the page."""
+    lines = [context["verdict"], ""] + [f"{k}: {v}" for k, v in context["facts"]]
+    if context["retrain"]:
+        lines += ["", f"retraining: {context['retrain']['status']}"]
+        lines += [f"  {a['name']}: {a['score']} ({a['verdict']})" for a in context["retrain"]["attempts"]]
+    gate = context["gate"]
+    if gate:
+        promoted = "promoted" if gate["promoted"] else "REFUSED: the live model stays"
+        lines += ["", f"release gate: {promoted}"] + [
+            f"  {c['name']}: live {c['live']}, candidate {c['candidate']}, needs {c['limit']}: {c['verdict']}"
+            for c in gate["checks"]
+        ]
+        if gate["paired"]:
+            lines.append(f"  {gate['paired']}")
+    if context["warnings"]:
+        lines += ["", "data validation warnings:"] + [f"  {w}" for w in context["warnings"]]
+    drift = context["drift"]
+    if drift:
+        lines += ["", f"drift: {drift['summary']}"] + [
+            f"  {r['person']}: {r['faces']} faces, median distance {r['median']} (at training {r['baseline']}), "
+            f"unknown {r['unknown']} (at training {r['baseline_unknown']}), drifted {r['drifted']}"
+            for r in drift["rows"]
+        ]
+        lines += [f"  run: {command}" for command in drift["commands"]]
+    if context["per_person"]:
+        lines += ["", "weakest people (F1):"] + [f"  {r['person']}: {r['f1']:.2f}" for r in context["per_person"][:10]]
+    return "\n".join(lines) + "\n"
+
+
 def build_report(
     root: str | os.PathLike[str],
     threshold: float,
@@ -166,147 +353,22 @@ def build_report(
 ) -> Report:
     """The report; `drift` (from `check_drift`) adds the live model's drift section."""
     root = Path(root)
-    evaluation = read_json(root / inputs.metrics, missing=None if build.failed else "not found; run `dvc repro` first")
-    evaluation = evaluation or {}
-    if not build.failed and metric not in evaluation:
-        raise FaceopsError(f"{root / inputs.metrics}: no metric {metric!r}")
-    train = read_json(root / inputs.train_metrics, missing=None) or {}
-    retrain = read_json(root / inputs.retrain, missing=None)
-    gate = read_json(root / inputs.gate, missing=None)
-    validation = read_json(root / inputs.validation, missing=None)
-    change = metrics_change(root, inputs.metrics, build.base) if evaluation else {}
-    per_person = []
-    if (root / inputs.per_person).exists() and not build.failed:
-        with open(root / inputs.per_person, newline="") as handle:
-            per_person = sorted(
-                (
-                    {**row, **{k: float(row[k]) for k in ("precision", "recall", "f1")}}
-                    for row in csv.DictReader(handle)
-                ),
-                key=lambda row: (row["f1"], row["person"]),
-            )
-    images = (
-        {}
-        if build.failed
-        else {cid: (root / path).read_bytes() for cid, path in inputs.images.items() if (root / path).exists()}
-    )
-    dvc_file = root / inputs.dataset
-    dataset = yaml.safe_load(dvc_file.read_text()) if dvc_file.exists() else {}
-    dataset_hash = (dataset.get("outs") or [{}])[0].get("md5", "not tracked by DVC")
-    commit = tools.git("rev-parse", "--short", "HEAD", cwd=root, check=False).stdout.strip() or "no commit"
-
-    if build.failed:
-        passed = False
-        where = f" at stage '{build.stage}'" if build.stage else ""
-        verdict = f"FAILED{where}: build {build.result.lower()}; the live model was not changed"
-        subject = f"[faceops] {verdict}"
-    else:
-        score = float(evaluation[metric])
-        passed = score >= threshold
-        verdict = (
-            f"{'PASSED' if passed else 'BELOW THRESHOLD'}: {metric} {score:.1%} "
-            f"{'>=' if passed else '<'} {threshold:.0%}"
-        )
-        if build.result == "UNSTABLE":
-            verdict += " (build unstable)"
-        subject = f"[faceops] {verdict} ({_delta(change.get(metric))})"
-    facts = [
-        ("accuracy", f"{_pct(evaluation.get('accuracy'))} ({_delta(change.get('accuracy'))})"),
-        ("macro F1", f"{float(evaluation.get('macro_f1', 0)):.3f} ({_delta(change.get('macro_f1'), percent=False)})"),
-        (
-            "unknown answers",
-            f"{_pct(evaluation.get('false_reject_rate'))} of known faces rejected, "
-            f"{_pct(evaluation.get('false_accept_rate'))} of strangers accepted{_interval(evaluation)}",
-        ),
-        (
-            "test set",
-            f"{evaluation.get('test_faces')} faces of {evaluation.get('people')} people, "
-            f"{evaluation.get('stranger_faces', 0)} stranger faces",
-        ),
-        ("model", f"{evaluation.get('backbone')} backbone, {evaluation.get('weights')}"),
-        (
-            "training",
-            f"{train.get('epochs_run', '-')} epochs, {train.get('train_faces', '-')} faces, "
-            f"features {train.get('feature_seconds', '-')} s, head {train.get('head_seconds', '-')} s",
-        ),
-        ("threshold", f"{metric} >= {threshold:.0%}"),
-        *([("drift", _drift_context(drift)["summary"])] if drift is not None else []),
-        ("data set", f"git {commit} (compared with {build.base}), DVC {dataset_hash}"),
-        ("generated", f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} on {socket.gethostname()}"),
-    ]
-    if build.failed:
-        facts = [("build", f"{build.result} at stage {build.stage or 'unknown'}; see the build log"), *facts[-3:]]
-        retrain = None
-        drift = None
-    attempts = [
-        {
-            "name": a["name"],
-            "applied": (retrain or {}).get("chosen") == a["experiment"],
-            "overrides": ", ".join(f"{k}={v}" for k, v in a["overrides"].items()),
-            "score": _pct((a.get("metrics") or {}).get(metric)) if a.get("metrics") else "crashed",
-            "verdict": a["verdict"],
-            "seconds": f"{a['seconds']:.0f}",
-        }
-        for a in (retrain or {}).get("attempts", [])
-    ]
-    warnings = [
-        problem
-        for check in (validation or {}).get("checks", [])
-        if check["level"] == "warning" and not check["success"]
-        for problem in check["problems"]
-    ]
-    warnings += [pair["message"] for pair in (read_json(root / inputs.lookalikes, missing=None) or {}).get("pairs", [])]
+    found = _read_inputs(root, metric, inputs, build)
+    passed, verdict, subject = _verdict(found, threshold, metric, build)
+    facts = _facts(found, threshold, metric, build, drift)
+    retrain = None if build.failed else found.retrain
     context = {
         "verdict": verdict,
         "passed": passed,
         "facts": facts,
         "metric": metric,
-        "warnings": warnings,
-        "retrain": {"status": retrain["status"], "attempts": attempts} if retrain else None,
-        "per_person": per_person,
-        "drift": _drift_context(drift),
-        "gate": None
-        if gate is None or build.failed
-        else {
-            "promoted": gate["promoted"],
-            "checks": [
-                {
-                    "name": c["name"],
-                    "live": _num(c["live"]),
-                    "candidate": _num(c["candidate"]),
-                    "limit": c["limit"],
-                    "verdict": ("pass" if c["passed"] else "FAIL") + (f" ({c['note']})" if c.get("note") else ""),
-                }
-                for c in gate["checks"]
-            ],
-            "paired": _paired_line(gate),
-        },
+        "warnings": _warnings(found.validation, read_json(root / inputs.lookalikes, missing=None)),
+        "retrain": {"status": retrain.status, "attempts": _attempts(retrain, metric)} if retrain else None,
+        "per_person": found.per_person,
+        "drift": None if build.failed else _drift_context(drift),
+        "gate": None if build.failed else _gate_context(found.gate),
     }
-    text_lines = [verdict, ""] + [f"{k}: {v}" for k, v in facts]
-    if retrain:
-        text_lines += ["", f"retraining: {retrain['status']}"] + [
-            f"  {a['name']}: {a['score']} ({a['verdict']})" for a in attempts
-        ]
-    if context["gate"]:
-        promoted = "promoted" if context["gate"]["promoted"] else "REFUSED: the live model stays"
-        text_lines += ["", f"release gate: {promoted}"] + [
-            f"  {c['name']}: live {c['live']}, candidate {c['candidate']}, needs {c['limit']}: {c['verdict']}"
-            for c in context["gate"]["checks"]
-        ]
-        if context["gate"]["paired"]:
-            text_lines.append(f"  {context['gate']['paired']}")
-    if warnings:
-        text_lines += ["", "data validation warnings:"] + [f"  {w}" for w in warnings]
-    if context["drift"]:
-        rows = context["drift"]["rows"]
-        text_lines += ["", f"drift: {context['drift']['summary']}"] + [
-            f"  {r['person']}: {r['faces']} faces, median distance {r['median']} (at training {r['baseline']}), "
-            f"unknown {r['unknown']} (at training {r['baseline_unknown']}), drifted {r['drifted']}"
-            for r in rows
-        ]
-        text_lines += [f"  run: {command}" for command in context["drift"]["commands"]]
-    if per_person:
-        text_lines += ["", "weakest people (F1):"] + [f"  {r['person']}: {r['f1']:.2f}" for r in per_person[:10]]
+    images = found.images
     data_uris = {cid: "data:image/png;base64," + base64.b64encode(png).decode() for cid, png in images.items()}
     return Report(
         subject,
@@ -314,16 +376,9 @@ def build_report(
         passed,
         _render(context, data_uris),
         _render(context, {c: f"cid:{c}" for c in images}),
-        "\n".join(text_lines) + "\n",
+        _text(context),
         images,
     )
-
-
-def _paired_line(gate: Mapping) -> str | None:
-    """Live and candidate on the same faces (gate v2), in one line."""
-    from faceops.release.paired import paired_summary
-
-    return paired_summary(gate)
 
 
 def _render(context: dict, images: dict[str, str]) -> str:
@@ -361,7 +416,7 @@ class SmtpSettings:
             raise FaceopsError(f"FACEOPS_SMTP_SECURITY is {security!r}; use starttls, ssl or none")
         host = env.get("FACEOPS_SMTP_HOST") or report.smtp_host
         if not host:
-            raise FaceopsError("no SMTP server: set report.smtp_host in params.yaml (or FACEOPS_SMTP_HOST)")
+            raise FaceopsError(f"no SMTP server: set report.smtp_host in {PARAMS_FILE} (or FACEOPS_SMTP_HOST)")
         port_text = env.get("FACEOPS_SMTP_PORT") or str(report.smtp_port or DEFAULT_PORTS[security])
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise FaceopsError(f"FACEOPS_SMTP_PORT is {port_text!r}, not a port number (1 to 65535)")

@@ -20,17 +20,19 @@ from typing import Any
 
 import yaml
 
-from faceops.core import tools
-from faceops.core.atomic import read_json, write_json
+from faceops.core import dvc, tools
+from faceops.core.atomic import write_json
+from faceops.core.contracts import MISSING_FILE, Fields, read_fields
 from faceops.core.errors import FaceopsError
-from faceops.core.params import RetrainParams
+from faceops.core.layout import LAYOUT
+from faceops.core.params import PARAMS_FILE, RetrainParams
+from faceops.model.metrics import EvaluationMetrics
+from faceops.release.gate import GateVerdict
 
 log = logging.getLogger(__name__)
 
 PASSED, IMPROVED, NO_IMPROVEMENT = "passed", "improved_below_threshold", "no_improvement"
 INTERRUPTED = "interrupted"
-# What the evaluate stage writes for each candidate: its scores, and the release gate's verdict.
-CANDIDATE_METRICS, GATE_REPORT = "metrics/candidate.json", "reports/gate.json"
 EXIT_CODES = {PASSED: 0, IMPROVED: 2, NO_IMPROVEMENT: 3, INTERRUPTED: 4}
 
 
@@ -93,9 +95,21 @@ class Attempt:
     experiment: str
     overrides: dict
     seconds: float = 0.0
-    metrics: dict | None = None
+    metrics: dict | None = None  # the candidate's scores (EvaluationMetrics.to_dict); None: it crashed
     verdict: str = "pending"  # passed, below_threshold, refused (by the release gate), crashed
     error: str | None = None
+
+    @classmethod
+    def from_fields(cls, fields: Fields) -> Attempt:
+        return cls(
+            fields.text("name"),
+            fields.text("experiment"),
+            fields.mapping("overrides"),
+            fields.number("seconds"),
+            fields.mapping("metrics", nullable=True),
+            fields.text("verdict"),
+            fields.text("error", nullable=True),
+        )
 
 
 @dataclass
@@ -121,7 +135,7 @@ class Workspace:
         return tools.git(*args, cwd=self.root, check=check)
 
     def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return tools.dvc(*args, cwd=self.root, check=check)
+        return dvc.run(*args, cwd=self.root, check=check)
 
     def ensure_git_identity(self) -> None:
         """CI checkouts often have no git identity, which `dvc exp run` needs to record experiments."""
@@ -131,8 +145,8 @@ class Workspace:
 
     def tracked_outputs(self) -> list[Path]:
         """Files an experiment rewrites that git (not the DVC cache) keeps: params, lock, metrics, plots."""
-        paths = [self.root / "params.yaml", self.root / "dvc.lock"]
-        pipeline = yaml.safe_load((self.root / "dvc.yaml").read_text())
+        paths = [self.root / PARAMS_FILE, self.root / dvc.LOCK]
+        pipeline = yaml.safe_load((self.root / dvc.PIPELINE).read_text())
         for stage in pipeline.get("stages", {}).values():
             for kind in ("outs", "metrics", "plots"):
                 for entry in stage.get(kind, []):
@@ -189,12 +203,13 @@ def plan(params: RetrainParams) -> list[str]:
 
 def retrain(params: RetrainParams, metrics_path: str | os.PathLike[str], workspace: Workspace) -> RetrainOutcome:
     """Try tweaks until one passes; apply the best attempt only if it beats the current model."""
-    baseline = read_json(workspace.root / metrics_path, missing=None)
-    if baseline is None:  # no model went live yet: the release gate refused the first candidate
-        baseline = read_json(workspace.root / CANDIDATE_METRICS, missing="not found; run `dvc repro` first")
+    live = EvaluationMetrics.read(workspace.root / metrics_path, missing=None)
+    if live is None:  # no model went live yet: the release gate refused the first candidate
+        baseline = EvaluationMetrics.read(LAYOUT.at(workspace.root, "candidate_metrics")).to_dict()
         current = float("-inf")  # any attempt that goes live is an improvement
         log.info("no live model yet; the refused candidate had %s %s", params.metric, baseline.get(params.metric))
     else:
+        baseline = live.to_dict()
         current = _score(baseline, params.metric, metrics_path)
         if current >= params.threshold:
             log.info("%s %.4f meets the threshold %.4f: nothing to do", params.metric, current, params.threshold)
@@ -240,12 +255,11 @@ def _attempts(
             attempt.verdict, attempt.error = "crashed", tools.last_error(result)
             log.warning("attempt %s crashed: %s", tweak.name, attempt.error)
         else:
-            attempt.metrics = read_json(workspace.root / CANDIDATE_METRICS)
-            score = _score(attempt.metrics, params.metric, CANDIDATE_METRICS)
-            gate = read_json(workspace.root / GATE_REPORT)
-            if not gate["promoted"]:
-                failed = [check["name"] for check in gate["checks"] if not check["passed"]]
-                attempt.verdict, attempt.error = "refused", "release gate: " + ", ".join(failed)
+            attempt.metrics = EvaluationMetrics.read(LAYOUT.at(workspace.root, "candidate_metrics")).to_dict()
+            score = _score(attempt.metrics, params.metric, LAYOUT.candidate_metrics)
+            gate = GateVerdict.read(LAYOUT.at(workspace.root, "gate"))
+            if not gate.promoted:
+                attempt.verdict, attempt.error = "refused", "release gate: " + ", ".join(gate.failed_checks())
             else:
                 attempt.verdict = "passed" if score >= params.threshold else "below_threshold"
             log.info("attempt %s: %s %.4f (%s)", tweak.name, params.metric, score, attempt.verdict)
@@ -269,8 +283,9 @@ def _apply_best(
 
 
 def _score(metrics: Mapping, key: str, path: Any) -> float:
-    if key not in metrics:
-        raise FaceopsError(f"{path}: no metric {key!r} (retrain.metric); it has {', '.join(metrics)}")
+    if metrics.get(key) is None:  # the file does not have it (EvaluationMetrics reads an absent score as None)
+        present = ", ".join(name for name, value in metrics.items() if value is not None)
+        raise FaceopsError(f"{path}: no metric {key!r} (retrain.metric); it has {present}")
     value = metrics[key]
     # bool is an int: True would read as 1.0; a metric outside [0, 1] (or NaN) is a broken file, never a pass
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
@@ -278,18 +293,68 @@ def _score(metrics: Mapping, key: str, path: Any) -> float:
     return float(value)
 
 
+@dataclass(frozen=True)
+class RetrainReport:
+    """reports/retrain.json: what `faceops retrain` tried and kept; `faceops report` shows it."""
+
+    status: str  # PASSED, IMPROVED, NO_IMPROVEMENT or INTERRUPTED
+    exit_code: int
+    metric: str  # retrain.metric
+    threshold: float
+    baseline: dict  # the scores of the model live before (EvaluationMetrics.to_dict)
+    chosen: str | None  # the experiment applied to the workspace
+    interrupted_by: str | None  # SIGINT or SIGTERM
+    attempts: tuple[Attempt, ...]
+    finished: str  # ISO time, UTC
+
+    @classmethod
+    def of(cls, params: RetrainParams, outcome: RetrainOutcome) -> RetrainReport:
+        return cls(
+            outcome.status,
+            outcome.exit_code,
+            params.metric,
+            params.threshold,
+            outcome.baseline,
+            outcome.chosen,
+            outcome.interrupted_by,
+            tuple(outcome.attempts),
+            datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "metric": self.metric,
+            "threshold": self.threshold,
+            "baseline": self.baseline,
+            "chosen": self.chosen,
+            "interrupted_by": self.interrupted_by,
+            "attempts": [vars(attempt) for attempt in self.attempts],
+            "finished": self.finished,
+        }
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str], missing: str | None = MISSING_FILE) -> RetrainReport | None:
+        """The report in `path`; None only when it does not exist and `missing` is None."""
+        fields = read_fields(path, missing)
+        if fields is None:
+            return None
+        return cls(
+            fields.text("status"),
+            fields.integer("exit_code"),
+            fields.text("metric"),
+            fields.number("threshold"),
+            fields.mapping("baseline"),
+            fields.text("chosen", nullable=True),
+            fields.text("interrupted_by", nullable=True),
+            tuple(Attempt.from_fields(attempt) for attempt in fields.objects("attempts")),
+            fields.text("finished"),
+        )
+
+
 def write_report(path: str | os.PathLike[str], params: RetrainParams, outcome: RetrainOutcome) -> None:
-    write_json(
-        path,
-        {
-            "status": outcome.status,
-            "exit_code": outcome.exit_code,
-            "metric": params.metric,
-            "threshold": params.threshold,
-            "baseline": outcome.baseline,
-            "chosen": outcome.chosen,
-            "interrupted_by": outcome.interrupted_by,
-            "attempts": [vars(attempt) for attempt in outcome.attempts],
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        },
-    )
+    RetrainReport.of(params, outcome).write(path)
