@@ -3,9 +3,10 @@
 import argparse
 import sys
 
-from faceops.core.atomic import read_json, write_json
+from faceops.core.atomic import write_json
 from faceops.core.entry import run_stage
 from faceops.core.params import load_params
+from faceops.data.counts import FaceCounts
 from faceops.data.manifest import read_manifest
 from faceops.data.validate import validate_faces
 
@@ -20,11 +21,11 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params()
-    counts = read_json(args.faces_metrics, missing="the faces stage counts are missing; run dvc repro")
+    counts = FaceCounts.read(args.faces_metrics, missing="the faces stage counts are missing; run dvc repro")
     report = validate_faces(
         read_manifest(args.manifest),
-        counts["photos"],
-        counts["rejected"],
+        counts.photos,
+        counts.rejected,
         params.base.image_size,
         params.validate,
     )

@@ -2,10 +2,10 @@
 
 import argparse
 
-from faceops.core.atomic import write_json
 from faceops.core.entry import run_stage
 from faceops.core.layout import LAYOUT
 from faceops.core.params import load_params
+from faceops.data.counts import FaceCounts
 from faceops.data.faces import extract_faces, write_faces_outputs
 
 
@@ -22,7 +22,7 @@ def main() -> None:
     params = load_params()
     result = extract_faces(args.raw, args.out, params.base.image_size, params.faces, args.cache_dir)
     write_faces_outputs(result, args.manifest, args.report)
-    write_json(args.metrics, result.counts())
+    FaceCounts(**result.counts()).write(args.metrics)
 
 
 if __name__ == "__main__":

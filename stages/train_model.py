@@ -2,12 +2,13 @@
 
 import argparse
 
-from faceops.core.atomic import write_csv, write_json
+from faceops.core.atomic import write_csv
 from faceops.core.entry import run_stage
 from faceops.core.params import load_params
 from faceops.data.manifest import read_split
 from faceops.data.negatives import read_rejections
 from faceops.model.features import FeatureCache
+from faceops.model.metrics import TrainMetrics
 from faceops.model.recogniser import save_recogniser
 from faceops.model.train import train_recogniser
 
@@ -36,7 +37,7 @@ def main() -> None:
     )
     save_recogniser(args.model, result.model, result.card)
     write_csv(args.history, list(result.history[0]), result.history)
-    write_json(args.metrics, result.metrics)
+    TrainMetrics.of(result.metrics).write(args.metrics)
 
 
 if __name__ == "__main__":

@@ -67,11 +67,11 @@ def optional_float(text: str) -> float | None:
 
 def record_new_data(steps: list[list[str]], commit: bool) -> None:
     """Run the dvc/git steps that record new data (with `commit`), or print them as the next thing to do."""
-    from faceops.core import tools
+    from faceops.core import dvc, tools
 
     if commit:
         for step in steps:
-            tools.dvc(*step[1:]) if step[0] == "dvc" else tools.git(*step[1:])
+            dvc.run(*step[1:]) if step[0] == "dvc" else tools.git(*step[1:])
         print("committed; next: git push && dvc push (the on-push job retrains), or dvc repro here")
     else:
         print(

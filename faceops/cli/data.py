@@ -92,12 +92,12 @@ def _capture(args: argparse.Namespace) -> int:
 
 
 def _enrol(args: argparse.Namespace) -> int:
-    from faceops.core import tools
+    from faceops.core import dvc, tools
 
     args.commit = True
     _capture(args)
     if args.push:
-        tools.dvc("push", "--quiet")
+        dvc.run("push", "--quiet")
         tools.git("push")
         print("pushed: the on-push Jenkins job retrains with them")
     return 0

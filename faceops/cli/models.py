@@ -46,9 +46,9 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _promote(args: argparse.Namespace) -> int:
     """Replace a live model that cannot be read: the one deliberate way past gate v2's fail-closed check."""
-    from faceops.core import tools
-    from faceops.core.atomic import read_json
+    from faceops.core import dvc
     from faceops.model.recogniser import Recogniser
+    from faceops.release.gate import GateVerdict
     from faceops.release.paired import REPLACE_UNREADABLE_ENV, live_exists
 
     if not args.replace_unreadable:
@@ -67,10 +67,10 @@ def _promote(args: argparse.Namespace) -> int:
             raise FaceopsError(
                 f"{args.model} reads: the release gate compares with it; run `dvc repro` (nothing replaced)"
             )
-    tools.dvc("repro", "--force", "-s", "evaluate", env={REPLACE_UNREADABLE_ENV: "1"})
-    gate = read_json(args.gate)
-    if not gate.get("promoted"):
-        failed = "; ".join(c["name"] for c in gate.get("checks", []) if not c["passed"])
+    dvc.run("repro", "--force", "-s", "evaluate", env={REPLACE_UNREADABLE_ENV: "1"})
+    verdict = GateVerdict.read(args.gate)
+    if not verdict.promoted:
+        failed = "; ".join(verdict.failed_checks())
         print(f"candidate REFUSED by the release gate ({failed}); nothing replaced", file=sys.stderr)
         return 1
     print(f"PROMOTED: {args.model} replaced by the candidate; commit dvc.lock to record it")

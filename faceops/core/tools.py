@@ -82,12 +82,3 @@ def stop_group(process: subprocess.Popen, grace_seconds: float = 20.0) -> None:
 
 def git(*args: str, cwd: str | os.PathLike[str] = ".", check: bool = True) -> subprocess.CompletedProcess:
     return run(["git", *args], cwd, check)
-
-
-def dvc(
-    *args: str, cwd: str | os.PathLike[str] = ".", check: bool = True, env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    """faceops.core.dvc.run, for faceops/cli until it calls that itself; then this goes."""
-    from faceops.core import dvc as adapter
-
-    return adapter.run(*args, cwd=cwd, check=check, env=env)

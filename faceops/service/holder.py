@@ -7,7 +7,6 @@ Only a pair that loads becomes live; one that does not leaves the last good mode
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from faceops.core.errors import FaceopsError
 from faceops.model.card import ModelCard, card_path
+from faceops.model.metrics import EvaluationMetrics
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class ModelHolder:
         card = self.live.card
         metrics = None
         if self.metrics_path and self.metrics_path.exists():
-            metrics = json.loads(self.metrics_path.read_text())
+            metrics = EvaluationMetrics.read(self.metrics_path).to_dict()
         return {
             "version": self.version,
             "labels": list(card.labels),
