@@ -332,9 +332,10 @@ def test_environment_variables_are_read(page):
 
 
 def routes() -> set[tuple[str, str]]:
-    """The service's routes as (method, path), from its route decorators."""
-    source = (REPO / "faceops/service/app.py").read_text()
-    return {(method.upper(), path) for method, path in re.findall(r'@app\.(get|post)\("([^"]+)"', source)}
+    """The service's routes as (method, path), from the route decorators of the app and its routes modules."""
+    files = [REPO / "faceops/service/app.py", *sorted((REPO / "faceops/service/routes").glob("*.py"))]
+    source = "\n".join(file.read_text() for file in files)
+    return {(method.upper(), path) for method, path in re.findall(r'@(?:app|routes)\.(get|post)\("([^"]+)"', source)}
 
 
 def route_of(method: str, path: str) -> tuple[str, str] | None:

@@ -56,7 +56,8 @@ NAMED_TABLES = ("data/faces.csv", "data/split.csv")  # cached tables with one ro
 MODEL_CARDS = ("models/model.json", "models/candidate.json")  # each beside its .keras
 MODEL_WEIGHTS = tuple(str(Path(card).with_suffix(".keras")) for card in MODEL_CARDS)
 CROP_CACHE, FEATURE_CACHE = ".faceops/crops", ".faceops/features"
-NAMING_REPORTS = ("reports/report.html", "reports/retrain.json")  # written by faceops report / retrain, no stage
+# Written by faceops report / retrain / unknowns, no stage (the sheet of unknown faces names the closest people).
+NAMING_REPORTS = ("reports/report.html", "reports/retrain.json", "reports/unknowns.html", "reports/unknowns.json")
 
 
 @dataclass(frozen=True)

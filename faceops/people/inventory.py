@@ -67,7 +67,13 @@ INVENTORY: tuple[Place, ...] = (
         "the cards mark them forgotten at once (answered unknown, reference zeroed); the next promoted model "
         "never knew them",
     ),
-    Place("reports", "project", ("reports/report.html", "reports/retrain.json"), CLEANED, "removed when naming them"),
+    Place(
+        "reports",
+        "project",
+        ("reports/report.html", "reports/retrain.json", "reports/unknowns.html", "reports/unknowns.json"),
+        CLEANED,
+        "removed when naming them",
+    ),
     Place("crop cache", "project", (".faceops/crops/*",), CLEANED, "their detection results and crops removed"),
     Place("feature cache", "project", (".faceops/features/*",), CLEANED, "their features removed"),
     Place("local DVC cache", "project", (".dvc/cache/files/*",), CLEANED, "their objects removed by hash"),
