@@ -15,6 +15,7 @@ COMMANDS = (  # each adds one command; in this order `faceops --help` lists them
     data.add_enrol,
     records.add_feedback,
     records.add_monitor,
+    records.add_unknowns,
     people.add_forget,
     data.add_import_lfw,
     data.add_check_weights,
@@ -28,7 +29,8 @@ COMMANDS = (  # each adds one command; in this order `faceops --help` lists them
     pipeline.add_retrain,
     pipeline.add_report,
 )
-WRITERS = ("capture", "enrol", "feedback", "forget", "import-folder", "import-lfw", "retrain")  # take the lock
+# These take the project lock (feedback, forget, retrain and unknowns only when they change it: _changes_project).
+WRITERS = ("capture", "enrol", "feedback", "forget", "import-folder", "import-lfw", "retrain", "unknowns")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +51,8 @@ def _changes_project(args: argparse.Namespace) -> bool:
     """Whether this command writes to the project (then it holds the project lock); readers never wait."""
     if args.command == "feedback":
         return args.action != "list"
+    if args.command == "unknowns":
+        return args.action == "enrol"
     if args.command in ("forget", "retrain"):
         return getattr(args, "yes", True) and not getattr(args, "dry_run", False)
     return args.command in WRITERS
@@ -60,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
         return args.handler(args)
     from faceops.core.lock import project_lock
 
-    name = f"faceops {args.command}" + (f" {args.action}" if args.command == "feedback" else "")
+    name = f"faceops {args.command}" + (f" {args.action}" if args.command in ("feedback", "unknowns") else "")
     with project_lock(name, wait=not args.no_wait):
         return args.handler(args)
 

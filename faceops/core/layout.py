@@ -45,6 +45,8 @@ class Layout:
     report: str = "reports/report.html"
     retrain_report: str = "reports/retrain.json"
     receipts: str = "receipts"  # faceops forget's receipts (committed: the proof)
+    unknowns: str = "reports/unknowns.html"  # `faceops unknowns`: the contact sheet of the groups of unknown faces
+    unknowns_groups: str = "reports/unknowns.json"  # and the groups, for `faceops unknowns enrol` and /admin
     # faceops' own state in the project (git-ignored)
     state: str = ".faceops"
     lock: str = ".faceops/lock"

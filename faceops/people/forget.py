@@ -56,7 +56,8 @@ PERSON_FOLDERS = (RAW, FACES)  # DVC directories with one folder per person
 NAMED_TABLES = (LAYOUT.manifest, LAYOUT.split)  # cached tables with one row per face and a `person` column
 MODEL_CARDS = (LAYOUT.card, LAYOUT.candidate_card)  # each beside its .keras
 MODEL_WEIGHTS = (LAYOUT.model, LAYOUT.candidate)
-NAMING_REPORTS = (LAYOUT.report, LAYOUT.retrain_report)  # written by faceops report / retrain, no stage
+# Written by faceops report / retrain / unknowns, no stage (the sheet of unknown faces names the closest people).
+NAMING_REPORTS = (LAYOUT.report, LAYOUT.retrain_report, LAYOUT.unknowns, LAYOUT.unknowns_groups)
 
 
 @dataclass

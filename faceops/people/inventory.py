@@ -76,7 +76,13 @@ INVENTORY: tuple[Place, ...] = (
         "the cards mark them forgotten at once (answered unknown, reference zeroed); the next promoted model "
         "never knew them",
     ),
-    Place("reports", "project", (LAYOUT.report, LAYOUT.retrain_report), CLEANED, "removed when naming them"),
+    Place(
+        "reports",
+        "project",
+        (LAYOUT.report, LAYOUT.retrain_report, LAYOUT.unknowns, LAYOUT.unknowns_groups),
+        CLEANED,
+        "removed when naming them",
+    ),
     Place("crop cache", "project", (f"{LAYOUT.crop_cache}/*",), CLEANED, "their detection results and crops removed"),
     Place("feature cache", "project", (f"{LAYOUT.feature_cache}/*",), CLEANED, "their features removed"),
     Place("local DVC cache", "project", (f"{dvc.CACHE_FILES}/*",), CLEANED, "their objects removed by hash"),

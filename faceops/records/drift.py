@@ -82,7 +82,7 @@ class MonitorSettings:
     min_faces: int = 10  # fewer recent faces of a person say nothing
 
 
-def _face_key(time: object, distance: object, model: object) -> tuple | None:
+def face_key(time: object, distance: object, model: object) -> tuple | None:
     """What ties a log line to the feedback on the same face (both carry the answer's time and distance)."""
     try:
         return round(float(time), 6), round(float(distance), 6), model  # type: ignore[arg-type]
@@ -97,12 +97,12 @@ def faces_of(records: list[dict], verdicts: Sequence[FaceRecord] = ()) -> list[d
     A stranger correctly answered "unknown" is only *closest* to someone; counting it under that person
     would raise their distance and unknown share, and report drift for someone who has not changed."""
 
-    denied = {_face_key(v.time, v.distance, v.model_version) for v in verdicts if v.verdict == "not"}
+    denied = {face_key(v.time, v.distance, v.model_version) for v in verdicts if v.verdict == "not"}
     faces = [
         record
         for record in records
         if record.get("name") == record.get("label")
-        and (key := _face_key(record.get("time"), record.get("distance"), record.get("model"))) is not None
+        and (key := face_key(record.get("time"), record.get("distance"), record.get("model"))) is not None
         and key not in denied
     ]
     faces += [

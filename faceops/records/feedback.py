@@ -45,6 +45,11 @@ class FaceRecord:
     verdict: str = ""  # after feedback: "is" or "not"
     person: str = ""  # the person the verdict names
 
+    def hidden_by(self, hidden: set[str]) -> bool:
+        """Whether this face may be of someone `hidden` (forgotten, or being forgotten): answered as or closest to
+        them, or closest to "unknown", which the service writes when the closest person was hidden at the time."""
+        return self.label == "unknown" or bool({self.name, self.label} & hidden)
+
 
 class UnknownFaceError(FaceopsError):
     """A feedback id that names no waiting crop (never given, already used, or expired): the client's 404."""
@@ -118,6 +123,22 @@ class PendingStore:
             total -= size
             dropped += 1
         return dropped
+
+    def waiting(self, since: float = 0.0, now: float | None = None) -> list[FaceRecord]:
+        """The records of the faces that wait (not expired), oldest first; only those kept at or after `since`
+        (epoch seconds) are read, so a look at the latest few does not read a thousand records from a bucket."""
+        now = time.time() if now is None else now
+        records = []
+        for entry in self.store.entries("pending/"):
+            if not entry.key.endswith(".json") or entry.mtime < since:
+                continue
+            try:
+                record = FaceRecord(**json.loads(self.store.get(entry.key)))
+            except (FileNotFoundError, ValueError, TypeError):  # taken meanwhile, or not a record
+                continue
+            if now - record.time <= self.limits.ttl_seconds:
+                records.append(record)
+        return sorted(records, key=lambda record: (record.time, record.id))
 
     def move_to_feedback(self, face_id: str, verdict: str, person: str, feedback: FeedbackStore) -> FaceRecord:
         """Write the crop and verdict into `feedback` completely, then remove them from pending.

@@ -383,12 +383,9 @@ def build_report(
 
 def _render(context: dict, images: dict[str, str]) -> str:
     """The report page from its Jinja2 template (package data), every value escaped."""
-    import jinja2
+    from faceops.core.pages import render_page
 
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("faceops", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
-    )
-    return environment.get_template("report.html.j2").render(**context, images=images)
+    return render_page("report.html.j2", **context, images=images)
 
 
 def write_report_html(report: Report, path: str | os.PathLike[str]) -> None:

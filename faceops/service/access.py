@@ -3,7 +3,7 @@
 Keys come from FACEOPS_API_KEYS (`role:key` entries, comma-separated) or the file named by
 FACEOPS_API_KEYS_FILE (one `role:key` a line, `#` comments). Roles: `predict` (ask who is in a
 photo, read the model's description) and `admin` (everything, including /reload and the endpoints
-that change data). When keys are set, every endpoint but /health and the page needs one, as
+that change data). When keys are set, every endpoint but /health and the pages (/, /admin) needs one, as
 `Authorization: Bearer KEY` or `X-API-Key: KEY`. Keys are compared in constant time and never logged.
 """
 
@@ -23,13 +23,15 @@ HOSTS_VARIABLE = "FACEOPS_ALLOWED_HOSTS"  # comma-separated; what --allowed-host
 ROLES = ("predict", "admin")
 MIN_KEY_LENGTH = 16
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
-OPEN_PATHS = frozenset({"/", "/health"})  # the page and the health check: no key needed
+# The pages and the health check: no key needed. The pages hold no data (a browser cannot send a key to open one):
+# each asks for a key and sends it with the calls it makes (the admin console's, /admin/*, need the admin role).
+OPEN_PATHS = frozenset({"/", "/health", "/admin"})
 # The API's description and its offline Swagger UI: a browser cannot send a key when it opens /docs, and they
 # hold no data; "Authorize" on that page takes the key for the calls tried from it.
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json"})
 DOCS_PREFIXES = ("/static-offline-docs/",)
 ADMIN_PATHS = frozenset({"/reload", "/feedback"})
-ADMIN_PREFIXES = ("/people/",)  # enrolment: POST /people/{name}/photos
+ADMIN_PREFIXES = ("/people/", "/admin/")  # enrolment: POST /people/{name}/photos; the admin console's JSON
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from faceops.service.access import (
     keys_from_environment,
 )
 from faceops.service.holder import ModelHolder
-from faceops.service.routes import Service, admin, feedback, people, recognition
+from faceops.service.routes import Service, admin, console, feedback, people, recognition
 from faceops.service.transport import HeadAsGet, Limits, bad_request, guarded_protocol
 from faceops.service.workers import Workers
 
@@ -92,7 +92,7 @@ def create_app(
         document_keys(app)
     app.add_middleware(HeadAsGet)
     app.add_exception_handler(RequestValidationError, bad_request)
-    for resource in (admin, recognition, feedback, people):
+    for resource in (admin, recognition, feedback, people, console):
         app.include_router(resource.router(service))
     return app
 
