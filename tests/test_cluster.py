@@ -1,8 +1,10 @@
 """The faces stage on a real Dask cluster (`dask scheduler` and two `dask worker` processes on 127.0.0.1):
-the same crops, manifest and report as the local run, even when a worker is killed (-9) half-way."""
+the same crops, manifest and report as the local run, even when a worker is killed (-9) half-way, and the
+same `dvc repro` of a whole project (the faces outputs' hashes in dvc.lock, the accuracy)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -15,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
+from helpers import make_project, sh, tool_env
 
 from faceops.core.errors import FaceopsError
 from faceops.data import cluster
@@ -114,6 +118,42 @@ def test_cluster_run_equals_local_run_when_a_worker_dies(tmp_path, raw, dask_clu
     assert "result" in outcome, "the cluster run did not finish"
     assert snapshot(out, outcome["result"]) == local
     assert f"on the Dask cluster at {address}, 2 workers" in caplog.text
+
+
+def faces_outputs(project: Path) -> dict:
+    """The faces stage's outputs and metrics as dvc.lock records them: path -> content hash."""
+    stage = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["faces"]
+    return {out["path"]: out["md5"] for out in stage["outs"]}
+
+
+def test_dvc_repro_on_the_cluster_equals_the_local_run(tmp_path, lfw, dask_cluster):
+    """`FACEOPS_DASK_SCHEDULER=... dvc repro --force` of a small project, with the crop cache emptied so that every
+    photo goes to the workers: the faces outputs' hashes in dvc.lock and the test accuracy are the local run's,
+    and the stage log names the cluster."""
+    address, _ = dask_cluster
+    project = make_project(tmp_path / "repo", lfw, train={"backbone": "dlib_resnet", "epochs": 30})
+    env = {key: value for key, value in tool_env().items() if key != cluster.SCHEDULER_VARIABLE}
+    local = sh("dvc", "repro", cwd=project, env=env)
+    assert "on the Dask cluster" not in local.stderr + local.stdout
+    local_faces = faces_outputs(project)
+    assert {"data/faces", "data/faces.csv", "reports/faces.csv"} <= set(local_faces)
+    local_accuracy = json.loads((project / "metrics/candidate.json").read_text())["accuracy"]
+
+    shutil.rmtree(project / ".faceops/crops")  # else the faces stage takes every crop from its cache
+    on_cluster = subprocess.run(
+        ["dvc", "repro", "--force"],
+        cwd=project,
+        env=env | {cluster.SCHEDULER_VARIABLE: address},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    output = on_cluster.stdout + on_cluster.stderr
+    assert on_cluster.returncode == 0, output[-3000:]
+    assert f"on the Dask cluster at {address}, 2 workers" in output
+    assert list((project / ".faceops/crops").rglob("*.png")), "the crops were not made again"
+    assert faces_outputs(project) == local_faces
+    assert json.loads((project / "metrics/candidate.json").read_text())["accuracy"] == local_accuracy
 
 
 def test_workers_with_other_versions_are_refused(tmp_path, raw, dask_cluster, monkeypatch):

@@ -13,6 +13,7 @@ from faceops.core.params import PromoteParams
 from faceops.model.evaluate import Evaluation
 from faceops.model.rates import Rate, wilson_interval
 from faceops.model.rotation import cross_validated_false_accepts, held_out_distances, people_folds
+from faceops.model.scoring import FaceScores
 from faceops.release.gate import GateVerdict
 from faceops.release.promote import judge
 
@@ -35,7 +36,9 @@ def test_rotation_holds_everyone_out_once_and_counts_on_unseen_folds():
     assert sorted(row for fold in folds for row in fold) == [0, 1, 2] and max(map(len, folds)) == 2
     assert people_folds(["Ann"], 2, seed=1) == []  # one person alone: nobody to hold out against
     distances = np.array([[0.1, 0.9, 0.5], [0.8, 0.2, 0.6], [0.7, 0.4, 0.1]])
-    held = held_out_distances(distances, np.array([0, 1, 2]), [[0], [1], [2]])
+    closest = np.argsort(distances, axis=1)  # the scores of these distances, every person kept
+    scores = FaceScores(distances.diagonal(), closest, np.take_along_axis(distances, closest, axis=1), 3)
+    held = held_out_distances(scores, np.array([0, 1, 2]), [[0], [1], [2]])
     np.testing.assert_allclose(held, [0.5, 0.6, 0.4])  # the closest reference of the others
     count = cross_validated_false_accepts(np.array([0.5, 0.6, 0.4, 0.9]), np.array([0, 1, 2, 0]), np.array([]), 0.3)
     assert count.stranger_faces == 4 and count.folds == 3

@@ -733,6 +733,56 @@ def test_two_replicas_share_feedback_and_the_drift_log_through_a_bucket(project,
     assert {row["person"]: row["faces"] for row in drift} == {person: 2}  # one face through each replica
 
 
+def _versions(url: str) -> tuple[str, str]:
+    """The model version a replica reports in GET /model and in GET /health."""
+    model = json.loads(urllib.request.urlopen(url + "/model", timeout=30).read())["version"]
+    health = json.loads(urllib.request.urlopen(url + "/health", timeout=30).read())["model_version"]
+    return model, health
+
+
+def test_two_replicas_on_one_bucket_agree_on_the_live_model_version(project, s3, lfw, tmp_path):
+    """Two replicas with their records in one bucket, each watching its own model file: the project's, where a
+    promotion writes, and a pod's copy of models/ (what the init container's `dvc get` fills). After a promotion
+    and the copy of the new pair, both report the new version in /model and /health and answer with it."""
+    from faceops.model.card import ModelCard
+
+    sh("dvc", "remote", "add", "--local", "--force", "shared", "s3://faces/replicas", cwd=project)
+    sh("dvc", "remote", "modify", "--local", "shared", "endpointurl", s3, cwd=project)
+    env = tool_env() | {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    pod = tmp_path / "pod/models"
+    pod.mkdir(parents=True)
+
+    def roll_out() -> None:  # a pod's volume gets the revision's pair, each file whole (written, then renamed)
+        for name in ("model.keras", "model.json"):
+            shutil.copy2(project / "models" / name, pod / f".{name}.part")
+            os.replace(pod / f".{name}.part", pod / name)
+
+    roll_out()
+    place = "remote://shared/versions"
+    first, first_url = start_server(project, "--records", place, "--workers", "1", env=env)
+    second, second_url = start_server(
+        project, "--records", place, "--workers", "1", "--model", str(pod / "model.keras"), env=env
+    )
+    try:
+        before = ModelCard.read(project / "models/model.json").version
+        assert _versions(first_url) == _versions(second_url) == (before, before)
+        epochs = json.loads((project / "models/model.json").read_text())["train"]["epochs"]
+        sh("dvc", "exp", "run", "-S", f"train.epochs={epochs + 1}", cwd=project)  # promotes a new pair
+        after = ModelCard.read(project / "models/model.json").version
+        assert after != before
+        roll_out()
+        deadline = time.monotonic() + 60
+        while {_versions(first_url), _versions(second_url)} != {(after, after)} and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _versions(first_url) == _versions(second_url) == (after, after)
+        person = json.loads((pod / "model.json").read_text())["labels"][0]
+        photo = sorted((lfw / person).iterdir())[-1].read_bytes()
+        assert [post(url, photo)[1]["model_version"] for url in (first_url, second_url)] == [after, after]
+    finally:
+        stop_server(first)
+        stop_server(second)
+
+
 def test_get_routes_answer_head_with_the_same_headers_and_no_body(server):
     url, _, _ = server
     for path in ("/", "/health", "/model"):

@@ -68,15 +68,12 @@ def unit_rows(features: np.ndarray) -> np.ndarray:
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
-def person_centroids(features: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """One unit-length reference vector per person: the mean direction of their training features."""
-    units = unit_rows(features)
-    return unit_rows(np.stack([units[labels == i].mean(axis=0) for i in range(n_classes)]))
-
-
 def centroid_distances(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Cosine distance of each feature vector to each person's reference, shape (faces, people)."""
-    return 1.0 - unit_rows(features) @ centroids.T
+    """Cosine distance of each feature vector to each person's reference, shape (faces, people); the references
+    come from `faceops.model.scoring.centroids_chunked`, which also scores many faces in chunks of these."""
+    distances = unit_rows(features) @ centroids.T
+    np.subtract(1.0, distances, out=distances)  # in place: one faces x people block, not two
+    return distances
 
 
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {

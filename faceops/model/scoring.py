@@ -1,24 +1,23 @@
 """Open-set scores and thresholds in chunks: memory grows with people x chunk, never with faces x people.
 
-`faceops.model.train` builds the full matrix of face-to-reference distances (faces x people): 20 GB at 500,000
-faces and 10,000 people. Here the faces go through in chunks of rows; each chunk's distances are reduced at
-once to what calibration needs (own distance, nearest other person, the k closest people), and per-person
-figures come from score streams grouped by person (one flat sorted array and offsets), not from a pass over
-every face per person. Inputs: unit-free feature rows, integer labels (-1 for a stranger, a face of nobody
-in the gallery), the references (`faceops.model.recogniser.person_centroids`, or `centroids_chunked` here). The rules
-for thresholds are those of `faceops.model.train` (`calibrate_unknown`, `person_thresholds`, `drift_baseline`);
-the tests check that both give the same numbers.
+The full matrix of face-to-reference distances (faces x people) is 20 GB at 500,000 faces and 10,000 people.
+Here the faces go through in chunks of rows; each chunk's distances are reduced at once to what calibration
+needs (own distance, the k closest people), and per-person figures come from score streams grouped by person
+(one flat sorted array and offsets), not from a pass over every face per person. Inputs: unit-free feature
+rows, integer labels (-1 for a stranger, a face of nobody in the gallery), the references (`centroids_chunked`).
+The train stage (`faceops.model.train.fit_open_set`) and `bench/scale.py` calibrate with these; the impostor
+distances come from the rotation (`faceops.model.rotation`), which reads them off each face's k closest people.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from faceops.core.errors import FaceopsError
-from faceops.model.recogniser import unit_rows
+from faceops.model.recogniser import centroid_distances, unit_rows
 
 DEFAULT_K = 5
 STRANGER = -1  # the label of a face of nobody in the gallery
@@ -36,8 +35,8 @@ def _chunks(n_rows: int, rows: int) -> Iterator[slice]:
 
 
 def centroids_chunked(features: np.ndarray, labels: np.ndarray, n_classes: int, chunk: int = 65536) -> np.ndarray:
-    """`recogniser.person_centroids` in one streaming pass: per-person sums of unit rows, then unit length.
-    Why: the dense form scans every face once per person (faces x people time)."""
+    """One unit-length reference per person, the mean direction of their faces (rows labelled -1 are skipped), in
+    one streaming pass of per-person sums: time and memory grow with faces + people, not faces x people."""
     if len(features) != len(labels):
         raise FaceopsError(f"features has {len(features)} rows but labels has {len(labels)}")
     sums = np.zeros((n_classes, features.shape[1]), dtype=np.float64)
@@ -58,10 +57,9 @@ class FaceScores:
     """Per face: what calibration needs from its row of distances to every reference (cosine distances)."""
 
     own: np.ndarray  # to its own person's reference; inf for a stranger
-    nearest_other: np.ndarray  # to the closest reference that is not its own person's
-    nearest_other_person: np.ndarray  # who that is
     top_people: np.ndarray  # (faces, k): the k closest people, closest first
     top_distances: np.ndarray  # (faces, k)
+    n_people: int  # references scored against
 
 
 def score_faces(
@@ -80,22 +78,15 @@ def score_faces(
     rows = chunk or chunk_rows(n_people)
     n = len(features)
     own = np.full(n, np.inf, dtype=np.float32)
-    other = np.empty(n, dtype=np.float32)
-    other_person = np.empty(n, dtype=np.int32)
     top_people = np.empty((n, k), dtype=np.int32)
     top_distances = np.empty((n, k), dtype=np.float32)
-    references = np.ascontiguousarray(centroids, dtype=np.float32).T
+    references = np.asarray(centroids, dtype=np.float32)
     for part in _chunks(n, rows):
-        distances = unit_rows(np.asarray(features[part], dtype=np.float32)) @ references
-        np.subtract(1.0, distances, out=distances)
-        index = np.arange(len(distances))
+        distances = centroid_distances(np.asarray(features[part], dtype=np.float32), references)
         known = labels[part] >= 0
-        own[part][known] = distances[index[known], labels[part][known]]
+        own[part][known] = distances[np.flatnonzero(known), labels[part][known]]
         _top_k(distances, k, top_people[part], top_distances[part])
-        distances[index[known], labels[part][known]] = np.inf
-        other_person[part] = distances.argmin(axis=1)
-        other[part] = distances[index, other_person[part]]
-    return FaceScores(own, other, other_person, top_people, top_distances)
+    return FaceScores(own, top_people, top_distances, n_people)
 
 
 def _top_k(distances: np.ndarray, k: int, people: np.ndarray, values: np.ndarray) -> None:
@@ -167,7 +158,7 @@ class PersonStreams:
 class Thresholds:
     """The open-set answer: one threshold, its error rates, and per-person figures (drift baseline, floors)."""
 
-    threshold: float
+    threshold: float  # as calibrated; the card keeps it to 6 decimals
     far: float  # on the impostor distances
     frr: float  # on the genuine distances
     impostors: int
@@ -177,15 +168,21 @@ class Thresholds:
     unknown_share: tuple[float, ...]
 
 
+def far_threshold(nth: Callable[[int], float], n: int, target_far: float) -> float:
+    """The rule: the largest threshold that names no more than `target_far` of `n` impostors, given `nth(i)`, the
+    i-th smallest of them (0-based): just below the one at rank floor(target_far * n), within 1e-6 and 2."""
+    allowed = int(np.floor(target_far * n))  # impostors that may fall inside the threshold
+    threshold = nth(allowed) - 1e-6 if allowed < n else nth(n - 1)
+    return min(max(threshold, 1e-6), 2.0)
+
+
 def threshold_at_far(impostor: np.ndarray, genuine: np.ndarray, target_far: float) -> tuple[float, float, float, int]:
-    """The largest threshold that names no more than `target_far` of the impostors (`faceops.model.train`'s rule):
-    (threshold, far, frr, impostors). One sort of a faces-long vector: O(faces) memory."""
+    """`far_threshold` on the finite impostor distances: (threshold, far, frr, impostors), far on the impostors
+    and frr on the `genuine` distances (held-out known faces to their own reference). One sort: O(faces)."""
     ordered = np.sort(np.asarray(impostor, dtype=np.float64)[np.isfinite(impostor)])
     if not len(ordered):
         raise FaceopsError("the unknown threshold needs faces of at least 2 people")
-    allowed = int(np.floor(target_far * len(ordered)))
-    threshold = float(ordered[allowed]) - 1e-6 if allowed < len(ordered) else float(ordered[-1])
-    threshold = min(max(threshold, 1e-6), 2.0)
+    threshold = far_threshold(lambda i: float(ordered[i]), len(ordered), target_far)
     far = float(np.searchsorted(ordered, threshold, side="right") / len(ordered))
     frr = float(np.mean(np.asarray(genuine, dtype=np.float64) > threshold)) if len(genuine) else 0.0
     return threshold, far, frr, len(ordered)
@@ -194,15 +191,16 @@ def threshold_at_far(impostor: np.ndarray, genuine: np.ndarray, target_far: floa
 def floored_thresholds(
     threshold: float, rejected: PersonStreams, own: PersonStreams, max_person_frr: float
 ) -> tuple[tuple[float, ...], tuple[int, ...]]:
-    """`faceops.model.train.person_thresholds` from streams: each rejected person's threshold just below their closest
-    rejected face, but not below the distance that keeps `1 - max_person_frr` of their own faces inside."""
+    """Per person: the global threshold, lowered below every face rejected as theirs ("not NAME"), but never so
+    far that more than `max_person_frr` of their own faces (`own`, distances to their reference) fall outside
+    it. Also returns the people whose floor held."""
     people = np.flatnonzero(rejected.counts() > 0)
     values = np.full(own.n_people, threshold)
     floored = []
     for person in people:
         closest = float(rejected.of(person)[0])
         mine = own.of(person)
-        keep = int(np.ceil((1 - max_person_frr) * len(mine)))
+        keep = int(np.ceil((1 - max_person_frr) * len(mine)))  # own faces that must stay inside
         floor = float(mine[keep - 1]) if keep > 0 else 1e-6
         wanted = closest - 1e-6
         if wanted < floor:
@@ -214,16 +212,17 @@ def floored_thresholds(
 def calibrate(
     scores: FaceScores,
     labels: np.ndarray,
-    n_people: int,
     genuine_mask: np.ndarray,
+    impostor: np.ndarray,
     target_far: float,
     max_person_frr: float = 0.2,
     rejected: Sequence[tuple[int, float]] = (),
 ) -> Thresholds:
-    """Thresholds from chunked scores. Impostors: every face seen from the closest other person's reference
-    (strangers from the closest reference of all) and the rejected faces; genuine: the faces in `genuine_mask`
-    (held out) to their own reference; per-person figures from their own faces' streams."""
-    impostor = np.concatenate([scores.nearest_other, [distance for _, distance in rejected]])
+    """Thresholds from chunked scores. `impostor`: distances of faces to references of people they are not (the
+    rotation's strangers, `faceops.model.rotation.rotation_evidence`); genuine: the faces in `genuine_mask` (held
+    out) to their own reference; `rejected`: (person, distance) of faces said not to be that person, which lower
+    their threshold down to what their own faces allow; the drift baseline from the genuine faces."""
+    n_people = scores.n_people
     genuine_rows = genuine_mask & (labels >= 0)
     threshold, far, frr, count = threshold_at_far(impostor, scores.own[genuine_rows], target_far)
     known = labels >= 0
@@ -236,11 +235,11 @@ def calibrate(
     per_person, floored = floored_thresholds(threshold, refused, own, max_person_frr) if rejected else ((), ())
     held_out = PersonStreams.group(scores.own[genuine_rows], labels[genuine_rows], n_people)
     median, share = drift_figures(held_out, threshold)
-    return Thresholds(round(threshold, 6), far, frr, count, per_person, floored, median, share)
+    return Thresholds(threshold, far, frr, count, per_person, floored, median, share)
 
 
 def drift_figures(genuine: PersonStreams, threshold: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """`faceops.model.train.drift_baseline` from streams: per person the median held-out distance and the share
+    """The drift baseline `faceops monitor` compares with: per person the median held-out distance and the share
     beyond the threshold; a person without held-out faces gets everyone's figures."""
     if genuine.values.size:
         overall = (float(np.median(genuine.values)), float(np.mean(genuine.values > threshold)))

@@ -19,16 +19,9 @@ from faceops.data.split import split_manifest
 from faceops.model.backbones import FeatureExtractor, get_backbone, keras_module
 from faceops.model.card import CropSettings, ModelCard, OpenSet, package_versions
 from faceops.model.features import ORIGINAL, FaceFile, FeatureCache, training_variants
-from faceops.model.recogniser import assemble, build_head, centroid_distances, person_centroids
-from faceops.model.rotation import (
-    Calibration,
-    StrangerCount,
-    calibrate_unknown,
-    cross_validated_false_accepts,
-    held_out_distances,
-    negative_folds,
-    people_folds,
-)
+from faceops.model.recogniser import assemble, build_head
+from faceops.model.rotation import OpenSetEvidence, neighbours_needed, people_folds, rotation_evidence
+from faceops.model.scoring import STRANGER, Thresholds, calibrate, centroids_chunked, score_faces
 
 log = logging.getLogger(__name__)
 
@@ -72,44 +65,6 @@ def fit_batches(
     return train, val
 
 
-def person_thresholds(
-    threshold: float,
-    rejected: Sequence[tuple[int, float]],
-    own: np.ndarray,
-    own_labels: np.ndarray,
-    n_classes: int,
-    max_person_frr: float,
-) -> tuple[tuple[float, ...], list[int]]:
-    """Per person: the global threshold, lowered below every face rejected as theirs ("not NAME"), but never so far
-    that more than `max_person_frr` of their own faces (`own`, distances to their reference) fall outside it.
-    `rejected`: (person, distance of the rejected face to their reference). Also returns the people whose floor held.
-    """
-    thresholds, floored = [threshold] * n_classes, []
-    for person in sorted({person for person, _ in rejected}):
-        closest = min(distance for who, distance in rejected if who == person)
-        mine = np.sort(own[own_labels == person])
-        keep = int(np.ceil((1 - max_person_frr) * len(mine)))  # own faces that must stay inside
-        floor = float(mine[keep - 1]) if keep > 0 else 1e-6
-        wanted = closest - 1e-6
-        if wanted < floor:
-            floored.append(person)
-        thresholds[person] = float(min(threshold, max(wanted, floor, 1e-6)))
-    return tuple(round(value, 6) for value in thresholds), floored
-
-
-def drift_baseline(genuine: np.ndarray, labels: np.ndarray, n_classes: int, threshold: float) -> dict:
-    """Per person: the median distance of their held-out faces to their reference, and the share beyond the
-    threshold; `faceops monitor` compares what the service sees with these. A person without held-out faces
-    gets everyone's figures."""
-    overall = (float(np.median(genuine)), float(np.mean(genuine > threshold))) if len(genuine) else (0.0, 0.0)
-    medians, shares = [], []
-    for person in range(n_classes):
-        mine = genuine[labels == person]
-        medians.append(round(float(np.median(mine)), 6) if len(mine) else round(overall[0], 6))
-        shares.append(round(float(np.mean(mine > threshold)), 6) if len(mine) else round(overall[1], 6))
-    return {"median_distance": tuple(medians), "unknown_share": tuple(shares)}
-
-
 def negative_distances(
     extractor: Any, rejections: Sequence[Rejection], index: dict[str, int], centroids: np.ndarray
 ) -> tuple[list[tuple[int, float]], np.ndarray]:
@@ -119,10 +74,10 @@ def negative_distances(
     "is this me?" recogniser), to the closest reference."""
     if not rejections:
         return [], np.array([])
-    distances = centroid_distances(extractor(rejection_inputs(extractor, rejections)), centroids)
-    rows = [index.get(rejection.person) for rejection in rejections]
-    named = [(row, float(distances[i, row])) for i, row in enumerate(rows) if row is not None]
-    strangers = np.array([distances[i, row] if row is not None else distances[i].min() for i, row in enumerate(rows)])
+    rows = np.array([index.get(rejection.person, STRANGER) for rejection in rejections])
+    scores = score_faces(extractor(rejection_inputs(extractor, rejections)), rows, centroids, k=1)
+    named = [(int(row), float(scores.own[i])) for i, row in enumerate(rows) if row != STRANGER]
+    strangers = np.where(rows != STRANGER, scores.own, scores.top_distances[:, 0])
     if len(named) < len(rejections):
         log.info(
             "negatives: %d faces in folders naming nobody in the model, taken as strangers",
@@ -131,48 +86,11 @@ def negative_distances(
     return named, strangers
 
 
-@dataclass(frozen=True)
-class OpenSetEvidence:
-    impostor: np.ndarray  # what the live threshold is calibrated on
-    strangers: StrangerCount  # the cross-validated false accepts
-
-
-def rotation_evidence(
-    distances: np.ndarray,
-    labels: np.ndarray,
-    people: Sequence[str],
-    negatives: np.ndarray,
-    per_fold: int,
-    seed: int,
-    target_far: float,
-) -> OpenSetEvidence:
-    """Hold people out in folds of `per_fold` (split.strangers) over faces that are all in the live model: their
-    distances to each fold's gallery, and the negatives', calibrate the live threshold and measure false accepts."""
-    folds = people_folds(people, per_fold, seed)
-    held_out = held_out_distances(distances, labels, folds)
-    fold_of = np.full(len(labels), -1)
-    for number, fold in enumerate(folds):
-        fold_of[np.isin(labels, fold)] = number
-    held = fold_of >= 0  # one person alone has no fold: only the negatives are strangers then
-    n_folds = len(folds) or min(5, len(negatives))
-    strangers = np.concatenate([held_out[held], negatives])
-    fold_ids = np.concatenate([fold_of[held], negative_folds(len(negatives), n_folds)])
-    count = cross_validated_false_accepts(strangers, fold_ids, np.array([]), target_far)
-    return OpenSetEvidence(strangers, count)
-
-
 ONE_PERSON = (
     "training needs faces of at least 2 people, or of 1 person ({name}) and of others: add a second person's "
     f"photos to {LAYOUT.raw}/<name>/, or other people's faces to {LAYOUT.negatives}/others/ "
     '(an "is this me?" recogniser)'
 )
-
-
-def nearest_other_distances(distances: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Each face's distance to the closest reference that is not its own person's."""
-    others = distances.copy()
-    others[np.arange(len(labels)), labels] = np.inf
-    return others.min(axis=1)
 
 
 def fit_sklearn_logistic(
@@ -350,14 +268,12 @@ def fit_head(keras: Any, features: TrainingFeatures, n_classes: int, params: Tra
 
 @dataclass(frozen=True)
 class OpenSetFit:
-    """The "unknown" answer's calibration: each person's reference, the threshold and what it was measured on."""
+    """The "unknown" answer's calibration: each person's reference, the thresholds and what they were measured on."""
 
     centroids: np.ndarray
-    calibration: Calibration
+    thresholds: Thresholds
     evidence: OpenSetEvidence
-    genuine: np.ndarray  # held-out faces' distances to their own reference
-    genuine_labels: np.ndarray
-    per_person: tuple[float, ...]
+    genuine_faces: int  # held-out faces the expected false-reject rate and the drift baseline come from
     rejected: list[tuple[int, float]]
 
 
@@ -371,52 +287,49 @@ def fit_open_set(
     params: TrainParams,
 ) -> OpenSetFit:
     """References from the original fit faces; the threshold calibrated on strangers (every training and
-    validation face, held out in rotation, and the negatives), lowered per person by the rejections."""
+    validation face, held out in rotation, and the negatives), lowered per person by the rejections. Faces are
+    scored in chunks (faceops.model.scoring): memory grows with people x chunk, never with faces x people."""
     n, labels, unknown = features.originals, data.labels, params.unknown
     x_orig, y_orig = features.x_fit[:n], features.y_fit[:n]  # originals come first
-    centroids = person_centroids(x_orig, y_orig, len(labels))
+    centroids = centroids_chunked(x_orig, y_orig, len(labels))
     x_all, y_all = np.concatenate([x_orig, features.x_val]), np.concatenate([y_orig, features.y_val])
-    all_distances = centroid_distances(x_all, centroids)
+    folds = people_folds(labels, strangers, seed)
+    scores = score_faces(x_all, y_all, centroids, k=neighbours_needed(folds, len(labels)))
     rejected, negatives = negative_distances(extractor, rejections, data.index, centroids)
-    evidence = rotation_evidence(all_distances, y_all, labels, negatives, strangers, seed, unknown.target_far)
-    x_ref, y_ref = (features.x_val, features.y_val) if len(data.val) else (x_orig, y_orig)
-    genuine = centroid_distances(x_ref, centroids)[np.arange(len(y_ref)), y_ref]
-    calibration = calibrate_unknown(evidence.impostor, genuine, unknown.target_far)
-    own = all_distances[np.arange(len(y_all)), y_all]
-    per_person, floored = person_thresholds(
-        calibration.threshold, rejected, own, y_all, len(labels), unknown.max_person_frr
-    )
+    evidence = rotation_evidence(scores, y_all, folds, negatives, unknown.target_far)
+    genuine = (np.arange(len(y_all)) >= n) if len(data.val) else (np.arange(len(y_all)) < n)  # validation, or fit
+    found = calibrate(scores, y_all, genuine, evidence.impostor, unknown.target_far, unknown.max_person_frr, rejected)
     if rejected:
-        lowered = [labels[i] for i, value in enumerate(per_person) if value < round(calibration.threshold, 6)]
+        lowered = [labels[i] for i, value in enumerate(found.person_thresholds) if value < round(found.threshold, 6)]
         log.info(
             "rejections: %d faces said not to be %d people; threshold lowered for %d (%s)%s",
             len(rejected),
             len({person for person, _ in rejected}),
             len(lowered),
             ", ".join(lowered) or "none",
-            f"; held at max_person_frr for {', '.join(labels[i] for i in floored)}" if floored else "",
+            f"; held at max_person_frr for {', '.join(labels[i] for i in found.floored)}" if found.floored else "",
         )
     log.info(
         "unknown: threshold %.4f lets %.2f%% of %d impostor faces through (target %.2f%%); "
         "%.2f%% of %d validation faces fall outside it; rotation: %d false accepts in %d stranger faces (%d folds)",
-        calibration.threshold,
-        100 * calibration.far,
-        calibration.impostors,
+        found.threshold,
+        100 * found.far,
+        found.impostors,
         100 * unknown.target_far,
-        100 * calibration.frr,
-        len(genuine),
+        100 * found.frr,
+        int(genuine.sum()),
         evidence.strangers.false_accepts,
         evidence.strangers.stranger_faces,
         evidence.strangers.folds,
     )
-    return OpenSetFit(centroids, calibration, evidence, genuine, y_ref, per_person, rejected)
+    return OpenSetFit(centroids, found, evidence, int(genuine.sum()), rejected)
 
 
 def train_metrics(
     data: TrainingSet, features: TrainingFeatures, fitted: FittedHead, open_set: OpenSetFit, cache: FeatureCache
 ) -> dict:
     """metrics/train.json: the head's last figures, the faces, the time taken and the open-set calibration."""
-    last, calibration, strangers = fitted.last, open_set.calibration, open_set.evidence.strangers
+    last, calibration, strangers = fitted.last, open_set.thresholds, open_set.evidence.strangers
     return {
         "train_accuracy": last["accuracy"],
         "train_loss": last["loss"],
@@ -447,8 +360,7 @@ def model_card(
     metrics: dict,
 ) -> ModelCard:
     """The card the model is saved with: its people, backbone, crop and train settings, and the open set."""
-    backbone, calibration, strangers = get_backbone(params.backbone), open_set.calibration, open_set.evidence.strangers
-    n_classes = len(data.labels)
+    backbone, calibration, strangers = get_backbone(params.backbone), open_set.thresholds, open_set.evidence.strangers
     return ModelCard(
         labels=tuple(data.labels),
         backbone=params.backbone,
@@ -468,8 +380,9 @@ def model_card(
             expected_far=round(calibration.far, 6),
             expected_frr=round(calibration.frr, 6),
             impostor_faces=calibration.impostors,
-            **drift_baseline(open_set.genuine, open_set.genuine_labels, n_classes, calibration.threshold),
-            person_thresholds=open_set.per_person if open_set.rejected else (),
+            median_distance=calibration.median_distance,
+            unknown_share=calibration.unknown_share,
+            person_thresholds=calibration.person_thresholds,
             rejections=len(open_set.rejected),
             stranger_faces=strangers.stranger_faces,
             false_accepts=strangers.false_accepts,
