@@ -332,9 +332,10 @@ def test_environment_variables_are_read(page):
 
 
 def routes() -> set[tuple[str, str]]:
-    """The service's routes as (method, path), from its route decorators."""
-    source = (REPO / "faceops/service/app.py").read_text()
-    return {(method.upper(), path) for method, path in re.findall(r'@app\.(get|post)\("([^"]+)"', source)}
+    """The service's routes as (method, path), from the route decorators of the app and its route modules."""
+    files = [REPO / "faceops/service/app.py", *sorted((REPO / "faceops/service/routes").glob("*.py"))]
+    source = "\n".join(file.read_text() for file in files)
+    return {(method.upper(), path) for method, path in re.findall(r'@(?:app|routes)\.(get|post)\("([^"]+)"', source)}
 
 
 def route_of(method: str, path: str) -> tuple[str, str] | None:
@@ -403,12 +404,7 @@ def test_serving_page_lists_every_route_and_its_key():
     assert None not in listed, "a route in the table that the service does not have"
     assert routes() <= set(listed), f"routes missing from serving.md: {sorted(routes() - set(listed))}"
     for (_, path), key in listed.items():
-        if path in access.OPEN_PATHS or path in access.DOCS_PATHS:
-            assert key == "none", path
-        elif path in access.ADMIN_PATHS or path.startswith(access.ADMIN_PREFIXES):
-            assert key == "admin", path
-        else:
-            assert key == "predict", path
+        assert key == (access.required_role(path) or "none"), path
 
 
 # ---- README's own commands, run as written ----
