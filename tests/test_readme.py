@@ -406,12 +406,7 @@ def test_serving_page_lists_every_route_and_its_key():
     assert None not in listed, "a route in the table that the service does not have"
     assert routes() <= set(listed), f"routes missing from serving.md: {sorted(routes() - set(listed))}"
     for (_, path), key in listed.items():
-        if path in access.OPEN_PATHS or path in access.DOCS_PATHS:
-            assert key == "none", path
-        elif path in access.ADMIN_PATHS or path.startswith(access.ADMIN_PREFIXES):
-            assert key == "admin", path
-        else:
-            assert key == "predict", path
+        assert key == (access.required_role(path) or "none"), path
 
 
 # ---- README's own commands, run as written ----

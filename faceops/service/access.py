@@ -2,9 +2,10 @@
 
 Keys come from FACEOPS_API_KEYS (`role:key` entries, comma-separated) or the file named by
 FACEOPS_API_KEYS_FILE (one `role:key` a line, `#` comments). Roles: `predict` (ask who is in a
-photo, read the model's description) and `admin` (everything, including /reload and the endpoints
-that change data). When keys are set, every endpoint but /health and the pages (/, /admin) needs one, as
-`Authorization: Bearer KEY` or `X-API-Key: KEY`. Keys are compared in constant time and never logged.
+photo, read the model's description), `metrics` (read /metrics, for Prometheus) and `admin` (everything,
+including /reload and the endpoints that change data). When keys are set, every endpoint but /health and the
+pages (/, /admin) needs one, as `Authorization: Bearer KEY` or `X-API-Key: KEY`. Keys are compared in constant
+time and never logged.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from faceops.core.errors import FaceopsError
 KEYS_VARIABLE = "FACEOPS_API_KEYS"
 KEYS_FILE_VARIABLE = "FACEOPS_API_KEYS_FILE"
 HOSTS_VARIABLE = "FACEOPS_ALLOWED_HOSTS"  # comma-separated; what --allowed-host gives when it is not used
-ROLES = ("predict", "admin")
+ROLES = ("predict", "admin", "metrics")
 MIN_KEY_LENGTH = 16
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 # The pages and the health check: no key needed. The pages hold no data (a browser cannot send a key to open one):
@@ -32,6 +33,7 @@ DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json"})
 DOCS_PREFIXES = ("/static-offline-docs/",)
 ADMIN_PATHS = frozenset({"/reload", "/feedback"})
 ADMIN_PREFIXES = ("/people/", "/admin/")  # enrolment: POST /people/{name}/photos; the admin console's JSON
+METRICS_PATHS = frozenset({"/metrics"})  # a Prometheus scraper's key reads these and nothing else
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ def host_name(header: str) -> str:
 def required_role(path: str) -> str | None:
     if path in OPEN_PATHS or path in DOCS_PATHS or path.startswith(DOCS_PREFIXES):
         return None
+    if path in METRICS_PATHS:
+        return "metrics"
     return "admin" if path in ADMIN_PATHS or path.startswith(ADMIN_PREFIXES) else "predict"
 
 

@@ -8,7 +8,8 @@ Two kinds of process, so that no request waits behind another's face:
   one only once it loads, and guards the connections and uploads (`transport`);
 - worker processes (one per core, `--workers`) decode photos and run detection and the backbone (`workers`).
 
-This module assembles the app from those parts, the access rules (`access`) and the routes (`routes`), and runs it.
+This module assembles the app from those parts, the access rules (`access`), the routes (`routes`), the metrics
+(`metrics`) and the events (`notify`), and runs it.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the handlers' annotations at run time.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from faceops.core.errors import FaceopsError
 from faceops.core.layout import LAYOUT
+from faceops.records.events import EventPublisher, EventSettings
 from faceops.records.feedback import FeedbackStore, PendingStore
 from faceops.records.keeping import RecordKeeper, check_usable
 from faceops.records.store import RecordStore, open_store
@@ -32,7 +34,9 @@ from faceops.service.access import (
     keys_from_environment,
 )
 from faceops.service.holder import ModelHolder
-from faceops.service.routes import Service, admin, console, feedback, people, recognition
+from faceops.service.metrics import RequestMetrics, ServiceMetrics
+from faceops.service.notify import Notifier
+from faceops.service.routes import Service, admin, console, feedback, metrics, people, recognition
 from faceops.service.transport import HeadAsGet, Limits, bad_request, guarded_protocol
 from faceops.service.workers import Workers
 
@@ -48,10 +52,12 @@ def create_app(
     keys: list[ApiKey] | None = None,
     raw_dir: str | os.PathLike[str] = LAYOUT.raw,
     records: RecordStore | None = None,
+    events: EventSettings | None = None,
 ):  # noqa: ANN201 - FastAPI
-    """The service: the page, /health, /model, /predict, /feedback, /reload, enrolment and offline /docs, behind
-    the Host and key check. Enrolled photos go to `raw_dir`, one folder per person, as `faceops capture` writes
-    them; waiting crops, feedback and the recognition log go to `records` (default: this folder)."""
+    """The service: the page, /health, /model, /predict, /feedback, /reload, enrolment, /metrics and offline /docs,
+    behind the Host and key check. Enrolled photos go to `raw_dir`, one folder per person, as `faceops capture`
+    writes them; waiting crops, feedback and the recognition log go to `records` (default: this folder); events
+    go where `events` says (default: nowhere)."""
     from contextlib import asynccontextmanager
 
     from fastapi.exceptions import RequestValidationError
@@ -62,6 +68,8 @@ def create_app(
     keeper = RecordKeeper(pending, records)
     holder = ModelHolder.loaded(model_path, metrics_path)  # fail at start, with a clear message, without a model
     pool = Workers(workers)
+    counters = ServiceMetrics()
+    publisher = counters.watch(EventPublisher.from_settings(events or EventSettings(), counters.count_event))
     service = Service(
         pending=pending,
         feedback=feedback_store,
@@ -71,10 +79,13 @@ def create_app(
         records=records,
         raw=Path(raw_dir),
         limits=limits,
+        metrics=counters,
+        notifier=Notifier(publisher),
     )
 
     @asynccontextmanager
     async def lifespan(app):  # noqa: ANN001, ANN202 - FastAPI
+        service.notifier.start(holder.live)
         await pool.warm_up(holder.live)
         try:
             yield
@@ -91,8 +102,9 @@ def create_app(
     if keys:
         document_keys(app)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(RequestMetrics, metrics=counters, routes=app.router.routes)  # outermost: refusals count too
     app.add_exception_handler(RequestValidationError, bad_request)
-    for resource in (admin, recognition, feedback, people, console):
+    for resource in (admin, recognition, feedback, people, console, metrics):
         app.include_router(resource.router(service))
     return app
 
@@ -121,11 +133,13 @@ def serve(
         )
     if not keys and not is_loopback(host):
         log.warning("serving on %s without API keys (--insecure): anyone who can reach it may use it", host)
+    events = EventSettings.from_environment()
     hosts = allowed_hosts or default_allowed_hosts(host)
     store = open_store(records)
     check_usable(store)
     log.info("records (waiting crops, feedback, recognition log): %s", store.where)
     log.info("API keys: %d (%s); allowed Host names: %s", len(keys), "required" if keys else "off", ", ".join(hosts))
+    log.info("%s", events.describe())
     app = create_app(
         model_path,
         metrics_path,
@@ -135,6 +149,7 @@ def serve(
         keys=keys,
         raw_dir=raw_dir,
         records=store,
+        events=events,
     )
     uvicorn.run(
         app,

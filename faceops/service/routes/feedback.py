@@ -35,6 +35,7 @@ def router(service: Service):  # noqa: ANN201 - a FastAPI APIRouter
             raise HTTPException(exc.status, str(exc)) from None
         except FaceopsError as exc:
             raise HTTPException(404 if isinstance(exc, UnknownFaceError) else 400, str(exc)) from None
+        service.notifier.feedback(face_id, verdict, person)
         return {"id": face_id, "verdict": verdict, "person": person, "waiting": len(service.feedback.entries())}
 
     return routes
