@@ -37,7 +37,7 @@ def test_no_module_spells_a_project_path():
     """Every path the layout names is spelled in faceops/core/layout.py alone (as a whole string constant)."""
     import ast
 
-    places = set(LAYOUT.paths().values())
+    places = {path for path in LAYOUT.paths().values() if "/" in path or path.startswith(".")}  # not bare words
     spelled = []
     for module in sorted([*(REPO / "faceops").rglob("*.py"), *(REPO / "stages").glob("*.py")]):
         if module == REPO / "faceops/core/layout.py":
