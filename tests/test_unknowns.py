@@ -88,13 +88,23 @@ def test_the_sheet_and_the_groups_file_say_the_same(tmp_path):
         read_grouping(tmp_path / "nothing.json")
 
 
-def test_a_group_becomes_photos_of_a_person_through_the_feedback_path(tmp_path):
+@pytest.fixture
+def ungated(monkeypatch):
+    """The intake gates let every crop through: these crops are noise, the grouping is what is tested here
+    (tests/test_intake_gates.py tests the gates on real faces)."""
+    from faceops.data.capture import IntakeGate
+
+    monkeypatch.setattr(IntakeGate, "check", lambda self, rgb, what: None)
+
+
+def test_a_group_becomes_photos_of_a_person_through_the_feedback_path(tmp_path, ungated):
     store = FolderStore(tmp_path)
     grouping, _ = _grouping(store)
     group = grouping.group(1, "g.json")
     store.delete(f"pending/{group.faces[0].id}.json")  # expired meanwhile
-    saved, gone = enrol_group(store, group, "Cleo", tmp_path / "raw", tmp_path / "raw/.negatives", hidden=set())
-    assert gone == 1 and sorted(p.name for p in saved) == ["Cleo_0001.jpg", "Cleo_0002.jpg"]
+    raw = tmp_path / "raw"
+    saved, gone, refused = enrol_group(store, group, "Cleo", raw, raw / ".negatives", hidden=set())
+    assert gone == 1 and not refused and sorted(p.name for p in saved) == ["Cleo_0001.jpg", "Cleo_0002.jpg"]
     assert not list((tmp_path / ".faceops/feedback").iterdir())  # accepted: no verdict left waiting
     assert {r.id for r in PendingStore(store).waiting()} == {face.id for face in grouping.group(2, "g").faces}
     with pytest.raises(FaceopsError, match="none of the 3 faces of group 1 waits any more"):
@@ -165,7 +175,7 @@ def test_bad_enrolments_are_one_line_and_change_nothing(project, capsys, argv, c
     assert sorted(p.name for p in (project / "dataset/raw").iterdir()) == ["Ann"]
 
 
-def test_enrol_files_the_group_in_dataset_raw_and_drops_it_from_the_sheet(project, capsys):
+def test_enrol_files_the_group_in_dataset_raw_and_drops_it_from_the_sheet(project, capsys, ungated):
     store = FolderStore(project)
     grouping, crops = _grouping(store)
     write_sheet(grouping, crops, project / "reports/unknowns.html", project / "reports/unknowns.json")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from faceops.data.detect import FaceDetector
 
 RECORDS_HELP = (
     "where waiting crops, feedback and the recognition log are: a folder, or remote://NAME/PATH for the DVC "
@@ -79,3 +83,14 @@ def record_new_data(steps: list[list[str]], commit: bool) -> None:
             + " && ".join(" ".join(f"'{a}'" if " " in a else a for a in step) for step in steps)
             + " && git push && dvc push; then dvc repro"
         )
+
+
+def project_detector(params: str) -> FaceDetector:
+    """The faces stage's face detector (its settings in `params`; outside a project, their defaults), so that the
+    gates of capture, enrol and feedback accept see faces as the faces stage will."""
+    from pathlib import Path
+
+    from faceops.core.params import FacesParams, load_params
+    from faceops.data.detect import FaceDetector
+
+    return FaceDetector(load_params(params).faces if Path(params).exists() else FacesParams())

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from faceops.cli.common import number_in, positive_int, record_new_data
-from faceops.core.errors import FaceopsError
+from faceops.cli.common import number_in, positive_int, project_detector, record_new_data
+from faceops.core.errors import FaceopsError, UsageError
 from faceops.core.layout import LAYOUT
 from faceops.core.names import cli_person_name
 from faceops.core.params import PARAMS_FILE
@@ -59,26 +59,23 @@ def _check_weights(args: argparse.Namespace) -> int:
 
 
 def _capture(args: argparse.Namespace) -> int:
-    from faceops.core.params import FacesParams, load_params
     from faceops.data.capture import CaptureSettings, capture
-    from faceops.data.detect import FaceDetector
     from faceops.people.forgotten import refuse_forgotten
 
     refuse_forgotten(args.person, ".", args.dest, "--re-enrol", args.re_enrol)  # before the camera starts
     settings = CaptureSettings(**{name: getattr(args, name) for name in CAPTURE_OPTIONS}, interval=args.interval)
-    # The faces stage's detector settings; outside a project (no params.yaml yet) their defaults.
-    faces = load_params(args.params).faces if Path(args.params).exists() else FacesParams()
-    detector = FaceDetector(faces)
     summary = capture(
         args.person,
         args.source,
         args.dest,
         settings,
-        detector=detector,
+        detector=project_detector(args.params),
         preview=args.preview,
         prompt=lambda text: print(f"-> {text}", file=sys.stderr, flush=True),
     )
     print("\n".join(summary.lines()))
+    if not summary.saved and summary.refused:  # every photo refused: the first, and why (exit 2)
+        raise UsageError(f"{summary.refused}; no photo of {args.person} was saved (the reasons are above)")
     if not summary.saved:
         raise FaceopsError(f"no photo of {args.person} was saved; see the reasons above")
     steps = [

@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
-from faceops.cli.common import RECORDS_HELP, positive_float, positive_int, record_new_data
+from faceops.cli.common import RECORDS_HELP, positive_float, positive_int, project_detector, record_new_data
 from faceops.core.errors import FaceopsError, UsageError
 from faceops.core.layout import LAYOUT
 from faceops.core.names import cli_person_name
+from faceops.core.params import PARAMS_FILE
 
 DRIFT_EXIT = 3  # `faceops monitor`: someone drifted (CI marks the build unstable), not an error
 
@@ -47,15 +49,28 @@ def _feedback(args: argparse.Namespace) -> int:
         store.discard(records)
         print(f"{len(records)} discarded")
         return 0
-    saved = store.accept(records, LAYOUT.raw, LAYOUT.negatives)
-    corrections = sum(record.verdict == "is" for record in records)
-    print(f"{corrections} photos added to {LAYOUT.raw}, {len(records) - corrections} to {LAYOUT.negatives}")
+    saved, refused = store.accept(records, LAYOUT.raw, LAYOUT.negatives, project_detector(PARAMS_FILE))
+    corrections = sum(path.parent.parent == Path(LAYOUT.raw) for path in saved)  # not under .negatives
+    print(f"{corrections} photos added to {LAYOUT.raw}, {len(saved) - corrections} to {LAYOUT.negatives}")
     for path in saved:
         print(f"  {path}")
-    message = f"feedback: {corrections} corrections, {len(records) - corrections} rejections"
-    steps = [["dvc", "add", LAYOUT.raw], ["git", "add", str(Path(LAYOUT.raw).parent)], ["git", "commit", "-m", message]]
-    record_new_data(steps, args.commit)
-    return 0
+    if saved or not refused:
+        message = f"feedback: {corrections} corrections, {len(saved) - corrections} rejections"
+        steps = [
+            ["dvc", "add", LAYOUT.raw],
+            ["git", "add", str(Path(LAYOUT.raw).parent)],
+            ["git", "commit", "-m", message],
+        ]
+        record_new_data(steps, args.commit)
+    return _refused(refused, "faceops feedback reject ID drops it")
+
+
+def _refused(refused: list, drop: str) -> int:
+    """Each crop the intake gates refused as one `error:` line on stderr (it still waits; `drop` says how to drop
+    it); exit 2 if there was one."""
+    for exc in refused:
+        print(f"error: {exc}; it still waits ({drop})", file=sys.stderr)
+    return 2 if refused else 0
 
 
 def _monitor(args: argparse.Namespace) -> int:
@@ -131,7 +146,9 @@ def _enrol_unknowns(args: argparse.Namespace) -> int:
     folders = [path.name for path in raw.iterdir() if path.is_dir()] if raw.is_dir() else []
     refuse_second_spelling(args.person, [*labels, *folders], "--person")
     refuse_forgotten(args.person, ".", raw, "--re-enrol", args.re_enrol)
-    saved, gone = enrol_group(store, group, args.person, raw, LAYOUT.negatives, hidden | forgotten(".", raw))
+    hidden |= forgotten(".", raw)
+    detector = project_detector(PARAMS_FILE)
+    saved, gone, refused = enrol_group(store, group, args.person, raw, LAYOUT.negatives, hidden, detector)
     rest = grouping.without(group.number)
     crops = {}
     for face in (face for other in rest.groups for face in other.faces):
@@ -143,10 +160,11 @@ def _enrol_unknowns(args: argparse.Namespace) -> int:
     print(f"{len(saved)} photos of {args.person} added to {raw / args.person} from group {group.number}")
     if gone:
         print(f"{gone} of its faces no longer waited (expired, or given feedback meanwhile)")
-    message = f"unknowns: {len(saved)} photos of {args.person}"
-    steps = [["dvc", "add", LAYOUT.raw], ["git", "add", str(raw.parent)], ["git", "commit", "-m", message]]
-    record_new_data(steps, args.commit)
-    return 0
+    if saved:
+        message = f"unknowns: {len(saved)} photos of {args.person}"
+        steps = [["dvc", "add", LAYOUT.raw], ["git", "add", str(raw.parent)], ["git", "commit", "-m", message]]
+        record_new_data(steps, args.commit)
+    return _refused(refused, "faceops feedback list shows it, faceops feedback reject ID drops it")
 
 
 def add_feedback(commands: argparse._SubParsersAction) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from faceops.core.errors import FaceopsError, ImageError
+from faceops.core.errors import FaceopsError, ImageError, UsageError
 from faceops.core.names import person_name, refuse_second_spelling
 from faceops.data.dataset import not_regular
 from faceops.data.detect import Box, FaceDetector
@@ -68,10 +68,13 @@ class CaptureSummary:
     interrupted: bool = False
     hashes: list[np.ndarray] = field(default_factory=list)  # of the saved faces, in order
 
-    def reject(self, reason: str, example: str) -> None:
+    refused: str = ""  # the first frame not saved and why, one line: "NAME: REASON (MEASURE)"
+
+    def reject(self, name: str, refusal: Refusal) -> None:
         """Count a frame not saved, keeping the first example of each reason for the summary."""
-        self.rejected[reason] += 1
-        self.examples.setdefault(reason, example)
+        self.rejected[refusal.reason] += 1
+        self.examples.setdefault(refusal.reason, f"{name}: {refusal.measure}" if refusal.measure else name)
+        self.refused = self.refused or f"{name}: {refusal}"
 
     @property
     def variety(self) -> float | None:
@@ -223,7 +226,7 @@ def capture(
     folder = Path(dest) / person
     summary = CaptureSummary(person, folder)
     number = next_number(folder, person) if folder.exists() else 1
-    known = _saved_hashes(folder, detector) if folder.exists() else []
+    gate = IntakeGate(folder, settings, detector)
     camera = source.isdigit()
     interval = settings.interval if settings.interval is not None else (1.0 if camera else 0.0)
     last_saved = -float("inf")
@@ -243,21 +246,21 @@ def capture(
                 summary.frames += 1
                 if isinstance(frame, ImageError):
                     kind = "link or special file" if frame.kind == "not_regular" else "unreadable"
-                    summary.reject(kind, f"{name}: {frame.reason}")
+                    summary.reject(name, Refusal(kind, frame.reason))
                     continue
                 boxes = detector.detect(frame)
                 if window and not window.show(frame, boxes, len(summary.saved), settings.count):
                     break
-                judged = _judge(frame, boxes, name, settings, known)
-                if isinstance(judged, _Rejected):
-                    summary.reject(judged.reason, judged.example)
+                judged = gate.judge(frame, boxes)
+                if isinstance(judged, Refusal):
+                    summary.reject(name, judged)
                     continue
                 box, fingerprint = judged
                 target = save_photo(folder, person, face_region(frame, box, settings.margin), number)
                 number = int(target.stem.rsplit("_", 1)[1]) + 1
                 summary.saved.append(target)
                 summary.hashes.append(fingerprint)
-                known.append(fingerprint)
+                gate.known.append(fingerprint)
                 last_saved = time.monotonic()
                 bar.update(1)
                 saved = len(summary.saved)
@@ -274,37 +277,70 @@ def capture(
 
 
 @dataclass(frozen=True)
-class _Rejected:
-    """Why a frame was not saved: one of REASONS, and the frame with the measure that failed."""
+class Refusal:
+    """Why a photo was kept out of the data set: one of REASONS, and the measure that failed (if one did)."""
 
     reason: str
-    example: str
+    measure: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.reason} ({self.measure})" if self.measure else self.reason
 
 
-def _judge(
-    frame: np.ndarray, boxes: list[Box], name: str, settings: CaptureSettings, known: list[np.ndarray]
-) -> _Rejected | tuple[Box, np.ndarray]:
-    """The quality gates of one frame, in order: one face, large enough, sharp enough, unlike every saved photo.
+class RefusedPhotoError(UsageError):
+    """A photo or crop the intake gates kept out of dataset/raw: one line naming it and why (the CLI's exit 2)."""
 
-    A frame that passes gives its face box and the face's hash (which joins `known` once the photo is saved)."""
-    import cv2
+    def __init__(self, what: str, refusal: Refusal) -> None:
+        super().__init__(f"{what}: {refusal}")
+        self.what = what
+        self.refusal = refusal
 
-    if not boxes:
-        return _Rejected("no face", name)
-    if len(boxes) > 1:
-        return _Rejected("several faces", name)
-    box = boxes[0]
-    if box.width < settings.min_face:
-        return _Rejected("too small", f"{name}: {box.width} px < {settings.min_face}")
-    grey = cv2.cvtColor(frame[box.y : box.y + box.height, box.x : box.x + box.width], cv2.COLOR_RGB2GRAY)
-    score = sharpness(grey)
-    if score < settings.min_sharpness:
-        return _Rejected("too blurry", f"{name}: sharpness {score:.0f} < {settings.min_sharpness:g}")
-    fingerprint = face_hash(frame, box)
-    closest = min((int((fingerprint != other).sum()) for other in known), default=64)
-    if closest < settings.min_difference:
-        return _Rejected("duplicate", f"{name}: {closest} of 64 bits from a saved photo")
-    return box, fingerprint
+
+class IntakeGate:
+    """The quality gates of every way into dataset/raw, for one person's folder: capture and enrol, POST
+    /people/NAME/photos, `faceops feedback accept` and `faceops unknowns enrol`. In order: exactly one face, large
+    enough, sharp enough, and unlike every photo the person already has (and every one this gate let through).
+
+    A feedback crop is the face box grown by the margin a capture saves with, so the detector sees it as it sees
+    a saved photo (the repeat check detects faces in those too): one gate for photos and crops alike."""
+
+    def __init__(
+        self, folder: Path, settings: CaptureSettings = CaptureSettings(), detector: FaceDetector | None = None
+    ) -> None:
+        self.settings = settings
+        self.detector = detector or FaceDetector()
+        self.known = _saved_hashes(folder, self.detector) if folder.is_dir() else []
+
+    def judge(self, rgb: np.ndarray, boxes: list[Box] | None = None) -> Refusal | tuple[Box, np.ndarray]:
+        """A photo's face box and hash if it passes (the hash joins `known` once the photo is saved), else why not.
+
+        `boxes` are the detector's on this photo when the caller has them already."""
+        import cv2
+
+        boxes = self.detector.detect(rgb) if boxes is None else boxes
+        if not boxes:
+            return Refusal("no face")
+        if len(boxes) > 1:
+            return Refusal("several faces")
+        box, settings = boxes[0], self.settings
+        if box.width < settings.min_face:
+            return Refusal("too small", f"{box.width} px < {settings.min_face}")
+        grey = cv2.cvtColor(rgb[box.y : box.y + box.height, box.x : box.x + box.width], cv2.COLOR_RGB2GRAY)
+        score = sharpness(grey)
+        if score < settings.min_sharpness:
+            return Refusal("too blurry", f"sharpness {score:.0f} < {settings.min_sharpness:g}")
+        fingerprint = face_hash(rgb, box)
+        closest = min((int((fingerprint != other).sum()) for other in self.known), default=64)
+        if closest < settings.min_difference:
+            return Refusal("duplicate", f"{closest} of 64 bits from a saved photo")
+        return box, fingerprint
+
+    def check(self, rgb: np.ndarray, what: str) -> None:
+        """Let a photo through (its hash now counts as saved), or raise RefusedPhotoError naming `what` and why."""
+        judged = self.judge(rgb)
+        if isinstance(judged, Refusal):
+            raise RefusedPhotoError(what, judged)
+        self.known.append(judged[1])
 
 
 def _saved_hashes(folder: Path, detector: FaceDetector) -> list[np.ndarray]:

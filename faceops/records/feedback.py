@@ -17,12 +17,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from faceops.core.errors import FaceopsError
 from faceops.core.names import person_name, same_person
 from faceops.records.store import Entry, RecordStore
+
+if TYPE_CHECKING:
+    from faceops.data.capture import RefusedPhotoError
+    from faceops.data.detect import FaceDetector
 
 
 @dataclass(frozen=True)
@@ -231,19 +236,34 @@ class FeedbackStore:
         return [entries[face_id] for face_id in ids]
 
     def accept(
-        self, records: list[FaceRecord], raw: str | os.PathLike[str], negatives: str | os.PathLike[str]
-    ) -> list[Path]:
-        """Corrections become photos of the person in `raw`; rejections photos in `negatives`/NAME."""
+        self,
+        records: list[FaceRecord],
+        raw: str | os.PathLike[str],
+        negatives: str | os.PathLike[str],
+        detector: FaceDetector | None = None,
+    ) -> tuple[list[Path], list[RefusedPhotoError]]:
+        """Corrections become photos of the person in `raw`; rejections photos in `negatives`/NAME.
+
+        Each crop passes the intake gates first (faceops.data.capture.IntakeGate: one face, size, sharpness, unlike
+        the person's photos there); a refused one stays waiting here and is returned with why, never lost."""
+        from faceops.data.capture import IntakeGate, RefusedPhotoError
         from faceops.data.images import decode_image
         from faceops.data.photos import save_photo
 
-        saved = []
+        saved, refused, gates = [], [], {}
         for record in records:
             rgb = decode_image(self.store.get(f"feedback/{record.id}.jpg"), f"feedback {record.id}")
             folder = Path(raw if record.verdict == "is" else negatives) / record.person
+            if folder not in gates:
+                gates[folder] = IntakeGate(folder, detector=detector)
+            try:
+                gates[folder].check(rgb, f"feedback {record.id}")
+            except RefusedPhotoError as exc:
+                refused.append(exc)
+                continue
             saved.append(save_photo(folder, record.person, rgb))
             self.discard([record])
-        return saved
+        return saved, refused
 
     def discard(self, records: list[FaceRecord]) -> None:
         for record in records:

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,10 @@ from faceops.data.negatives import inner_box
 from faceops.model.recogniser import UNKNOWN, Recogniser, unit_rows
 from faceops.records.feedback import FaceRecord, FeedbackStore, PendingStore, UnknownFaceError
 from faceops.records.store import RecordStore
+
+if TYPE_CHECKING:
+    from faceops.data.capture import RefusedPhotoError
+    from faceops.data.detect import FaceDetector
 
 log = logging.getLogger(__name__)
 
@@ -224,10 +229,12 @@ def enrol_group(
     raw: str | os.PathLike[str],
     negatives: str | os.PathLike[str],
     hidden: set[str],
-) -> tuple[list[Path], int]:
+    detector: FaceDetector | None = None,
+) -> tuple[list[Path], int, list[RefusedPhotoError]]:
     """The group's faces that still wait become photos of `person` in `raw`, as `faceops feedback accept` files a
     confirmed face: each is given the verdict "is `person`" (written before it leaves the pending place), then
-    accepted. Returns the photos saved and how many faces no longer waited (expired, or given feedback)."""
+    accepted through the same intake gates. Returns the photos saved, how many faces no longer waited (expired, or
+    given feedback) and the crops the gates refused (they wait in the feedback place, for `faceops feedback`)."""
     pending, feedback = PendingStore(store), FeedbackStore(store)
     moved, gone = [], 0
     for face in group.faces:
@@ -244,4 +251,5 @@ def enrol_group(
             f"none of the {len(group.faces)} faces of group {group.number} waits any more ({wait}); nothing was "
             "saved; run `faceops unknowns` again"
         )
-    return feedback.accept(moved, raw, negatives), gone
+    saved, refused = feedback.accept(moved, raw, negatives, detector)
+    return saved, gone, refused

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the photo
-STATUS_FOR = {"faces": 422, "empty": 400, "corrupt": 400, "unreadable": 400, "not_image": 415, "too_large": 413}
+STATUS_FOR = {"refused": 400, "empty": 400, "corrupt": 400, "unreadable": 400, "not_image": 415, "too_large": 413}
 
 
 @dataclass(frozen=True)

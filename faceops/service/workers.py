@@ -59,7 +59,9 @@ def predict_upload(model_path: Path, data: bytes, name: str, version: str) -> di
 
 
 def enrol_upload(model_path: Path, folder: Path, person: str, data: bytes, name: str) -> dict:
-    """Keep a photo of `person` for the next retrain if it shows exactly one face; where it went, or why not."""
+    """Keep a photo of `person` for the next retrain if it passes the intake gates (faceops capture's: one face,
+    large and sharp enough, unlike the person's photos); where it went, or why not."""
+    from faceops.data.capture import IntakeGate, RefusedPhotoError
     from faceops.data.images import decode_image
     from faceops.data.photos import save_photo
 
@@ -67,10 +69,10 @@ def enrol_upload(model_path: Path, folder: Path, person: str, data: bytes, name:
         rgb = decode_image(data, name)
     except ImageError as exc:
         return {"error": exc.kind, "reason": exc.reason}
-    faces = len(_predictor(model_path).detector.detect(rgb))
-    if faces != 1:
-        found = "no face" if faces == 0 else f"{faces} faces"
-        return {"error": "faces", "reason": f"{found} found; send a photo of {person} alone; nothing was saved"}
+    try:
+        IntakeGate(folder / person, detector=_predictor(model_path).detector).check(rgb, name)
+    except RefusedPhotoError as exc:
+        return {"error": "refused", "reason": f"{exc.refusal}; nothing was saved"}
     return {"saved": str(save_photo(folder / person, person, rgb))}
 
 
