@@ -161,7 +161,8 @@ def test_forget_against_a_remote_that_hangs_stops_with_one_line_and_a_rerun_fini
 
     endpoint(silent)  # the remote now hangs: one line, the journal stays
     second = sh(*forget, cwd=project, check=False, env=env)
-    [line] = second.stderr.strip().splitlines()
+    *notes, line = second.stderr.strip().splitlines()
+    assert [note.split(" (PID")[0] for note in notes] == ["note: took over the project lock left by `faceops forget`"]
     assert second.returncode == 1 and "did not answer within 3 s (FACEOPS_REMOTE_SECONDS)" in line
     assert "the forget is journaled" in line and _journal(project) == [f"{person}.json"]
 
@@ -169,3 +170,81 @@ def test_forget_against_a_remote_that_hangs_stops_with_one_line_and_a_rerun_fini
     third = sh(*forget, cwd=project, check=False, env=env)
     assert third.returncode == 0, third.stderr
     assert _journal(project) == [] and list((project / "receipts").glob(f"forget-{person}-*.json"))
+
+
+def _enrol_app(project):
+    """The enrol route over a stand-in service (no model, no worker processes): what it writes is one file."""
+    from types import SimpleNamespace
+
+    from fastapi import FastAPI
+
+    from faceops.service.routes.people import router
+    from faceops.service.transport import Limits
+
+    async def current():
+        return SimpleNamespace(card=SimpleNamespace(labels=[]))
+
+    async def enrol(model, raw, person, data, name):
+        (raw / person).mkdir(parents=True, exist_ok=True)
+        (raw / person / "photo.jpg").write_bytes(data)
+        return {"saved": str(raw / person / "photo.jpg")}
+
+    service = SimpleNamespace(
+        holder=SimpleNamespace(current=current),
+        workers=SimpleNamespace(enrol=enrol),
+        raw=project / "dataset/raw",
+        limits=Limits(),
+    )
+    app = FastAPI()
+    app.include_router(router(service))
+    return app
+
+
+def _post(app, path: str, body: bytes) -> tuple[int, dict]:
+    """One request straight into the ASGI app."""
+    import asyncio
+    import json
+
+    scope = {"type": "http", "method": "POST", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "headers": [(b"host", b"localhost"), (b"content-type", b"image/jpeg"),
+                         (b"content-length", str(len(body)).encode())],
+             "root_path": "", "scheme": "http", "http_version": "1.1", "server": ("localhost", 80),
+             "client": ("127.0.0.1", 1)}  # fmt: skip
+    messages = iter([{"type": "http.request", "body": body, "more_body": False}])
+    answer: dict = {"body": b""}
+
+    async def receive() -> dict:
+        return next(messages, {"type": "http.disconnect"})
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    asyncio.run(app(scope, receive, send))
+    return answer["status"], json.loads(answer["body"])
+
+
+def test_enrolment_answers_409_naming_the_holder_while_another_writer_holds_the_lock(tmp_path, monkeypatch, lfw_photo):
+    from test_lock import _hold
+
+    project = tmp_path / "project"
+    (project / "dataset/raw").mkdir(parents=True)
+    monkeypatch.chdir(project)
+    app = _enrol_app(project)
+    holder = _hold(project, command="faceops import-folder")
+    try:
+        started = time.monotonic()
+        status, answer = _post(app, "/people/Grace_Newcomer/photos", lfw_photo.read_bytes())
+        assert time.monotonic() - started < 5  # never waits
+        assert status == 409, answer
+        assert f"`faceops import-folder` (PID {holder.pid}, since " in answer["detail"]
+        assert not (project / "dataset/raw/Grace_Newcomer").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    status, answer = _post(app, "/people/Grace_Newcomer/photos", lfw_photo.read_bytes())
+    assert status == 201, answer
+    assert (project / "dataset/raw/Grace_Newcomer/photo.jpg").read_bytes() == lfw_photo.read_bytes()
+    assert (project / ".faceops/lock").read_text() == ""  # released
