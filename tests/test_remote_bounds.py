@@ -162,7 +162,9 @@ def test_forget_against_a_remote_that_hangs_stops_with_one_line_and_a_rerun_fini
     endpoint(silent)  # the remote now hangs: one line, the journal stays
     second = sh(*forget, cwd=project, check=False, env=env)
     *notes, line = second.stderr.strip().splitlines()
-    assert [note.split(" (PID")[0] for note in notes] == ["note: took over the project lock left by `faceops forget`"]
+    assert [note.split(" (PID")[0] for note in notes] == [
+        "note: took over the project lock left by `faceops forget`"
+    ], second.stderr
     assert second.returncode == 1 and "did not answer within 3 s (FACEOPS_REMOTE_SECONDS)" in line
     assert "the forget is journaled" in line and _journal(project) == [f"{person}.json"]
 
@@ -248,3 +250,22 @@ def test_enrolment_answers_409_naming_the_holder_while_another_writer_holds_the_
     assert status == 201, answer
     assert (project / "dataset/raw/Grace_Newcomer/photo.jpg").read_bytes() == lfw_photo.read_bytes()
     assert (project / ".faceops/lock").read_text() == ""  # released
+
+
+def test_repro_is_one_writer_and_passes_its_arguments_to_dvc(tmp_path):
+    from helpers import new_project
+    from test_lock import _hold
+
+    project = new_project(tmp_path / "repo")
+    holder = _hold(project, command="faceops forget --person X")
+    try:
+        busy = sh("faceops", "repro", "--no-wait", "--force", cwd=project, check=False)
+        assert busy.returncode == 2
+        assert f"the project is busy: `faceops forget --person X` (PID {holder.pid}, since " in busy.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    # Not busy: dvc repro runs with the words given, and its exit status is ours.
+    result = sh("faceops", "repro", "no-such-stage", "--no-wait", cwd=project, check=False)
+    assert result.returncode != 0 and "no-such-stage" in result.stdout + result.stderr
+    assert "busy" not in result.stderr and (project / ".faceops/lock").read_text() == ""

@@ -84,6 +84,24 @@ def run(
     return tools.run([sys.executable, "-m", "dvc", *args], cwd, check, env)
 
 
+def run_through(*args: str, cwd: str | os.PathLike[str] = ".") -> int:
+    """`dvc ARGS` with its output straight to ours (a long `dvc repro` shows its progress as it goes); its exit
+    status. Interrupted, it stops the command and everything it started, as `run` does."""
+    _require()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=cwd,
+        env=tools.tool_env(),
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        return process.wait()
+    except BaseException:
+        tools.stop_group(process)
+        raise
+
+
 def default_remote(root: str | os.PathLike[str]) -> str:
     """The name of the project's default remote; "" when there is none."""
     answer = run("remote", "default", cwd=root, check=False)
