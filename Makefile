@@ -120,7 +120,7 @@ ci-test:
 
 ci-repro:
 	$(MARK_STAGE)
-	dvc repro $(if $(filter true,$(FORCE_REPRO)),--force)
+	faceops repro $(if $(filter true,$(FORCE_REPRO)),--force)
 
 ci-retrain:
 	$(MARK_STAGE)

@@ -26,11 +26,12 @@ COMMANDS = (  # each adds one command; in this order `faceops --help` lists them
     models.add_predict,
     people.add_people,
     service.add_serve,
+    pipeline.add_repro,
     pipeline.add_retrain,
     pipeline.add_report,
 )
 # These take the project lock (feedback, forget, retrain and unknowns only when they change it: _changes_project).
-WRITERS = ("capture", "enrol", "feedback", "forget", "import-folder", "import-lfw", "retrain", "unknowns")
+WRITERS = ("capture", "enrol", "feedback", "forget", "import-folder", "import-lfw", "repro", "retrain", "unknowns")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
             "--no-wait", action="store_true", help="if another command is changing the project, exit 2 at once"
         )
     return parser
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; `repro` hands every word after it but --no-wait to dvc repro, in its order."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "repro":
+        words = list(sys.argv[1:] if argv is None else argv)
+        words = words[words.index("repro") + 1 :]
+        args.dvc_args = [word for word in words if word != "--no-wait"]
+        args.no_wait = "--no-wait" in words
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return args
 
 
 def _changes_project(args: argparse.Namespace) -> bool:
@@ -72,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     from faceops.core.lock import BUSY_EXIT, ProjectBusyError
 
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     try:
         return _run(args)

@@ -1,4 +1,5 @@
-"""Commands around the pipeline's results: retrain (below the threshold, try tweaks) and report (HTML, e-mail)."""
+"""Commands around the pipeline: repro (dvc repro as one writer), retrain (below the threshold, try tweaks) and
+report (HTML, e-mail)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ from faceops.core.params import PARAMS_FILE
 def _threshold_override(args: argparse.Namespace) -> dict | None:
     """--threshold replaces retrain.threshold, checked like the file's own value."""
     return {"retrain": {"threshold": args.threshold}} if args.threshold is not None else None
+
+
+def _repro(args: argparse.Namespace) -> int:
+    """`dvc repro ARGS` (under the project lock, which faceops/cli/main.py takes for every writer)."""
+    from faceops.core import dvc
+
+    return dvc.run_through("repro", *args.dvc_args)
 
 
 def _retrain(args: argparse.Namespace) -> int:
@@ -80,6 +88,19 @@ def report_recipients(given: list[str] | None, configured: tuple[str, ...]) -> l
             "no recipients: pass --to ADDRESS (REPORT_TO in Jenkins) or set report.recipients in params.yaml"
         )
     return recipients
+
+
+def add_repro(commands: argparse._SubParsersAction) -> None:
+    """`faceops repro [DVC REPRO ARGS]`: the pipeline, run as one writer like the other commands that change it."""
+    command = commands.add_parser(
+        "repro",
+        help="run the pipeline (dvc repro, its arguments passed through) holding the project lock",
+        description="dvc repro with the arguments given, while holding the project lock (.faceops/lock): it waits "
+        "for another command changing the project, or with --no-wait (before dvc's arguments) exits 2 at once. "
+        "Its exit status is dvc's.",
+    )
+    command.add_argument("dvc_args", nargs=argparse.REMAINDER, metavar="DVC_ARGS", help="passed to dvc repro")
+    command.set_defaults(handler=_repro)
 
 
 def add_retrain(commands: argparse._SubParsersAction) -> None:

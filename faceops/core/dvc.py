@@ -15,11 +15,13 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from faceops.core import tools
 from faceops.core.errors import FaceopsError
@@ -35,6 +37,7 @@ RUN_CACHE = ".dvc/cache/runs"  # run records
 STATE = ".dvc/tmp"  # indexes and temporary copies, rebuilt on demand
 
 _checked: list[str] = []  # the installed version, once it has been checked
+T = TypeVar("T")
 
 
 def installed_version() -> str:
@@ -81,6 +84,24 @@ def run(
     return tools.run([sys.executable, "-m", "dvc", *args], cwd, check, env)
 
 
+def run_through(*args: str, cwd: str | os.PathLike[str] = ".") -> int:
+    """`dvc ARGS` with its output straight to ours (a long `dvc repro` shows its progress as it goes); its exit
+    status. Interrupted, it stops the command and everything it started, as `run` does."""
+    _require()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=cwd,
+        env=tools.tool_env(),
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        return process.wait()
+    except BaseException:
+        tools.stop_group(process)
+        raise
+
+
 def default_remote(root: str | os.PathLike[str]) -> str:
     """The name of the project's default remote; "" when there is none."""
     answer = run("remote", "default", cwd=root, check=False)
@@ -93,14 +114,92 @@ def metrics_diff(root: str | os.PathLike[str], base: str, path: str) -> dict[str
     return json.loads(result.stdout or "{}").get(path, {})
 
 
+# -- calls to a remote or bucket, bounded in time ------------------------------------------------------
+
+REMOTE_SECONDS_VARIABLE = "FACEOPS_REMOTE_SECONDS"
+REMOTE_SECONDS_DEFAULT = 30.0
+_TRIES = 3  # attempts of one call that could not connect
+
+
+class RemoteError(FaceopsError):
+    """A remote or bucket did not answer within the bound, or could not be connected to."""
+
+
+def remote_seconds() -> float:
+    """The bound on one remote call, retries included: FACEOPS_REMOTE_SECONDS, else 30 s."""
+    text = os.environ.get(REMOTE_SECONDS_VARIABLE, "").strip()
+    if not text:
+        return REMOTE_SECONDS_DEFAULT
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise FaceopsError(f"{REMOTE_SECONDS_VARIABLE} is {text!r}; allowed: seconds, more than 0")
+    return value
+
+
+def _cannot_connect(exc: BaseException) -> bool:
+    """A refused or dropped connection (builtin, botocore's or aiohttp's types): worth another try."""
+    names = {kind.__name__ for kind in type(exc).__mro__}
+    return isinstance(exc, ConnectionError) or bool(names & {"ConnectionError", "EndpointConnectionError"})
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def _attempt(outcome: dict[str, Any], call: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    """One try of a bounded call, in its worker thread: its value or its error into `outcome`."""
+    try:
+        outcome["value"] = call(*args, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+        outcome["error"] = exc
+
+
+def bounded(where: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:  # noqa: ANN401 - any call's
+    """`call(*args, **kwargs)` against the remote `where`, finished within remote_seconds() or a RemoteError.
+
+    Why: a bucket that accepts a connection and never answers held `faceops forget` and the service's record
+    threads for ever (botocore's own timeouts and retries add up to minutes). The call runs in a daemon thread
+    (a hung one never holds the process at exit); one that cannot connect is tried again, with backoff, up to
+    three times while time is left. Any other error is the call's own, raised as it is."""
+    seconds = remote_seconds()
+    deadline = time.monotonic() + seconds
+    for attempt in range(1, _TRIES + 1):
+        outcome: dict[str, Any] = {}
+        worker = threading.Thread(
+            target=_attempt, args=(outcome, call, args, kwargs), name="faceops-remote", daemon=True
+        )
+        worker.start()
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            raise RemoteError(f"{where} did not answer within {seconds:g} s ({REMOTE_SECONDS_VARIABLE})")
+        if "error" not in outcome:
+            return outcome["value"]
+        error = outcome["error"]
+        pause = min(0.5 * 2 ** (attempt - 1), max(0.0, deadline - time.monotonic()))
+        if not _cannot_connect(error) or attempt == _TRIES or pause <= 0:
+            break
+        time.sleep(pause)
+    if _cannot_connect(error):
+        raise RemoteError(f"{where} cannot be reached after {attempt} tries: {_one_line(error)}") from None
+    raise error
+
+
 # -- the Python API ------------------------------------------------------------------------------------
 
 
 class ObjectStore:
-    """A DVC object database (the local cache, or a remote): objects by their md5 ("….dir" for listings)."""
+    """A DVC object database (the local cache, or a remote): objects by their md5 ("….dir" for listings).
+    A remote's calls are bounded in time (`bounded`); `where` names it in their errors."""
 
-    def __init__(self, odb: Any) -> None:  # noqa: ANN401 - dvc_data's HashFileDB
+    def __init__(self, odb: Any, where: str | None = None) -> None:  # noqa: ANN401 - dvc_data's HashFileDB
         self._odb = odb
+        self._where = where
+
+    def _call(self, call: Callable[..., T], *args: Any) -> T:  # noqa: ANN401 - any call's arguments
+        return call(*args) if self._where is None else bounded(self._where, call, *args)
 
     @property
     def protocol(self) -> str:
@@ -114,22 +213,25 @@ class ObjectStore:
 
     def has_root(self) -> bool:
         """Whether its folder exists (not before the first push); an unreachable remote raises its filesystem's
-        own error."""
-        return bool(self._odb.fs.exists(self._odb.path))
+        own error, or a RemoteError."""
+        return bool(self._call(self._odb.fs.exists, self._odb.path))
 
     def exists(self, oid: str) -> bool:
-        return bool(self._odb.exists(oid))
+        return bool(self._call(self._odb.exists, oid))
 
     def path(self, oid: str) -> str:
         """The object's path in the store (a file on this machine, for the local cache)."""
         return self._odb.oid_to_path(oid)
 
     def read(self, oid: str) -> bytes:
-        with self._odb.fs.open(self._odb.oid_to_path(oid), "rb") as handle:
-            return handle.read()
+        def whole() -> bytes:
+            with self._odb.fs.open(self._odb.oid_to_path(oid), "rb") as handle:
+                return handle.read()
+
+        return self._call(whole)
 
     def delete(self, oid: str) -> None:
-        self._odb.delete(oid)
+        self._call(self._odb.delete, oid)
 
 
 @dataclass(frozen=True)
@@ -178,7 +280,7 @@ class Project:
 
     def remote_store(self, name: str, command: str) -> ObjectStore:
         """The remote `name` as an object store; `command` names the faceops command in DVC's messages."""
-        return ObjectStore(self._repo.cloud.get_remote_odb(name, command=command))
+        return ObjectStore(self._repo.cloud.get_remote_odb(name, command=command), f"the DVC remote {name!r}")
 
     def remote_fs(self, name: str) -> RemoteFs:
         remote = self._repo.cloud.get_remote(name)

@@ -139,7 +139,7 @@ def _tracked_versions(root: Path) -> set[_Version]:
 class _Stores:
     """The local DVC cache and, when it is cleaned too, the default remote: read, test and delete objects."""
 
-    def __init__(self, root: Path, use_remote: bool) -> None:
+    def __init__(self, root: Path, use_remote: bool, journaled: bool = False) -> None:
         self.project = dvc.Project(root)
         self.local = self.project.cache
         self.remote_name: str | None = self.project.default_remote
@@ -153,10 +153,14 @@ class _Stores:
             except Exception as exc:  # noqa: BLE001 - every fsspec backend raises its own types
                 self.project.close()
                 message = " ".join(str(exc).split())[:300] or type(exc).__name__
+                then = (
+                    "the forget is journaled: fix the remote and run the same command again to finish it"
+                    if journaled
+                    else "nothing was changed. Fix the remote (faceops doctor says more), or pass --no-remote to "
+                    "leave its copies and have the receipt say so"
+                )
                 raise FaceopsError(
-                    f"the DVC remote {self.remote_name!r} is not reachable ({message}); nothing was changed. "
-                    "Fix the remote (faceops doctor says more), or pass --no-remote to leave its copies and "
-                    "have the receipt say so"
+                    f"the DVC remote {self.remote_name!r} is not reachable ({message}); {then}"
                 ) from None
 
     @property
@@ -203,15 +207,19 @@ def _card_labels(data: bytes) -> list[str]:
 
 
 def find(
-    person: str, root: str | os.PathLike[str] = ".", use_remote: bool = True, store: RecordStore | None = None
+    person: str,
+    root: str | os.PathLike[str] = ".",
+    use_remote: bool = True,
+    store: RecordStore | None = None,
+    journaled: bool = False,
 ) -> Plan:
     """Look for everything of `person`: in the workspace, the caches, the DVC cache and the default remote, and
-    the record store (default: the project's folder)."""
+    the record store (default: the project's folder). `journaled`: a forget under way looks (for its receipt)."""
     person = person_name(person, "--person")
     root = Path(root).resolve()
     if not (root / ".dvc").is_dir():
         raise FaceopsError(f"{root}: not a DVC project (no .dvc folder); run faceops forget in your project")
-    stores = _Stores(root, use_remote)
+    stores = _Stores(root, use_remote, journaled)
     try:
         plan = _find(person, root, stores)
     finally:
@@ -538,7 +546,7 @@ def _caches(journal: Journal, root: Path, store: RecordStore) -> None:
 
 def _dvc_objects(journal: Journal, root: Path, store: RecordStore) -> None:
     plan = journal.plan
-    stores = _Stores(root, plan.use_remote and bool(plan.remote_oids))
+    stores = _Stores(root, plan.use_remote and bool(plan.remote_oids), journaled=True)
     try:
         for oid in sorted(plan.local_oids):
             if stores.local.exists(oid):
@@ -590,7 +598,7 @@ STEP_NAMES = tuple(name for name, _ in _STEPS)
 def _verify(journal: Journal, root: Path, store: RecordStore) -> Receipt:
     """Search again (DVC stores by hash, the record store by its records) and scan every file; the receipt."""
     plan, person = journal.plan, journal.plan.person
-    after = find(person, root, plan.use_remote, store)
+    after = find(person, root, plan.use_remote, store, journaled=True)
     remaining = plan.remaining + [reason for reason in after.remaining if reason not in plan.remaining]
     if after.live_model_knows:
         remaining.append(

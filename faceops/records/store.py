@@ -197,11 +197,15 @@ class BucketStore:
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}"
 
+    def _call(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - fsspec's
+        """Every call to the bucket, bounded in time (FACEOPS_REMOTE_SECONDS): a hang becomes a RemoteError."""
+        return dvc.bounded(f"the record store {self.where}", call, *args, **kwargs)
+
     def put(self, key: str, data: bytes) -> None:
-        self.fs.pipe_file(self._path(key), data)
+        self._call(self.fs.pipe_file, self._path(key), data)
 
     def get(self, key: str) -> bytes:
-        return self.fs.cat_file(self._path(key))
+        return self._call(self.fs.cat_file, self._path(key))
 
     def take(self, key: str) -> bytes:
         """A read, then a delete: two replicas taking one record at the same instant may both get it."""
@@ -214,12 +218,12 @@ class BucketStore:
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            self.fs.rm_file(self._path(key))
+            self._call(self.fs.rm_file, self._path(key))
 
     def _find(self, path: str, detail: bool = False) -> Any:
         """Every object under `path`, listed now: other replicas write there too, so no cached listing."""
         self.fs.invalidate_cache(path)
-        return self.fs.find(path, detail=detail)
+        return self._call(self.fs.find, path, detail=detail)
 
     def entries(self, prefix: str) -> list[Entry]:
         try:
@@ -249,7 +253,7 @@ class BucketStore:
             self._written += 1
             name = f"{self.root}/{log}/{self.replica}/{time.time():.6f}-{self._written:06d}.jsonl"
         if text:
-            self.fs.pipe_file(name, text.encode())
+            self._call(self.fs.pipe_file, name, text.encode())
             self._trim(log)
 
     def _trim(self, log: str) -> None:
@@ -259,7 +263,7 @@ class BucketStore:
         for path, info in mine:
             if total <= self.max_log_bytes:
                 break
-            self.fs.rm_file(path)
+            self._call(self.fs.rm_file, path)
             total -= int(info.get("size") or 0)
 
     def lines(self, log: str) -> Iterator[str]:
@@ -268,7 +272,7 @@ class BucketStore:
         except FileNotFoundError:
             return
         for path in sorted(objects, key=lambda p: p.rsplit("/", 1)[-1]):  # by time, across replicas
-            yield from self.fs.cat_file(path).decode(errors="replace").splitlines()
+            yield from self._call(self.fs.cat_file, path).decode(errors="replace").splitlines()
 
     def rewrite(self, log: str, keep: Callable[[str], bool]) -> int:
         """Drop the lines `keep` refuses from every replica's log objects (`faceops forget`); how many."""
@@ -279,10 +283,10 @@ class BucketStore:
             return 0
         dropped = 0
         for path in objects:
-            lines = self.fs.cat_file(path).splitlines(keepends=True)
+            lines = self._call(self.fs.cat_file, path).splitlines(keepends=True)
             kept = [line for line in lines if keep(line.decode(errors="replace").rstrip("\n"))]
             if len(kept) != len(lines):
-                self.fs.pipe_file(path, b"".join(kept)) if kept else self.fs.rm_file(path)
+                self._call(self.fs.pipe_file, path, b"".join(kept)) if kept else self._call(self.fs.rm_file, path)
                 dropped += len(lines) - len(kept)
         return dropped
 
@@ -313,6 +317,7 @@ def open_store(place: str | None, project: str | os.PathLike[str] = ".") -> Reco
             )
         return FolderStore(place)
     name, sub = match.group(1), (match.group(2) or "faceops-records").strip("/")
+    dvc.remote_seconds()  # a bad bound is refused before the store is used
     try:
         with dvc.Project(project) as repo:
             remote = repo.remote_fs(name)

@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations` here: FastAPI reads the handlers' annotations at run time.
 from faceops.core.errors import FaceopsError
+from faceops.core.lock import ProjectBusyError, project_lock
 from faceops.core.names import person_name, refuse_second_spelling
 from faceops.data.images import is_image_name
 from faceops.people.forgotten import refuse_forgotten
@@ -31,7 +32,11 @@ def router(service: Service):  # noqa: ANN201 - a FastAPI APIRouter
         except FaceopsError as exc:
             raise HTTPException(409, str(exc)) from None
         data, name = await read_upload(request, service.limits)
-        answer = await service.workers.enrol(current, raw, person, data, name)
+        try:  # dataset/raw changes: one writer at a time, as `faceops enrol`; never wait for another
+            with project_lock(f"POST /people/{person}/photos", ".", wait=False):
+                answer = await service.workers.enrol(current, raw, person, data, name)
+        except ProjectBusyError as exc:
+            raise HTTPException(409, str(exc)) from None
         if "error" in answer:
             raise HTTPException(STATUS_FOR.get(answer["error"], 422), answer["reason"])
         photos = sorted(path for path in (raw / person).iterdir() if is_image_name(path))
