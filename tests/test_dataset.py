@@ -72,3 +72,31 @@ def test_import_folder_errors(tmp_path, lfw):
         import_folder(tmp_path / "empty", tmp_path / "raw")
     with pytest.raises(FaceopsError, match=r"no person has at least 10000 photos"):
         import_folder(lfw, tmp_path / "raw", min_images=10000)
+
+
+def test_import_folder_refuses_someone_forgotten_before_copying(tmp_path, lfw_photo, monkeypatch, capsys):
+    """import-folder is a door too: a folder of someone with a forget receipt is refused, naming them, and nothing
+    is copied; --re-enrol imports them on purpose; a forget under way is refused even then."""
+    from faceops.cli.main import main
+    from faceops.people.forgotten import journal_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "receipts").mkdir()
+    (tmp_path / "receipts/forget-Ann_Lee-20261201T000000Z.json").write_text("{}")
+    for person in ("ann_lee", "Bob"):  # another spelling of Ann_Lee is her too
+        (tmp_path / "photos" / person).mkdir(parents=True)
+        (tmp_path / "photos" / person / "1.jpg").write_bytes(lfw_photo.read_bytes())
+
+    assert main(["import-folder", "photos"]) == 1
+    assert "photos holds photos of 'ann_lee', forgotten earlier (see receipts/); nothing was copied" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "dataset").exists()
+    assert main(["import-folder", "photos", "--re-enrol"]) == 0
+    assert sorted(p.name for p in (tmp_path / "dataset/raw").iterdir()) == ["Bob", "ann_lee"]
+
+    journal = journal_path(tmp_path, "Bob")
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    journal.write_text("{}")
+    assert main(["import-folder", "photos", "--re-enrol"]) == 1
+    assert "'Bob', being forgotten (an unfinished faceops forget); finish it first" in capsys.readouterr().err

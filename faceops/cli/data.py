@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ CAPTURE_OPTIONS = {  # CaptureSettings fields as options: ((kind, lowest, highes
 def _import_folder(args: argparse.Namespace) -> int:
     from faceops.data.dataset import import_folder
 
+    _refuse_forgotten_folders(args.source, args.dest, args.re_enrol)
     summary = import_folder(args.source, args.dest, args.min_images, args.max_people, args.max_images)
     for line in summary.skipped_files:
         print(f"skipped {line}", file=sys.stderr)
@@ -37,6 +39,29 @@ def _import_folder(args: argparse.Namespace) -> int:
     )
     print(f"next: dvc add {args.dest} && git add {args.dest}.dvc && git commit, then dvc repro")
     return 0
+
+
+def _refuse_forgotten_folders(source: str, dest: str, re_enrol: bool) -> None:
+    """A folder of someone forgotten (or being forgotten) in the source is refused before anything is copied, as at
+    every other door: re-enrolling them takes --re-enrol, and a forget under way must finish first."""
+    from faceops.core.names import name_key
+    from faceops.people.forgotten import forgotten, unfinished
+
+    if not Path(source).is_dir():
+        return  # import_folder says what is wrong with it
+    folders = {name_key(entry.name): entry.name for entry in os.scandir(source) if entry.is_dir()}
+    being = sorted(folders[key] for key in map(name_key, unfinished(".")) if key in folders)
+    if being:
+        raise FaceopsError(
+            f"{source} holds photos of {', '.join(map(repr, being))}, being forgotten (an unfinished faceops "
+            "forget); finish it first; nothing was copied"
+        )
+    done = sorted(folders[key] for key in map(name_key, forgotten(".", dest)) if key in folders)
+    if done and not re_enrol:
+        raise FaceopsError(
+            f"{source} holds photos of {', '.join(map(repr, done))}, forgotten earlier (see {LAYOUT.receipts}/); "
+            "nothing was copied; leave their folders out, or pass --re-enrol to enrol them again on purpose"
+        )
 
 
 def _import_lfw(args: argparse.Namespace) -> int:
@@ -108,6 +133,7 @@ def add_import_folder(commands: argparse._SubParsersAction) -> None:
     command.add_argument("--min-images", type=positive_int, default=1, help="skip people with fewer photos")
     command.add_argument("--max-people", type=positive_int, help="keep the people with the most photos")
     command.add_argument("--max-images", type=positive_int, help="copy at most this many photos per person")
+    command.add_argument("--re-enrol", action="store_true", help="import people forgotten earlier, on purpose")
     command.set_defaults(handler=_import_folder)
 
 
