@@ -19,7 +19,7 @@ from faceops.model.features import FeatureCache
 from faceops.model.metrics import EvaluationMetrics
 from faceops.model.recogniser import Recogniser
 from faceops.release.gate import GateVerdict
-from faceops.release.paired import REPLACE_UNREADABLE_ENV, evaluate_live, gate_v2_checks
+from faceops.release.paired import REPLACE_UNREADABLE_ENV, answer_changes, evaluate_live, gate_v2_checks
 from faceops.release.promote import GateResult, first_model_refused, judge, promote
 
 
@@ -50,9 +50,12 @@ def main() -> None:
     replace = os.environ.get(REPLACE_UNREADABLE_ENV) == "1"
     extra, paired = gate_v2_checks(candidate, live, unreadable, params.promote, replace)
     result = GateResult(result.checks + extra)
-    verdict = GateVerdict.of(result, paired)
+    changes = answer_changes(candidate, live) if live is not None else None
+    verdict = GateVerdict.of(result, paired, changes)
     if paired:
         print(f"release gate: {paired.summary()}", file=sys.stderr)
+    for line in changes.lines() if changes else []:
+        print(f"release gate: what changes: {line}", file=sys.stderr)
     metric = params.retrain.metric
     for note in result.notes():
         print(f"release gate: {note}", file=sys.stderr)

@@ -21,6 +21,7 @@ COMMANDS = (  # each adds one command; in this order `faceops --help` lists them
     data.add_check_weights,
     ops.add_doctor,
     models.add_promote,
+    models.add_replay,
     models.add_models,
     models.add_rollback,
     models.add_predict,

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 
+from faceops.cli.common import RECORDS_HELP
 from faceops.core.errors import FaceopsError
 from faceops.core.layout import LAYOUT
 
@@ -77,6 +78,18 @@ def _promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    """The recent recognitions named again by the live model and the candidate: whose answers would change."""
+    from faceops.people.forgotten import forgotten
+    from faceops.records.store import open_store
+    from faceops.release.replay import replay
+
+    store = open_store(args.records)  # first: a --records that cannot be right is the error to report
+    result = replay(store, args.candidate, args.model, args.since, forgotten(".", LAYOUT.raw))
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.text())
+    return 0
+
+
 def _models(args: argparse.Namespace) -> int:
     from faceops.release.registry import format_versions, register, versions
 
@@ -116,6 +129,22 @@ def add_promote(commands: argparse._SubParsersAction) -> None:
     command.add_argument("--model", default=LAYOUT.model)
     command.add_argument("--gate", default=LAYOUT.gate)
     command.set_defaults(handler=_promote)
+
+
+def add_replay(commands: argparse._SubParsersAction) -> None:
+    """`faceops replay`: the recent recognitions through the candidate and the live model, what changes."""
+    command = commands.add_parser(
+        "replay",
+        help="name the recent faces (crops still kept) with the candidate and the live model: whose answers change",
+        description="Replays the service's recent recognitions whose crop the record store still keeps through the "
+        "candidate and the live model, and prints per person how many faces would get another answer.",
+    )
+    command.add_argument("--since", default="7d", help="7d, 12h, 30m or a date (default 7d)")
+    command.add_argument("--records", metavar="PLACE", help=RECORDS_HELP)
+    command.add_argument("--candidate", default=LAYOUT.candidate)
+    command.add_argument("--model", default=LAYOUT.model)
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.set_defaults(handler=_replay)
 
 
 def add_models(commands: argparse._SubParsersAction) -> None:

@@ -10,7 +10,7 @@ each face counts as right when the model gives the answer the service would: the
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -93,6 +93,67 @@ def compare(candidate: Evaluation, live: Evaluation, significance: float) -> Pai
     p_value = binomtest(only_live, discordant, 0.5, alternative="greater").pvalue if discordant else 1.0
     return PairedTable(
         counts[(True, True)], only_live, only_candidate, counts[(False, False)], float(f"{p_value:.4g}"), significance
+    )
+
+
+MAX_EXAMPLES = 20  # example faces an AnswerChanges keeps (the report shows their thumbnails)
+RIGHT = "named right"  # the outcome of a face whose new answer is its person's name
+STRANGERS = "strangers"  # the group of the faces of no known person
+
+
+@dataclass(frozen=True)
+class AnswerChanges:
+    """What changes between the live model and the candidate, face by face: per person, how many of their faces
+    get which new answer, and a few example faces. Before promotion, so nobody is surprised by who is now unknown."""
+
+    people: dict[str, dict[str, int]]  # person -> new answer (a name, "unknown", or RIGHT) -> faces
+    examples: tuple[dict, ...] = ()  # {"face", "person", "live", "candidate"}, at most MAX_EXAMPLES
+
+    @property
+    def faces(self) -> int:
+        return sum(sum(outcomes.values()) for outcomes in self.people.values())
+
+    def lines(self) -> list[str]:
+        """One line a person: "Ann: 3 faces now unknown, 1 now Bob"."""
+        lines = []
+        for person, outcomes in self.people.items():
+            ordered = sorted(outcomes.items(), key=lambda item: (-item[1], item[0]))
+            words = [f"{n} {'face' if n == 1 else 'faces'} now {outcome}" for outcome, n in ordered[:1]]
+            words += [f"{n} now {outcome}" for outcome, n in ordered[1:]]
+            lines.append(f"{person}: {', '.join(words)}")
+        return lines
+
+    def to_dict(self) -> dict:
+        return {"faces": self.faces, "people": self.people, "examples": list(self.examples)}
+
+
+def count_changes(rows: Iterable[Mapping], hidden: Set[str] = frozenset()) -> AnswerChanges:
+    """The faces whose answer differs between live and candidate, counted per person.
+
+    Each row: "face", "person" (who the face is; None for a stranger; on recognitions with no known truth, the
+    live model's answer), "live" and "candidate" (the answers). A face of, or answered as, someone `hidden`
+    (forgotten) is left out: they are never shown."""
+    people: dict[str, dict[str, int]] = {}
+    examples = []
+    for row in sorted(rows, key=lambda row: (row["person"] is None, row["person"] or "", str(row["face"]))):
+        live, candidate, person = row["live"], row["candidate"], row["person"]
+        if live == candidate or {live, candidate, person} & hidden:
+            continue
+        outcome = RIGHT if person is not None and candidate == person else candidate
+        outcomes = people.setdefault(person or STRANGERS, {})
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if len(examples) < MAX_EXAMPLES:
+            examples.append({"face": str(row["face"]), "person": person, "live": live, "candidate": candidate})
+    return AnswerChanges(people, tuple(examples))
+
+
+def answer_changes(candidate: Evaluation, live: Evaluation) -> AnswerChanges:
+    """The per-face answer changes on the faces both evaluations answered."""
+    live_answers = {row["face"]: row["answer"] for row in live.served}
+    return count_changes(
+        {**row, "live": live_answers[row["face"]], "candidate": row["answer"]}
+        for row in candidate.served
+        if row["face"] in live_answers
     )
 
 

@@ -296,6 +296,9 @@ def _warnings(validation: dict | None, lookalikes: dict | None) -> list[str]:
     return warnings + [pair["message"] for pair in (lookalikes or {}).get("pairs", [])]
 
 
+THUMBNAIL = 48  # pixels high: a "what changes" example face
+
+
 def _gate_context(gate: GateVerdict | None) -> dict | None:
     """The release gate's verdict as the report shows it."""
     if gate is None:
@@ -313,6 +316,23 @@ def _gate_context(gate: GateVerdict | None) -> dict | None:
     return {"promoted": gate.promoted, "checks": checks, "paired": gate.paired.summary() if gate.paired else None}
 
 
+def _changes_context(root: Path, gate: GateVerdict | None) -> dict | None:
+    """What changes between live and candidate on the test faces: the counts in words, and small thumbnails of
+    the example faces (data: URIs, so the page and the mail show them alone; a crop gone since is left out)."""
+    if gate is None or gate.changes is None:
+        return None
+    from faceops.records.unknowns import thumbnail
+
+    pictures = []
+    for example in gate.changes.examples:
+        path = root / example["face"]
+        uri = thumbnail(path.read_bytes(), THUMBNAIL) if path.is_file() else ""
+        if uri:
+            who = example["person"] or "a stranger"
+            pictures.append({"uri": uri, "caption": f"{who}: {example['live']} \u2192 {example['candidate']}"})
+    return {"faces": gate.changes.faces, "lines": gate.changes.lines(), "thumbnails": pictures}
+
+
 def _text(context: dict) -> str:
     """The mail's plain-text part: the same sections as the page."""
     lines = [context["verdict"], ""] + [f"{k}: {v}" for k, v in context["facts"]]
@@ -328,6 +348,10 @@ def _text(context: dict) -> str:
         ]
         if gate["paired"]:
             lines.append(f"  {gate['paired']}")
+    changes = context["changes"]
+    if changes:
+        lines += ["", f"what changes: {changes['faces']} test faces get another answer"]
+        lines += [f"  {line}" for line in changes["lines"]]
     if context["warnings"]:
         lines += ["", "data validation warnings:"] + [f"  {w}" for w in context["warnings"]]
     drift = context["drift"]
@@ -367,6 +391,7 @@ def build_report(
         "per_person": found.per_person,
         "drift": None if build.failed else _drift_context(drift),
         "gate": None if build.failed else _gate_context(found.gate),
+        "changes": None if build.failed else _changes_context(root, found.gate),
     }
     images = found.images
     data_uris = {cid: "data:image/png;base64," + base64.b64encode(png).decode() for cid, png in images.items()}
