@@ -17,7 +17,8 @@ from faceops.core.errors import FaceopsError
 from faceops.core.params import BACKBONE_NAMES, AugmentParams, FacesParams, TrainParams, load_params
 from faceops.data.detect import Box
 from faceops.data.images import load_image, sha256_file
-from faceops.model.backbones import BACKBONES, Backbone, Finding, backbone_names, get_backbone
+from faceops.model.backbones import BACKBONES, Backbone, Finding, Inputs, backbone_names, get_backbone
+from faceops.model.backbones.base import serial_stream
 from faceops.model.features import FeatureCache, training_variants
 from faceops.ops.doctor import check_backbones
 
@@ -82,6 +83,7 @@ class _QuartersExtractor:
     saved_base: None = None
     n_features: int = 12
     key: str = "quarters|v1"
+    precision: str = "float32"
 
     def inputs_from_photo(self, rgb, boxes):
         return np.stack([rgb[b.y : b.y + b.height, b.x : b.x + b.width] for b in boxes])
@@ -90,6 +92,9 @@ class _QuartersExtractor:
         half = inputs.shape[1] // 2
         quarters = [inputs[:, r : r + half, c : c + half] for r in (0, half) for c in (0, half)]
         return np.concatenate([q.mean(axis=(1, 2)) / 255 for q in quarters], axis=1).astype("float32")
+
+    def stream(self, inputs, batch_size=None):
+        return serial_stream(self, inputs, batch_size or 32)
 
 
 class _Quarters(Backbone):
@@ -164,3 +169,16 @@ def test_a_registered_backbone_is_all_it_takes(quarters, tmp_path):
     for _, face in split[split["subset"] == "test"].iterrows():
         [identity] = recogniser.identify_in_photo(load_image(face["path"]), [Box(0, 0, 32, 32)])
         assert identity.label == face["person"]
+
+
+def test_the_plain_input_pipeline_keeps_items_in_order_across_batches():
+    """serial_stream (dlib's, and a new backbone's): items of 0, 2, 1 and 3 faces, about 2 faces a batch, come
+    back as (item numbers, features) in order, an item's faces together, an item without faces absent."""
+    counts = [0, 2, 1, 3]
+
+    def load(item):
+        return np.full((counts[item], 4, 4, 3), item, dtype="uint8")
+
+    batches = list(serial_stream(lambda faces: faces[:, 0, 0, :1].astype("float32"), Inputs(4, load), 2))
+    assert [items.tolist() for items, _ in batches] == [[1, 1], [2, 3, 3, 3]]
+    assert np.concatenate([features for _, features in batches]).ravel().tolist() == [1, 1, 2, 3, 3, 3]

@@ -49,3 +49,17 @@ def test_an_unreadable_card_is_one_line_naming_the_file(tmp_path, text, message)
     with pytest.raises(FaceopsError, match=message) as caught:
         ModelCard.read(path)
     assert "\n" not in str(caught.value)
+
+
+def test_the_precision_is_optional_and_checked(tmp_path):
+    """Cards from before mixed precision read as float32; a card of a base trained in bfloat16 says so."""
+    assert ModelCard.read(FIXTURE).precision == "float32"
+    data = json.loads(FIXTURE.read_text())
+    path = tmp_path / "model.json"
+    data["precision"] = "mixed_bfloat16"
+    path.write_text(json.dumps(data))
+    assert ModelCard.read(path).precision == "mixed_bfloat16"
+    data["precision"] = "int8"
+    path.write_text(json.dumps(data))
+    with pytest.raises(FaceopsError, match=r"precision is 'int8'"):
+        ModelCard.read(path)

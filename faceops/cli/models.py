@@ -18,16 +18,22 @@ def _predict(args: argparse.Namespace) -> int:
     from faceops.model.recogniser import Recogniser
 
     predictor = FacePredictor(Recogniser.load(args.model))
+    photos = _photos(args.photos)
     results = []
     failed = False
-    for photo in args.photos:
+    if len(photos) == 1:
         try:
-            faces = predictor.predict(load_image(photo))
+            answers = [(0, predictor.predict(load_image(photos[0])))]
         except FaceopsError as exc:
+            answers = [(0, exc)]
+    else:  # many photos: through the backbone's input pipeline, many faces a batch
+        answers = predictor.predict_many(photos)
+    for item, faces in answers:
+        if isinstance(faces, FaceopsError):
             failed = True
-            results.append({"photo": photo, "error": str(exc)})
+            results.append({"photo": photos[item], "error": str(faces)})
             continue
-        results.append({"photo": photo, "faces": [face.to_dict() for face in faces]})
+        results.append({"photo": photos[item], "faces": [face.to_dict() for face in faces]})
     if args.json:
         print(json.dumps(results, indent=2))
     else:
@@ -43,6 +49,22 @@ def _predict(args: argparse.Namespace) -> int:
                     f"at x={box['x']} y={box['y']} {box['width']}x{box['height']}"
                 )
     return 1 if failed else 0
+
+
+def _photos(arguments: list[str]) -> list[str]:
+    """The photos named, a folder standing for the photos in it (by name, not its subfolders)."""
+    from pathlib import Path
+
+    from faceops.data.images import is_image_name
+
+    photos = []
+    for argument in arguments:
+        folder = Path(argument)
+        if folder.is_dir():
+            photos.extend(str(path) for path in sorted(folder.iterdir()) if path.is_file() and is_image_name(path))
+        else:
+            photos.append(argument)
+    return photos
 
 
 def _promote(args: argparse.Namespace) -> int:
@@ -165,9 +187,9 @@ def add_rollback(commands: argparse._SubParsersAction) -> None:
 
 
 def add_predict(commands: argparse._SubParsersAction) -> None:
-    """`faceops predict PHOTO…`: name the faces in photos with the live model."""
+    """`faceops predict PHOTO…`: name the faces in photos with the live model; a folder stands for its photos."""
     command = commands.add_parser("predict", help="name the faces in photos")
-    command.add_argument("photos", nargs="+")
+    command.add_argument("photos", nargs="+", help="photos, or folders of photos (many: batched through the network)")
     command.add_argument("--model", default=LAYOUT.model)
     command.add_argument("--json", action="store_true", help="machine-readable output")
     command.set_defaults(handler=_predict)

@@ -115,6 +115,9 @@ class ModelCard:
     # The weights file this card belongs to: a model file with another hash or number of outputs is not loaded.
     weights_sha256: str = ""  # empty: a card written before this was recorded (not checked)
     outputs: int = 0  # the model's outputs (one per label); 0: not recorded
+    # What the frozen base computes in (a Keras dtype policy; the head is always float32): half precision where it
+    # was trained on a GPU (faceops.model.backbones.vgg16.base_precision). Older cards: float32, all they knew.
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = "float32"
 
     def __post_init__(self) -> None:
         if self.schema_version != CARD_SCHEMA:

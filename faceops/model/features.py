@@ -4,7 +4,13 @@ Retraining the head, or adding a few photos, then costs seconds instead of a pas
 every image. The cache is keyed by the extractor (base, weights, image size), the variant and
 each face file's sha256, so a change to any of them is a miss, never a stale hit. Each file
 carries a checksum of its contents: a damaged file is named once, recomputed and replaced,
-never trained on. Progress is saved every few hundred faces, so an interrupted run keeps it.
+never trained on. Progress is saved as it goes (after a few hundred faces, then each time as many again as the
+file holds: a large set is written in a few large chunks, not rewritten every few hundred faces), so an
+interrupted run keeps most of it.
+
+Faces read from crops (VGG16) go through the extractor's input pipeline (`FeatureExtractor.stream`: parallel
+decoding, batches for the device, the network compiled once); faces made from the source photo (dlib) go to
+worker processes in chunks.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -27,9 +33,11 @@ from faceops.core.parallel import map_chunks, worker_count
 from faceops.core.params import AugmentParams
 from faceops.data.detect import Box
 from faceops.data.images import load_image
-from faceops.model.backbones import FeatureExtractor, get_backbone
+from faceops.model.backbones import FeatureExtractor, Inputs, get_backbone
 
 log = logging.getLogger(__name__)
+
+WORKER_CHUNK = 32  # faces a worker process is handed at a time
 
 
 @dataclass(frozen=True)
@@ -148,13 +156,13 @@ class FeatureCache:
     def __init__(
         self,
         directory: str | os.PathLike[str],
-        batch_size: int = 32,
+        batch_size: int | None = None,
         workers: int | None = None,
         save_every: int = 256,
         min_faces_for_workers: int = 48,
     ) -> None:
         self.directory = Path(directory)
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # None: the extractor's choice for its device (WORKER_CHUNK for workers)
         self.workers = workers
         self.save_every = save_every
         # Fewer faces are computed in this process: starting a worker (interpreter, dlib's models) costs ~1 s.
@@ -209,24 +217,53 @@ class FeatureCache:
         table: dict[str, np.ndarray],
         path: Path,
     ) -> None:
-        """Fill `table` with the features of `todo`, saving every `save_every` faces and on the way out."""
-        chunks = [todo[start : start + self.batch_size] for start in range(0, len(todo), self.batch_size)]
-        few = len(todo) < self.min_faces_for_workers
-        workers = 1 if few or not extractor.parallel else min(self.workers or worker_count(), len(chunks))
+        """Fill `table` with the features of `todo`, saving as it goes (`save_every` faces, then each time as many
+        again as the file holds) and on the way out."""
+        if extractor.from_photo:
+            batches, how = self._in_processes(extractor, variant, todo)
+        else:
+            batches, how = self._streamed(extractor, variant, todo)
         unsaved = 0
         with tqdm(total=len(todo), desc=f"features ({variant.label})", unit="face", disable=None) as bar:
             try:
-                for done_shas, vectors in map_chunks(partial(compute_features, extractor, variant), chunks, workers):
+                for done_shas, vectors in batches:
                     table.update(zip(done_shas, vectors))
                     bar.update(len(done_shas))
                     unsaved += len(done_shas)
-                    if unsaved >= self.save_every:
+                    if unsaved >= max(self.save_every, len(table) - unsaved):
                         self._save(path, table)
                         unsaved = 0
             finally:
                 if unsaved:
                     self._save(path, table)
-        log.info("features (%s): %d computed with %d process(es)", variant.label, len(todo), workers)
+        log.info("features (%s): %d computed %s", variant.label, len(todo), how)
+
+    def _in_processes(
+        self, extractor: FeatureExtractor, variant: Variant, todo: list[FaceFile]
+    ) -> tuple[Iterator[tuple[list[str], np.ndarray]], str]:
+        """Chunks of faces made from their source photos, in worker processes where the extractor allows."""
+        size = self.batch_size or WORKER_CHUNK
+        chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
+        few = len(todo) < self.min_faces_for_workers
+        workers = 1 if few or not extractor.parallel else min(self.workers or worker_count(), len(chunks))
+        return map_chunks(partial(compute_features, extractor, variant), chunks, workers), f"with {workers} process(es)"
+
+    def _streamed(
+        self, extractor: FeatureExtractor, variant: Variant, todo: list[FaceFile]
+    ) -> tuple[Iterator[tuple[list[str], np.ndarray]], str]:
+        """The crops through the extractor's input pipeline: the files decoded by the pipeline itself for the
+        original and the mirror, through `Variant.apply` for a jitter."""
+
+        def load(item: int) -> np.ndarray:
+            face = todo[item]
+            return variant.apply(network_input(extractor, face), face.sha256)[None]
+
+        files = [face.crop for face in todo] if variant.kind in ("original", "flip") else None
+        inputs = Inputs(len(todo), load, files, mirror=variant.kind == "flip")
+        batches = (
+            ([todo[i].sha256 for i in items], vectors) for items, vectors in extractor.stream(inputs, self.batch_size)
+        )
+        return batches, f"through the input pipeline ({extractor.precision})"
 
     @staticmethod
     def _save(path: Path, table: dict[str, np.ndarray]) -> None:

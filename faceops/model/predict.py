@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
 import numpy as np
 
+from faceops.core.errors import FaceopsError
 from faceops.core.params import FacesParams
 from faceops.data.detect import Box, FaceDetector
-from faceops.model.recogniser import Recogniser
+from faceops.data.images import load_image
+from faceops.model.backbones import Inputs
+from faceops.model.recogniser import Identity, Recogniser
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,42 @@ class FacePredictor:
         boxes = self.detector.detect(rgb)
         if not boxes:
             return []
-        return [
-            Face(box, answer.name, answer.confidence, answer.distance, answer.label)
-            for box, answer in zip(boxes, self.recogniser.identify_in_photo(rgb, boxes))
-        ]
+        return self._faces(boxes, self.recogniser.identify_in_photo(rgb, boxes))
+
+    def predict_many(
+        self, photos: Sequence[str | os.PathLike[str]], batch_size: int | None = None
+    ) -> Iterator[tuple[int, list[Face] | FaceopsError]]:
+        """Each photo's faces (or why it could not be read), in order, through the backbone's input pipeline: the
+        photos are read, and their faces found and cropped, while the network describes the faces before them,
+        many at a time (VGG16: near the network's own speed; `batch_size` None: the backbone's choice for the
+        device). One photo at a time is `predict`."""
+        extractor, detector, lock = self.recogniser.extractor, self.detector, threading.Lock()
+        found: dict[int, list[Box] | FaceopsError] = {}
+
+        def load(item: int) -> np.ndarray:
+            try:
+                rgb = load_image(photos[item])
+                with lock:  # one detection at a time: a detector is not safe to share between threads
+                    boxes = detector.detect(rgb)
+            except FaceopsError as exc:
+                found[item] = exc
+                return np.zeros((0,), dtype="uint8")
+            found[item] = boxes
+            return extractor.inputs_from_photo(rgb, boxes) if boxes else np.zeros((0,), dtype="uint8")
+
+        answers: dict[int, list[Identity]] = {}
+        done = 0
+        for items, features in extractor.stream(Inputs(len(photos), load), batch_size):
+            for item, answer in zip(items.tolist(), self.recogniser.identify(features)):
+                answers.setdefault(item, []).append(answer)
+            for item in range(done, int(items[-1])):  # the last item's faces may go on in the next batch
+                yield item, self._faces(found.pop(item), answers.pop(item, []))
+            done = int(items[-1])
+        for item in range(done, len(photos)):
+            yield item, self._faces(found.pop(item), answers.pop(item, []))
+
+    @staticmethod
+    def _faces(boxes: list[Box] | FaceopsError, answers: list[Identity]) -> list[Face] | FaceopsError:
+        if isinstance(boxes, FaceopsError):
+            return boxes
+        return [Face(box, a.name, a.confidence, a.distance, a.label) for box, a in zip(boxes, answers)]

@@ -25,7 +25,7 @@ import numpy as np
 from faceops.core.atomic import atomic_path
 from faceops.core.errors import FaceopsError
 from faceops.data.detect import Box
-from faceops.model.backbones import FeatureExtractor, get_backbone, keras_module
+from faceops.model.backbones import FeatureExtractor, get_backbone, keras_module, keras_precision
 from faceops.model.card import ModelCard, card_path
 
 HEAD_LAYER = "head"
@@ -204,13 +204,16 @@ def check_pair(model_path: Path, card: ModelCard, sha256: str, outputs: int) -> 
 
 def save_recogniser(model_path: str | os.PathLike[str], model: Any, card: ModelCard) -> None:
     """Write model.keras and then its card, model.json, atomically; the card names the labels in output order
-    and records the weights file's hash and outputs, so a model file and a card from different runs never pair."""
+    and records the weights file's hash, outputs and precision, so a model file and a card from different runs
+    never pair."""
     import dataclasses
 
     with atomic_path(model_path, suffix=".keras") as tmp:
         model.save(tmp)
         sha256 = model_file_sha256(tmp)
-    card = dataclasses.replace(card, weights_sha256=sha256, outputs=int(model.output_shape[-1]))
+    card = dataclasses.replace(
+        card, weights_sha256=sha256, outputs=int(model.output_shape[-1]), precision=keras_precision(model)
+    )
     card.write(card_path(model_path))
 
 

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 from faceops.core.errors import FaceopsError
 from faceops.core.params import BACKBONE_NAMES
-from faceops.model.backbones.base import Backbone, FeatureExtractor, Finding, keras_module
+from faceops.model.backbones.base import Backbone, FeatureExtractor, Finding, Inputs, keras_module, keras_precision
 from faceops.model.backbones.dlib_resnet import DlibResnet
 from faceops.model.backbones.vgg16 import Vgg16
 
-__all__ = ["BACKBONES", "Backbone", "FeatureExtractor", "Finding", "backbone_names", "get_backbone", "keras_module"]
+__all__ = [
+    "BACKBONES",
+    "Backbone",
+    "FeatureExtractor",
+    "Finding",
+    "Inputs",
+    "backbone_names",
+    "get_backbone",
+    "keras_module",
+    "keras_precision",
+]
 
 _REGISTERED: tuple[Backbone, ...] = (Vgg16(), DlibResnet())
 BACKBONES: dict[str, Backbone] = {backbone.name: backbone for backbone in _REGISTERED}

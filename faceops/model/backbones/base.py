@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
@@ -41,9 +41,52 @@ def keras_module() -> Any:
     return keras
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What an extractor's input pipeline describes: `count` items, item i's network inputs (an array of k >= 0
+    faces, uint8, at the network's input size) being `load(i)`.
+
+    `files`, where given, says that each item is one face read from files[i] (mirrored left to right where
+    `mirror`) and nothing more: an extractor may then decode the files itself, off Python's lock (TensorFlow's
+    threads), and `load` is what that stands for and what names a file it could not read."""
+
+    count: int
+    load: Callable[[int], np.ndarray]
+    files: Sequence[str] | None = None
+    mirror: bool = False
+
+
+def serial_stream(
+    describe: Callable[[np.ndarray], np.ndarray], inputs: Inputs, batch_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The plain input pipeline: load the items in turn, describe about `batch_size` faces at a time. For an
+    extractor with nothing to overlap (dlib: one face at a time, on the CPU, holding the GIL)."""
+    items: list[np.ndarray] = []
+    faces: list[np.ndarray] = []
+    for item in range(inputs.count):
+        loaded = inputs.load(item)
+        items.append(np.full(len(loaded), item, dtype="int64"))
+        faces.extend(loaded)
+        if len(faces) >= batch_size or (item == inputs.count - 1 and faces):
+            yield np.concatenate(items), np.asarray(describe(np.stack(faces)), dtype="float32")
+            items, faces = [], []
+
+
+def keras_precision(model: Any) -> str:
+    """The dtype policy a Keras model computes in: that of its first layer (nested models searched) with another
+    than float32, else float32. Layers are searched because a loaded model's nested model says float32 of itself
+    whatever its layers compute in."""
+    for layer in getattr(model, "layers", []):
+        policy = keras_precision(layer) if hasattr(layer, "layers") else layer.dtype_policy.name
+        if policy != "float32":
+            return str(policy)
+    return "float32"
+
+
 class FeatureExtractor(Protocol):
     """Turns faces into feature vectors: `inputs_from_photo` makes the network's inputs for the boxes of a
-    photo, `__call__` describes a batch of them (its own preprocessing included)."""
+    photo, `__call__` describes a batch of them (its own preprocessing included), `stream` describes many
+    through its input pipeline (the feature cache and batch prediction)."""
 
     name: str  # the backbone's name
     image_size: int
@@ -64,7 +107,15 @@ class FeatureExtractor(Protocol):
 
     def inputs_from_photo(self, rgb: np.ndarray, boxes: Sequence[Box]) -> np.ndarray: ...
 
+    @property
+    def precision(self) -> str: ...  # the Keras dtype policy its network computes in ("float32": full precision)
+
     def __call__(self, inputs: np.ndarray) -> np.ndarray: ...
+
+    def stream(self, inputs: Inputs, batch_size: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(item numbers, features) a batch at a time, in item order, one row per face; `batch_size` None:
+        the extractor's own choice for its device."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ the model file holds the head alone, which prediction runs as numpy (no TensorFl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +12,7 @@ import numpy as np
 from faceops.core.errors import FaceopsError
 from faceops.data.detect import Box
 from faceops.data.dlib_models import DESCRIPTOR, DLIB_PACKAGES, LANDMARKS, dlib_model_dir, import_dlib, load_model
-from faceops.model.backbones.base import Backbone, FeatureExtractor, Finding
+from faceops.model.backbones.base import Backbone, FeatureExtractor, Finding, Inputs, serial_stream
 
 if TYPE_CHECKING:
     from faceops.model.card import ModelCard
@@ -35,6 +35,7 @@ class DlibExtractor:
     from_photo: bool = True
     identity: None = None  # no weights setting
     saved_base: None = None  # the model file holds the head alone
+    precision: str = "float32"
 
     @property
     def key(self) -> str:
@@ -55,6 +56,11 @@ class DlibExtractor:
         descriptor = load_model("face_recognition_model_v1", DESCRIPTOR, WHAT)
         chips = [np.ascontiguousarray(chip) for chip in inputs]
         return np.asarray(descriptor.compute_face_descriptor(chips), dtype="float32").reshape(len(chips), -1)
+
+    def stream(self, inputs: Inputs, batch_size: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Item by item: dlib holds the GIL, so there is nothing to overlap in one process (the feature cache
+        runs many faces in worker processes instead)."""
+        return serial_stream(self, inputs, batch_size or 32)
 
 
 class DlibResnet(Backbone):

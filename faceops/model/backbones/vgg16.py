@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,8 @@ from faceops.core.errors import FaceopsError
 from faceops.core.params import PARAMS_FILE
 from faceops.data.detect import Box, crop_face
 from faceops.data.images import sha256_file
-from faceops.model.backbones.base import Backbone, FeatureExtractor, Finding, keras_module
+from faceops.model.backbones import pipeline
+from faceops.model.backbones.base import Backbone, FeatureExtractor, Finding, Inputs, keras_module, keras_precision
 
 if TYPE_CHECKING:
     from faceops.model.card import ModelCard
@@ -27,6 +29,11 @@ VGG16_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG16_NOTOP_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + VGG16_NOTOP_FILE
 MIN_IMAGE_SIZE = 32  # VGG16's five poolings need at least 32 px
 BASE_LAYER = "vgg16"  # the name Keras gives the base inside a saved model
+PRECISION_VARIABLE = "FACEOPS_PRECISION"
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}  # -> Keras policy
+# Faces a batch: on the CPU, BATCH_CPU (bench/pipeline.py: no faster beyond it on 2 cores); on a GPU, enough to fill
+# it at 96 px (fewer for larger faces, by area): not measured here.
+BATCH_CPU, BATCH_GPU_96 = 32, 512
 
 
 def imagenet_unreachable_message(reason: str) -> str:
@@ -60,8 +67,26 @@ def describe_weights(weights: str | None) -> str:
     return "ImageNet weights" if weights == "imagenet" else f"weights from {weights}"
 
 
-def build_vgg16_base(weights: str | None, image_size: int, seed: int) -> Any:
-    """VGG16 without its classifier, global-average pooled to 512 features, frozen."""
+def base_precision(setting: str | None = None) -> str:
+    """The Keras dtype policy the frozen base computes in, from `setting` or else $FACEOPS_PRECISION: auto (the
+    default), float32, bfloat16 or float16. auto is half precision on a GPU (bfloat16; float16 on one without
+    bfloat16 units, compute capability below 8) and float32 on a CPU, where half precision is emulated and slower.
+    The head is float32 whatever this says; the features of another precision are cached apart."""
+    value = (setting or os.environ.get(PRECISION_VARIABLE, "") or "auto").strip()
+    if value == "auto":
+        devices = pipeline.gpu_devices()
+        if not devices:
+            return "float32"
+        details = pipeline.tensorflow().config.experimental.get_device_details(devices[0])
+        return "mixed_bfloat16" if details.get("compute_capability", (8, 0))[0] >= 8 else "mixed_float16"
+    if value not in PRECISIONS:
+        raise FaceopsError(f"{PRECISION_VARIABLE} is {value!r}; allowed: auto, {', '.join(PRECISIONS)}")
+    return PRECISIONS[value]
+
+
+def build_vgg16_base(weights: str | None, image_size: int, seed: int, precision: str = "float32") -> Any:
+    """VGG16 without its classifier, global-average pooled to 512 features, frozen, computing in `precision` (a
+    Keras dtype policy; its weights stay float32, the same for any precision)."""
     if image_size < MIN_IMAGE_SIZE:
         raise FaceopsError(f"base.image_size is {image_size}; VGG16 needs at least {MIN_IMAGE_SIZE} px")
     keras = keras_module()
@@ -69,6 +94,8 @@ def build_vgg16_base(weights: str | None, image_size: int, seed: int) -> Any:
         keras.utils.set_random_seed(seed)
     elif weights != "imagenet":
         _weights_file(weights)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)  # Keras' applications take no dtype: the global policy, for this only
     try:
         base = keras.applications.VGG16(
             include_top=False, weights=weights, input_shape=(image_size, image_size, 3), pooling="avg"
@@ -79,13 +106,16 @@ def build_vgg16_base(weights: str | None, image_size: int, seed: int) -> Any:
         if weights not in (None, "imagenet"):
             raise FaceopsError(f"{weights}: not a VGG16 (no top) weights file ({exc})") from None
         raise
+    finally:
+        keras.config.set_dtype_policy(previous)
     base.trainable = False
     log.info(
-        "VGG16 base with %s, input %dx%dx3 -> %d features",
+        "VGG16 base with %s, input %dx%dx3 -> %d features, computing in %s",
         describe_weights(weights),
         image_size,
         image_size,
         base.output_shape[-1],
+        precision,
     )
     return base
 
@@ -103,6 +133,14 @@ def vgg16_preprocess(images: np.ndarray) -> np.ndarray:
     return keras_module().applications.vgg16.preprocess_input(images.astype("float32"))
 
 
+def describe_faces(base: Any, faces: Any) -> Any:
+    """What `Vgg16Extractor.__call__` computes, as TensorFlow ops for the compiled graph: the same float32
+    preprocessing (channels to BGR, ImageNet means off), the base, float32 features whatever it computes in."""
+    tf = pipeline.tensorflow()
+    inputs = keras_module().applications.vgg16.preprocess_input(tf.cast(faces, "float32"))
+    return tf.cast(base(inputs, training=False), "float32")
+
+
 def keras_cache_dir() -> Path:
     """Where Keras keeps downloaded weights: $KERAS_HOME, else ~/.keras (as keras.utils.get_file does)."""
     return Path(os.environ.get("KERAS_HOME") or Path(os.path.expanduser("~")) / ".keras")
@@ -110,7 +148,8 @@ def keras_cache_dir() -> Path:
 
 @dataclass
 class Vgg16Extractor:
-    """A frozen VGG16 base plus the preprocessing it expects, on the faces stage's square crops."""
+    """A frozen VGG16 base plus the preprocessing it expects, on the faces stage's square crops: `__call__` for
+    a photo's faces (prediction, one request), `stream` for many (the feature cache, batch prediction)."""
 
     base: Any
     identity: str
@@ -119,14 +158,29 @@ class Vgg16Extractor:
     name: str = "vgg16"
     parallel: bool = False  # batched in one process, on the GPU where there is one
     from_photo: bool = False
+    # XLA: 16 % slower here (2-core Xeon: 25 against 30 faces a CPU-second: Eigen instead of oneDNN); GPU: not measured
+    xla: bool = False
 
     @property
     def key(self) -> str:
-        return f"{self.name}|{self.identity}|{self.image_size}"
+        """Full precision keeps the key it always had (and its cached features); another precision is cached apart."""
+        extra = "" if self.precision == "float32" else f"|{self.precision}"
+        return f"{self.name}|{self.identity}|{self.image_size}{extra}"
+
+    @property
+    def precision(self) -> str:
+        return keras_precision(self.base)
 
     @property
     def n_features(self) -> int:
         return int(self.base.output_shape[-1])
+
+    @property
+    def batch_size(self) -> int:
+        """Faces a batch for this machine: BATCH_CPU, or on a GPU BATCH_GPU_96 scaled by the face's area."""
+        if not pipeline.gpu_devices():
+            return BATCH_CPU
+        return max(BATCH_CPU, int(BATCH_GPU_96 * (96 / self.image_size) ** 2))
 
     @property
     def saved_base(self) -> Any:
@@ -137,6 +191,14 @@ class Vgg16Extractor:
 
     def __call__(self, inputs: np.ndarray) -> np.ndarray:
         return np.asarray(self.base.predict_on_batch(vgg16_preprocess(inputs)), dtype="float32")
+
+    @cached_property
+    def network(self) -> Any:
+        """The preprocessing and the base as one compiled graph: uint8 faces in, float32 features out."""
+        return pipeline.compile_network(partial(describe_faces, self.base), self.image_size, self.xla)
+
+    def stream(self, inputs: Inputs, batch_size: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return pipeline.stream(self.network, inputs, self.image_size, batch_size or self.batch_size)
 
 
 class Vgg16(Backbone):
@@ -152,7 +214,7 @@ class Vgg16(Backbone):
         return image_size
 
     def build(self, weights: str | None, image_size: int, seed: int, margin: float) -> FeatureExtractor:
-        base = build_vgg16_base(weights, self.input_size(image_size), seed)
+        base = build_vgg16_base(weights, self.input_size(image_size), seed, base_precision())
         return Vgg16Extractor(base, weights_identity(weights, seed), image_size, margin)
 
     def from_model(self, card: ModelCard, model: Any) -> FeatureExtractor:
