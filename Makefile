@@ -7,7 +7,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 LINT_TOOLS := .ci/node/node_modules/.bin/npm-groovy-lint
 
-.PHONY: install demo serve test test-fast lint-tools browser fonts
+.PHONY: install demo serve test test-unit test-integration test-e2e test-fast lint-tools browser fonts
 
 install: $(VENV)/.installed
 
@@ -65,8 +65,19 @@ lint-tools: $(LINT_TOOLS)
 $(LINT_TOOLS):
 	npm install --prefix .ci/node --no-audit --no-fund --loglevel=error npm-groovy-lint@15.2.2
 
-test-fast: install
-	$(VENV)/bin/python -m pytest -m "not slow"
+# Test tiers (make test runs all three): unit needs nothing but the code (no LFW, no DVC repository, no
+# TensorFlow model); integration adds LFW photos, DVC, an S3 server and tools; e2e runs the pipeline end to end.
+test-unit: install
+	$(VENV)/bin/python -m pytest tests/unit
+
+test-integration: install lint-tools fonts
+	$(VENV)/bin/python -m pytest tests/integration
+
+test-e2e: install browser fonts
+	$(VENV)/bin/python -m pytest tests/e2e
+
+test-fast: install lint-tools fonts
+	$(VENV)/bin/python -m pytest tests/unit tests/integration
 
 # ---- CI steps: what Jenkinsfile runs, one target per stage (tests run them for real) ----
 # Values from Jenkins (REPORT_TO, RETRAIN_THRESHOLD, BUILD_RESULT, DVC_REMOTE_URL, ...) are read by the shell

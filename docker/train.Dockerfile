@@ -31,7 +31,7 @@ COPY docker/constraints.txt ./docker/constraints.txt
 COPY faceops ./faceops
 # setuptools<81: jenkins-job-builder still imports pkg_resources.
 # docker/constraints.txt pins the image's stack (TensorFlow 2.18.0, numpy 2.0.2, ...); the Jenkins harness
-# (tests/test_jenkins.py) reads the same file, so the tests know which stack the builds run.
+# (tests/e2e/test_jenkins.py) reads the same file, so the tests know which stack the builds run.
 # DL3013: versions come from docker/constraints.txt (-c) within pyproject.toml's ranges.
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir -c docker/constraints.txt 'setuptools<81' 'tensorflow[and-cuda]==2.18.0' \

@@ -6,6 +6,15 @@ from pathlib import Path
 
 import pytest
 from helpers import ACCESS_KEY, LFW, SECRET_KEY, free_port
+from support.backbones import quarters  # noqa: F401 - fixtures
+from support.capture import video  # noqa: F401 - fixtures
+from support.dlib import descriptors  # noqa: F401 - fixtures
+from support.forget import trained  # noqa: F401 - fixtures
+from support.integrations import broker, listener, receiver  # noqa: F401 - fixtures
+from support.jenkins import harness_bin, jobs  # noqa: F401 - fixtures
+from support.records import stores  # noqa: F401 - fixtures
+from support.remote_bounds import silent  # noqa: F401 - fixtures
+from support.unknowns import ungated  # noqa: F401 - fixtures
 
 
 @pytest.fixture(scope="session")

@@ -89,7 +89,7 @@ def write(top: dict[str, str], pins: dict[str, str], versions: dict, core: str) 
         "# Jenkins plugins for the controller (docker/jenkins/Dockerfile), installed with --latest false: every plugin",
         "# of the dependency closure is pinned here, so nothing resolves to a newer version than listed.",
         "# Generated: docker/jenkins/update-plugins.py (needs updates.jenkins.io); plugins-deps.txt holds what each",
-        "# of these declares (dependencies with minimum versions, minimum core); tests/test_deploy.py checks both.",
+        "# of these declares (dependencies and minimum versions, minimum core); tests/unit/test_deploy.py checks both.",
         "# ---- used by faceops (the Jenkinsfile, jobs/, casc.yaml) ----",
         *(f"{name}:{version}" for name, version in top.items()),
         "# ---- their dependencies (the closure) ----",

@@ -2,7 +2,7 @@
 
 Paths are relative to the project root (the folder holding dvc.yaml), as the user reads them in dvc.yaml and the
 README; `Layout.at(root)` gives them under another root. dvc.yaml stays the user's readable file:
-tests/test_layout.py checks that every path it names is one of these.
+tests/unit/test_layout.py checks that every path it names is one of these.
 """
 
 from __future__ import annotations

@@ -1,0 +1,104 @@
+"""One writer at a time: real `faceops` processes against a holder of the project lock."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import sh, tool_env
+
+HOLD = """
+import sys, time
+from faceops.core.lock import project_lock
+with project_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def _hold(path, command="faceops retrain", seconds=60):
+    """A second process that holds the project lock of `path` until it is killed (or `seconds` pass)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD, command, str(seconds)], cwd=path, env=tool_env(), stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+@pytest.fixture
+def photos(tmp_path, lfw):
+    """A project folder and a tiny photo tree (two people, two photos each) to import into it."""
+    source = tmp_path / "source"
+    for person in ("Ann", "Bob"):
+        (source / person).mkdir(parents=True)
+        for i, photo in enumerate(sorted((lfw / "Tony_Blair").glob("*.jpg"))[:2]):
+            (source / person / f"{person}_{i}.jpg").write_bytes(photo.read_bytes())
+    project = tmp_path / "project"
+    project.mkdir()
+    return project, source
+
+
+def test_no_wait_exits_2_at_once_naming_the_holder(photos):
+    project, source = photos
+    holder = _hold(project)
+    try:
+        started = time.monotonic()
+        result = sh("faceops", "import-folder", str(source), "--no-wait", cwd=project, check=False)
+        assert time.monotonic() - started < 20
+        assert result.returncode == 2
+        assert f"the project is busy: `faceops retrain` (PID {holder.pid}, since " in result.stderr
+        assert not (project / "dataset/raw").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_second_writer_waits_for_the_first_then_runs(photos):
+    project, source = photos
+    holder = _hold(project, seconds=3)
+    result = sh("faceops", "import-folder", str(source), cwd=project, check=False)
+    holder.wait()
+    assert result.returncode == 0, result.stderr
+    assert f"waiting for `faceops retrain` (PID {holder.pid}, since " in result.stderr
+    assert "took over" not in result.stderr  # the holder ended properly
+    assert len(list((project / "dataset/raw").glob("*/*.jpg"))) == 4
+
+
+def test_a_dead_holders_lock_is_taken_over_with_a_note(photos):
+    project, source = photos
+    holder = _hold(project)
+    os.kill(holder.pid, signal.SIGKILL)  # no chance to tidy up: the file still names it
+    holder.wait()
+    assert json.loads((project / ".faceops/lock").read_text())["pid"] == holder.pid
+    result = sh("faceops", "import-folder", str(source), "--no-wait", cwd=project, check=False)
+    assert result.returncode == 0, result.stderr
+    assert f"note: took over the project lock left by `faceops retrain` (PID {holder.pid}" in result.stderr
+    assert (project / ".faceops/lock").read_text() == ""  # released
+
+
+def test_readers_never_wait(photos, tmp_path):
+    project, _ = photos
+    holder = _hold(project)
+    try:
+        result = sh("faceops", "feedback", "list", "--records", str(tmp_path / "records"), cwd=project, check=False)
+        assert "waiting" not in result.stderr and "busy" not in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_retrain_dry_run_is_a_reader_and_retrain_is_a_writer(photos):
+    project, _ = photos
+    (project / "params.yaml").write_text("retrain:\n  threshold: 0.9\n")
+    holder = _hold(project, command="faceops forget --person X")
+    try:
+        dry = sh("faceops", "retrain", "--dry-run", cwd=project, check=False)
+        assert dry.returncode == 0 and "retrain while accuracy < 0.9" in dry.stdout
+        busy = sh("faceops", "retrain", "--no-wait", cwd=project, check=False)
+        assert busy.returncode == 2 and "`faceops forget --person X`" in busy.stderr
+    finally:
+        holder.kill()
+        holder.wait()
