@@ -3,29 +3,11 @@
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
-from helpers import sh, tool_env
-
-HOLD = """
-import sys, time
-from faceops.core.lock import project_lock
-with project_lock(sys.argv[1]):
-    print("held", flush=True)
-    time.sleep(float(sys.argv[2]))
-"""
-
-
-def _hold(path, command="faceops retrain", seconds=60):
-    """A second process that holds the project lock of `path` until it is killed (or `seconds` pass)."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", HOLD, command, str(seconds)], cwd=path, env=tool_env(), stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdout.readline().strip() == "held"
-    return process
+from helpers import sh
+from support.lock import _hold
 
 
 @pytest.fixture
