@@ -84,7 +84,8 @@ def _check_weights(args: argparse.Namespace) -> int:
 
 
 def _capture(args: argparse.Namespace) -> int:
-    from faceops.data.capture import CaptureSettings, capture
+    from faceops.data.capture import capture
+    from faceops.data.gates import CaptureSettings
     from faceops.people.forgotten import refuse_forgotten
 
     refuse_forgotten(args.person, ".", args.dest, "--re-enrol", args.re_enrol)  # before the camera starts
@@ -139,7 +140,7 @@ def add_import_folder(commands: argparse._SubParsersAction) -> None:
 
 def _add_capture_options(command: argparse.ArgumentParser) -> None:
     """The options capture and enrol share, in the order their help lists them."""
-    from faceops.data.capture import CaptureSettings
+    from faceops.data.gates import CaptureSettings
 
     command.add_argument("--person", required=True, type=cli_person_name, help="the name to save the photos under")
     command.add_argument(

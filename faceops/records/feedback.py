@@ -26,8 +26,8 @@ from faceops.core.names import person_name, same_person
 from faceops.records.store import Entry, RecordStore
 
 if TYPE_CHECKING:
-    from faceops.data.capture import RefusedPhotoError
     from faceops.data.detect import FaceDetector
+    from faceops.data.gates import RefusedPhotoError
 
 
 @dataclass(frozen=True)
@@ -244,9 +244,9 @@ class FeedbackStore:
     ) -> tuple[list[Path], list[RefusedPhotoError]]:
         """Corrections become photos of the person in `raw`; rejections photos in `negatives`/NAME.
 
-        Each crop passes the intake gates first (faceops.data.capture.IntakeGate: one face, size, sharpness, unlike
+        Each crop passes the intake gates first (faceops.data.gates.IntakeGate: one face, size, sharpness, unlike
         the person's photos there); a refused one stays waiting here and is returned with why, never lost."""
-        from faceops.data.capture import IntakeGate, RefusedPhotoError
+        from faceops.data.gates import IntakeGate, RefusedPhotoError
         from faceops.data.images import decode_image
         from faceops.data.photos import save_photo
 

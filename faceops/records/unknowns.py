@@ -33,8 +33,8 @@ from faceops.records.feedback import FaceRecord, FeedbackStore, PendingStore, Un
 from faceops.records.store import RecordStore
 
 if TYPE_CHECKING:
-    from faceops.data.capture import RefusedPhotoError
     from faceops.data.detect import FaceDetector
+    from faceops.data.gates import RefusedPhotoError
 
 log = logging.getLogger(__name__)
 

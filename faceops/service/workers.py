@@ -61,7 +61,7 @@ def predict_upload(model_path: Path, data: bytes, name: str, version: str) -> di
 def enrol_upload(model_path: Path, folder: Path, person: str, data: bytes, name: str) -> dict:
     """Keep a photo of `person` for the next retrain if it passes the intake gates (faceops capture's: one face,
     large and sharp enough, unlike the person's photos); where it went, or why not."""
-    from faceops.data.capture import IntakeGate, RefusedPhotoError
+    from faceops.data.gates import IntakeGate, RefusedPhotoError
     from faceops.data.images import decode_image
     from faceops.data.photos import save_photo
 

@@ -9,8 +9,9 @@ from helpers import tool_env
 from PIL import Image, ImageFilter
 
 from faceops.core.params import FacesParams
-from faceops.data.capture import CaptureSettings, capture
+from faceops.data.capture import capture
 from faceops.data.detect import FaceDetector
+from faceops.data.gates import CaptureSettings
 
 
 def test_capture_from_video_drops_repeated_frames(tmp_path, video):

@@ -41,6 +41,6 @@ def _grouping(store: FolderStore) -> tuple[Grouping, dict]:
 def ungated(monkeypatch):
     """The intake gates let every crop through: these crops are noise, the grouping is what is tested here
     (tests/integration/test_intake_gates.py tests the gates on real faces)."""
-    from faceops.data.capture import IntakeGate
+    from faceops.data.gates import IntakeGate
 
     monkeypatch.setattr(IntakeGate, "check", lambda self, rgb, what: None)

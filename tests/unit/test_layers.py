@@ -48,3 +48,13 @@ def test_the_check_finds_an_upward_import(tmp_path):
     (tmp_path / "core").mkdir()
     (tmp_path / "core/bad.py").write_text("def f():\n    from faceops.service.app import create_app\n")
     assert upward_imports(tmp_path) == ["faceops/core/bad.py:2 imports faceops.service.app"]
+
+
+def test_the_service_never_imports_the_camera_code():
+    """faceops serve needs the intake gates (faceops.data.gates), not the camera and video loop of capture."""
+    found = []
+    for path in sorted((PACKAGE / "service").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "faceops.data.capture":
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert found == []
