@@ -125,9 +125,9 @@ ci-monitor:
 	@if [ ! -f models/model.json ]; then echo "no live model yet: nothing to monitor"; echo 0 > .faceops/ci-exit; \
 	else faceops monitor --records "$(CI_RECORDS)" --since "$${DRIFT_SINCE:-7d}"; $(KEEP_EXIT); fi
 
-ci-test:
+ci-test:  # the unit tier: a sanity check of the image before an hour of training (the project's CI runs make test)
 	$(MARK_STAGE)
-	python -m pytest -m "not slow and not lint" -q -p no:cacheprovider
+	python -m pytest tests/unit -m "not lint" -q -p no:cacheprovider
 
 ci-repro:
 	$(MARK_STAGE)
