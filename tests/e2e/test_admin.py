@@ -74,7 +74,16 @@ def test_unknowns_finds_the_two_strangers_and_enrols_one(served, project, lfw):
     assert people[person]["photos"] == len(groups[1]) and not people[person]["known"]
     again = sh("faceops", "unknowns", "enrol", "2", "--person", person, cwd=project, check=False)
     assert again.returncode == 1 and again.stderr.startswith("error: no group 2 in reports/unknowns.json (groups: 1)")
-    # Not retrained here (a full dvc repro takes minutes): `dvc add` and the pipeline take a folder as any other.
+
+    # The next run of the pipeline trains the group as any other folder: the person is then named, on photos the
+    # service never saw.
+    sh("dvc", "repro", cwd=project)
+    people = {p["name"]: p for p in json.loads(sh("faceops", "people", "--json", cwd=project).stdout)}
+    assert people[person]["known"], people[person]
+    unseen = sorted((lfw / person).iterdir())[PHOTOS : PHOTOS + 6]
+    answers = json.loads(sh("faceops", "predict", "--json", *map(str, unseen), cwd=project).stdout)
+    named = [face["name"] for answer in answers for face in answer["faces"]]
+    assert named.count(person) >= 5, named
 
 
 def _get(url: str, path: str, key: str | None = None) -> int:
