@@ -1,4 +1,4 @@
-# A Dask worker for the faces stage's per-photo work (faceops.data.cluster); also the scheduler's image.
+# A Dask worker for the per-photo work (faceops.core.cluster: faces, dlib features); also the scheduler's image.
 # Build from the repository root: docker build -f docker/worker.Dockerfile -t faceops-worker .
 # Run on each host: docker run --network host faceops-worker dask worker tcp://SCHEDULER:8786 --nthreads 1
 # (scheduler: docker run --network host faceops-worker dask scheduler --port 8786).

@@ -10,7 +10,8 @@ interrupted run keeps most of it.
 
 Faces read from crops (VGG16) go through the extractor's input pipeline (`FeatureExtractor.stream`: parallel
 decoding, batches for the device, the network compiled once); faces made from the source photo (dlib) go to
-worker processes in chunks.
+worker processes in chunks, or, when FACEOPS_DASK_SCHEDULER names a Dask cluster, to its workers as tasks that
+carry the source photos' bytes and bring back the features (`faceops.core.cluster`, as the faces stage does).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -28,16 +29,18 @@ import pandas as pd
 from tqdm import tqdm
 
 from faceops.core.atomic import atomic_path
+from faceops.core.cluster import map_on_cluster, scheduler_address
 from faceops.core.errors import FaceopsError
 from faceops.core.parallel import map_chunks, worker_count
 from faceops.core.params import AugmentParams
 from faceops.data.detect import Box
-from faceops.data.images import load_image
+from faceops.data.images import decode_image, load_image
 from faceops.model.backbones import FeatureExtractor, Inputs, get_backbone
 
 log = logging.getLogger(__name__)
 
 WORKER_CHUNK = 32  # faces a worker process is handed at a time
+Batches = Iterator[tuple[list[str], np.ndarray]]  # (the faces' sha256, their features), chunk by chunk
 
 
 @dataclass(frozen=True)
@@ -122,22 +125,40 @@ def load_face(path: str, size: int) -> np.ndarray:
     return image
 
 
-def network_input(extractor: FeatureExtractor, face: FaceFile) -> np.ndarray:
+def network_input(extractor: FeatureExtractor, face: FaceFile, photos: Mapping[str, bytes] | None = None) -> np.ndarray:
     """What the extractor describes for one face: from the source photo (dlib: a chip aligned at full
-    resolution) or the faces stage's crop (VGG16)."""
+    resolution) or the faces stage's crop (VGG16). `photos`: the source photos' bytes by path, on a cluster
+    worker (which does not see this host's files); decoded as `load_image` decodes the file."""
     if extractor.from_photo:
         if not face.source or not face.box:
             raise FaceopsError(f"{face.crop}: the manifest names no source photo and box; re-run the faces stage")
-        return extractor.inputs_from_photo(load_image(face.source), [Box.parse(face.box)])[0]
+        rgb = load_image(face.source) if photos is None else decode_image(photos[face.source], face.source)
+        return extractor.inputs_from_photo(rgb, [Box.parse(face.box)])[0]
     return load_face(face.crop, extractor.image_size)
 
 
 def compute_features(
-    extractor: FeatureExtractor, variant: Variant, faces: Sequence[FaceFile]
+    extractor: FeatureExtractor,
+    variant: Variant,
+    faces: Sequence[FaceFile],
+    photos: Mapping[str, bytes] | None = None,
 ) -> tuple[list[str], np.ndarray]:
-    """Features of some faces; the unit of work a worker process is given."""
-    inputs = np.stack([variant.apply(network_input(extractor, face), face.sha256) for face in faces])
+    """Features of some faces; the unit of work a worker process (or, with `photos`, a cluster worker) is given."""
+    inputs = np.stack([variant.apply(network_input(extractor, face, photos), face.sha256) for face in faces])
     return [face.sha256 for face in faces], np.asarray(extractor(inputs), dtype="float32")
+
+
+def features_from_bytes(
+    extractor: FeatureExtractor, variant: Variant, shipped: tuple[list[FaceFile], dict[str, bytes]]
+) -> tuple[list[str], np.ndarray]:
+    """On a cluster worker: `compute_features` of a chunk of faces, their source photos given as bytes."""
+    faces, photos = shipped
+    return compute_features(extractor, variant, faces, photos)
+
+
+def with_photo_bytes(faces: list[FaceFile]) -> tuple[list[FaceFile], dict[str, bytes]]:
+    """A chunk as it travels to a cluster worker: the faces, and each source photo's bytes once."""
+    return faces, {face.source: Path(face.source).read_bytes() for face in faces}
 
 
 def key_digest(*parts: str) -> str:
@@ -238,21 +259,25 @@ class FeatureCache:
                     self._save(path, table)
         log.info("features (%s): %d computed %s", variant.label, len(todo), how)
 
-    def _in_processes(
-        self, extractor: FeatureExtractor, variant: Variant, todo: list[FaceFile]
-    ) -> tuple[Iterator[tuple[list[str], np.ndarray]], str]:
-        """Chunks of faces made from their source photos, in worker processes where the extractor allows."""
+    def _in_processes(self, extractor: FeatureExtractor, variant: Variant, todo: list[FaceFile]) -> tuple[Batches, str]:
+        """Chunks of faces made from their source photos: on the Dask cluster of FACEOPS_DASK_SCHEDULER when set,
+        else in worker processes where the extractor allows. The chunks are the same either way, so are the
+        features, to the byte."""
         size = self.batch_size or WORKER_CHUNK
         chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
+        address = scheduler_address() if extractor.parallel else None
+        if address is not None:
+            task = partial(features_from_bytes, extractor, variant)
+            what = f"features ({variant.label})"
+            return map_on_cluster(address, task, chunks, with_photo_bytes, what), f"on the Dask cluster at {address}"
         few = len(todo) < self.min_faces_for_workers
         workers = 1 if few or not extractor.parallel else min(self.workers or worker_count(), len(chunks))
         return map_chunks(partial(compute_features, extractor, variant), chunks, workers), f"with {workers} process(es)"
 
-    def _streamed(
-        self, extractor: FeatureExtractor, variant: Variant, todo: list[FaceFile]
-    ) -> tuple[Iterator[tuple[list[str], np.ndarray]], str]:
+    def _streamed(self, extractor: FeatureExtractor, variant: Variant, todo: list[FaceFile]) -> tuple[Batches, str]:
         """The crops through the extractor's input pipeline: the files decoded by the pipeline itself for the
-        original and the mirror, through `Variant.apply` for a jitter."""
+        original and the mirror, through `Variant.apply` for a jitter. Always on this host, with or without a Dask
+        cluster: the GPU and tf.data's parallel decoding are this path's speed, and a crop is all it reads."""
 
         def load(item: int) -> np.ndarray:
             face = todo[item]
