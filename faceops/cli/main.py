@@ -31,8 +31,22 @@ COMMANDS = (  # each adds one command; in this order `faceops --help` lists them
     pipeline.add_retrain,
     pipeline.add_report,
 )
-# These take the project lock (feedback, forget, retrain and unknowns only when they change it: _changes_project).
-WRITERS = ("capture", "enrol", "feedback", "forget", "import-folder", "import-lfw", "repro", "retrain", "unknowns")
+# These take the project lock (feedback, forget, models, promote, retrain and unknowns only when they change it:
+# _changes_project).
+WRITERS = (
+    "capture",
+    "enrol",
+    "feedback",
+    "forget",
+    "import-folder",
+    "import-lfw",
+    "models",  # --register: GTO's tags
+    "promote",  # --replace-unreadable: models/ and dvc.lock
+    "repro",
+    "retrain",
+    "rollback",  # models/, metrics/eval.json, dvc.lock and GTO's tags
+    "unknowns",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +83,10 @@ def _changes_project(args: argparse.Namespace) -> bool:
         return args.action != "list"
     if args.command == "unknowns":
         return args.action == "enrol"
+    if args.command == "models":
+        return args.register
+    if args.command == "promote":
+        return args.replace_unreadable
     if args.command in ("forget", "retrain"):
         return getattr(args, "yes", True) and not getattr(args, "dry_run", False)
     return args.command in WRITERS

@@ -84,3 +84,21 @@ def test_retrain_dry_run_is_a_reader_and_retrain_is_a_writer(photos):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_rollback_register_and_promote_are_writers_and_the_listing_a_reader(photos):
+    """A rollback (or a registration) during a `faceops repro` would write models/, dvc.lock and GTO's tags under
+    the pipeline's feet: they wait for the lock like every other writer; `faceops models` alone only reads."""
+    project, _ = photos
+    sh("git", "init", "-q", cwd=project)
+    holder = _hold(project, command="faceops repro")
+    try:
+        for command in (["rollback"], ["models", "--register"], ["promote", "--replace-unreadable"]):
+            busy = sh("faceops", *command, "--no-wait", cwd=project, check=False)
+            assert busy.returncode == 2, (command, busy.stderr)
+            assert f"the project is busy: `faceops repro` (PID {holder.pid}, since " in busy.stderr
+        listing = sh("faceops", "models", cwd=project, check=False)
+        assert "busy" not in listing.stderr and "waiting" not in listing.stderr
+    finally:
+        holder.kill()
+        holder.wait()
