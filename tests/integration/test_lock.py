@@ -102,3 +102,32 @@ def test_rollback_register_and_promote_are_writers_and_the_listing_a_reader(phot
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_sigterm_to_a_writer_stops_what_it_started_before_the_lock_is_free(tmp_path):
+    """SIGTERM (a CI abort, `timeout`, systemd) to `faceops repro` ended faceops at once: its `dvc repro` ran on, in
+    a session of its own, and wrote dvc.lock after the lock was free for the next writer. Now the stage is stopped
+    first, and faceops exits 143 saying so."""
+    import subprocess
+
+    from helpers import tool_env
+    from support.remote_bounds import running_in
+
+    project = tmp_path / "slow"
+    project.mkdir()
+    sh("git", "init", "-q", cwd=project)
+    sh("dvc", "init", "-q", cwd=project)
+    stage = "touch started && sleep 30 && echo done > out.txt"
+    (project / "dvc.yaml").write_text(f"stages:\n  slow:\n    cmd: {stage}\n    outs: [out.txt]\n")
+    repro = subprocess.Popen(["faceops", "repro"], cwd=project, env=tool_env(), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (project / "started").exists():
+        assert time.monotonic() < deadline and repro.poll() is None, "the stage never started"
+        time.sleep(0.2)
+    repro.send_signal(signal.SIGTERM)
+    assert repro.wait(timeout=40) == 143
+    assert "terminated (SIGTERM)" in repro.stderr.read()
+    assert running_in(project) == []  # dvc repro and its stage are gone, not running on without the lock
+    assert (project / ".faceops/lock").read_text() == ""  # released after them, tidily
+    time.sleep(2)
+    assert not (project / "out.txt").exists() and not (project / "dvc.lock").exists()
