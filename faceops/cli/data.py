@@ -118,6 +118,8 @@ def _enrol(args: argparse.Namespace) -> int:
     from faceops.core import dvc, tools
 
     args.commit = True
+    if args.push:
+        dvc.transfer_seconds()  # a bad FACEOPS_TRANSFER_SECONDS is refused before the camera, not after the commit
     _capture(args)
     if args.push:
         dvc.transfer("push", "--quiet")  # within FACEOPS_TRANSFER_SECONDS

@@ -209,3 +209,19 @@ def test_enrol_push_to_a_remote_that_hangs_ends_with_one_line_and_leaves_nothing
     # The photos are committed here, nothing was pushed: `git push` never ran.
     assert "capture: " in sh("git", "log", "-1", "--format=%s", cwd=project).stdout
     assert sh("git", "branch", "--list", cwd=tmp_path / "origin.git").stdout == ""
+
+
+def test_enrol_push_with_a_bad_transfer_bound_is_refused_before_any_photo_is_taken(tmp_path, monkeypatch, capsys, lfw):
+    """Found trying new faults: the bound was read only at the push, after the photos were kept and committed."""
+    from faceops.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(dvc.TRANSFER_SECONDS_VARIABLE, "15min")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jpg").write_bytes((lfw / "Colin_Powell" / "Colin_Powell_0012.jpg").read_bytes())
+    code = main(["enrol", "--person", "Ann", "--source", "in", "--dest", "dataset/raw", "--push"])
+    assert code == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: FACEOPS_TRANSFER_SECONDS is '15min'; allowed: seconds, more than 0"
+    )
+    assert not (tmp_path / "dataset").exists()
