@@ -118,9 +118,11 @@ def _enrol(args: argparse.Namespace) -> int:
     from faceops.core import dvc, tools
 
     args.commit = True
+    if args.push:
+        dvc.transfer_seconds()  # a bad FACEOPS_TRANSFER_SECONDS is refused before the camera, not after the commit
     _capture(args)
     if args.push:
-        dvc.run("push", "--quiet")
+        dvc.transfer("push", "--quiet")  # within FACEOPS_TRANSFER_SECONDS
         tools.git("push")
         print("pushed: the on-push Jenkins job retrains with them")
     return 0

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
 
 from faceops.cli import data, models, ops, people, pipeline, records, service
 from faceops.core.errors import FaceopsError, UsageError
@@ -31,8 +36,22 @@ COMMANDS = (  # each adds one command; in this order `faceops --help` lists them
     pipeline.add_retrain,
     pipeline.add_report,
 )
-# These take the project lock (feedback, forget, retrain and unknowns only when they change it: _changes_project).
-WRITERS = ("capture", "enrol", "feedback", "forget", "import-folder", "import-lfw", "repro", "retrain", "unknowns")
+# These take the project lock (feedback, forget, models, promote, retrain and unknowns only when they change it:
+# _changes_project).
+WRITERS = (
+    "capture",
+    "enrol",
+    "feedback",
+    "forget",
+    "import-folder",
+    "import-lfw",
+    "models",  # --register: GTO's tags
+    "promote",  # --replace-unreadable: models/ and dvc.lock
+    "repro",
+    "retrain",
+    "rollback",  # models/, metrics/eval.json, dvc.lock and GTO's tags
+    "unknowns",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,9 +88,36 @@ def _changes_project(args: argparse.Namespace) -> bool:
         return args.action != "list"
     if args.command == "unknowns":
         return args.action == "enrol"
+    if args.command == "models":
+        return args.register
+    if args.command == "promote":
+        return args.replace_unreadable
     if args.command in ("forget", "retrain"):
         return getattr(args, "yes", True) and not getattr(args, "dry_run", False)
     return args.command in WRITERS
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived while a writer ran (a BaseException, as KeyboardInterrupt: nothing catches it by accident)."""
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_stops_children() -> Iterator[None]:
+    """SIGTERM as an exception for the block. Why: Python's default ends the process at once, so the `dvc repro` or
+    `dvc push` a writer started (in a session of its own) ran on after the project lock was released, and a second
+    writer got in under it. Raised, it goes through tools.run, which stops the command and what it started."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -81,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     from faceops.core.lock import project_lock
 
     name = f"faceops {args.command}" + (f" {args.action}" if args.command in ("feedback", "unknowns") else "")
-    with project_lock(name, wait=not args.no_wait):
+    with _sigterm_stops_children(), project_lock(name, wait=not args.no_wait):
         return args.handler(args)
 
 
@@ -101,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated (SIGTERM): what it had started was stopped", file=sys.stderr)
+        return 128 + signal.SIGTERM
 
 
 if __name__ == "__main__":

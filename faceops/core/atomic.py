@@ -6,6 +6,7 @@ import contextlib
 import csv
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -30,16 +31,34 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    made: list[str] = []  # holds the temporary file's name from before the file exists: see _new_file
     try:
-        yield tmp
-        os.chmod(tmp, umask_mode(0o666))
-        os.replace(tmp, target)
+        tmp_name = _new_file(target, suffix or target.suffix, made)
+        yield Path(tmp_name)
+        os.chmod(tmp_name, umask_mode(0o666))
+        os.replace(tmp_name, target)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        for name in made:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+
+
+def _new_file(target: Path, suffix: str, made: list[str]) -> str:
+    """A new empty file `.NAME.RANDOM SUFFIX` beside `target` (as mkstemp makes), put in `made` before it exists.
+
+    Why not mkstemp: the CLI raises SIGTERM and Ctrl-C as exceptions, and one raised inside mkstemp, after the
+    open() that made the file but before its name came back, left `.NAME.xxxxxxxx.jpg` in dataset/raw (a sixth of
+    the SIGTERMs to a `faceops import-folder` did: signals land during system calls). Here the caller's `finally`
+    already knows the name when the file appears."""
+    for _ in range(100):
+        made.append(str(target.parent / f".{target.name}.{secrets.token_hex(6)}{suffix}"))
+        try:
+            os.close(os.open(made[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            made.pop()  # another writer's: never ours to remove
+            continue
+        return made[-1]
+    raise FileExistsError(f"{target.parent}: no free temporary name for {target.name}")
 
 
 @contextlib.contextmanager

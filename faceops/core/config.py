@@ -104,11 +104,27 @@ def load_params_file(path: str | os.PathLike[str] = "params.yaml") -> dict:
 
     path = Path(path)
     try:
-        return yaml.load(path.read_text(), Loader=_strict_loader(str(path))) or {}
+        text = path.read_text(encoding="utf-8")  # as DVC reads it, whatever the locale
     except FileNotFoundError:
         raise FaceopsError(f"{path.resolve()}: not found; run from the repository root") from None
+    except UnicodeDecodeError as exc:
+        raise FaceopsError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+        ) from None
+    except OSError as exc:  # a folder, no permission: a traceback before, one line now
+        raise FaceopsError(f"{path}: cannot be read ({exc.strerror or exc}); it must be a YAML file") from None
+    try:
+        return yaml.load(text, Loader=_strict_loader(str(path))) or {}
     except yaml.YAMLError as exc:
-        raise FaceopsError(f"{path}: not valid YAML ({exc})") from None
+        raise FaceopsError(f"{path}: not valid YAML ({_yaml_problem(exc)})") from None
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """PyYAML's several-line report (the problem, then the offending line quoted) as one line: where, and what."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + " ".join(str(problem).split())
 
 
 # YAML 1.2 core schema, as DVC (ruamel.yaml) reads params.yaml: `1e-05` is a float, `017` is 17, `yes` a string.

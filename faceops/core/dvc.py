@@ -118,6 +118,8 @@ def metrics_diff(root: str | os.PathLike[str], base: str, path: str) -> dict[str
 
 REMOTE_SECONDS_VARIABLE = "FACEOPS_REMOTE_SECONDS"
 REMOTE_SECONDS_DEFAULT = 30.0
+TRANSFER_SECONDS_VARIABLE = "FACEOPS_TRANSFER_SECONDS"
+TRANSFER_SECONDS_DEFAULT = 900.0  # a push or pull moves the data set or a model: minutes on a slow link
 _TRIES = 3  # attempts of one call that could not connect
 
 
@@ -125,18 +127,28 @@ class RemoteError(FaceopsError):
     """A remote or bucket did not answer within the bound, or could not be connected to."""
 
 
-def remote_seconds() -> float:
-    """The bound on one remote call, retries included: FACEOPS_REMOTE_SECONDS, else 30 s."""
-    text = os.environ.get(REMOTE_SECONDS_VARIABLE, "").strip()
+def _seconds(variable: str, default: float) -> float:
+    text = os.environ.get(variable, "").strip()
     if not text:
-        return REMOTE_SECONDS_DEFAULT
+        return default
     try:
         value = float(text)
     except ValueError:
         value = 0.0
     if not 0 < value < float("inf"):
-        raise FaceopsError(f"{REMOTE_SECONDS_VARIABLE} is {text!r}; allowed: seconds, more than 0")
+        raise FaceopsError(f"{variable} is {text!r}; allowed: seconds, more than 0")
     return value
+
+
+def remote_seconds() -> float:
+    """The bound on one remote call, retries included: FACEOPS_REMOTE_SECONDS, else 30 s."""
+    return _seconds(REMOTE_SECONDS_VARIABLE, REMOTE_SECONDS_DEFAULT)
+
+
+def transfer_seconds() -> float:
+    """The bound on one push or pull of data (`dvc push`, a rollback's pull): FACEOPS_TRANSFER_SECONDS, else 900 s.
+    Why apart from remote_seconds: these move whole data sets and models, a look at a listing does not."""
+    return _seconds(TRANSFER_SECONDS_VARIABLE, TRANSFER_SECONDS_DEFAULT)
 
 
 def _cannot_connect(exc: BaseException) -> bool:
@@ -164,7 +176,16 @@ def bounded(where: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     threads for ever (botocore's own timeouts and retries add up to minutes). The call runs in a daemon thread
     (a hung one never holds the process at exit); one that cannot connect is tried again, with backoff, up to
     three times while time is left. Any other error is the call's own, raised as it is."""
-    seconds = remote_seconds()
+    return _bounded(where, (remote_seconds(), REMOTE_SECONDS_VARIABLE), call, args, kwargs)
+
+
+def bounded_transfer(where: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:  # noqa: ANN401
+    """As `bounded`, for a call that moves data (a pull of a model's files): within transfer_seconds()."""
+    return _bounded(where, (transfer_seconds(), TRANSFER_SECONDS_VARIABLE), call, args, kwargs)
+
+
+def _bounded(where: str, bound: tuple[float, str], call: Callable[..., T], args: tuple, kwargs: dict) -> T:
+    seconds, variable = bound
     deadline = time.monotonic() + seconds
     for attempt in range(1, _TRIES + 1):
         outcome: dict[str, Any] = {}
@@ -174,7 +195,7 @@ def bounded(where: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         worker.start()
         worker.join(max(0.0, deadline - time.monotonic()))
         if worker.is_alive():
-            raise RemoteError(f"{where} did not answer within {seconds:g} s ({REMOTE_SECONDS_VARIABLE})")
+            raise RemoteError(f"{where} did not answer within {seconds:g} s ({variable})")
         if "error" not in outcome:
             return outcome["value"]
         error = outcome["error"]
@@ -185,6 +206,32 @@ def bounded(where: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     if _cannot_connect(error):
         raise RemoteError(f"{where} cannot be reached after {attempt} tries: {_one_line(error)}") from None
     raise error
+
+
+def transfer(command: str, *args: str, cwd: str | os.PathLike[str] = ".") -> subprocess.CompletedProcess:
+    """`dvc push` or `dvc pull` (`command`) with ARGS, stopped with everything it started once it has run
+    transfer_seconds(): a RemoteError naming the remote and the bound. Why: DVC's own S3 timeouts and retries
+    leave a push to a bucket that accepts and never answers hanging for a very long time."""
+    seconds = transfer_seconds()
+    _require()
+    try:
+        return tools.run([sys.executable, "-m", "dvc", command, *args], cwd, seconds=seconds)
+    except tools.DeadlineError:
+        name = _named_remote(args) or default_remote(cwd)
+        where = f"the DVC remote {name!r}" if name else "the DVC remote"
+        towards = "to" if command == "push" else "from"
+        raise RemoteError(
+            f"`dvc {command}` {towards} {where} did not finish within {seconds:g} s ({TRANSFER_SECONDS_VARIABLE}); "
+            "it was stopped"
+        ) from None
+
+
+def _named_remote(args: tuple[str, ...]) -> str:
+    """The remote that `-r NAME` / `--remote NAME` in a dvc command's arguments names; "" for the default."""
+    for flag, value in zip(args, args[1:]):
+        if flag in ("-r", "--remote"):
+            return value
+    return ""
 
 
 # -- the Python API ------------------------------------------------------------------------------------
@@ -287,10 +334,13 @@ class Project:
         return RemoteFs(remote.fs.fs, str(remote.path), remote.fs.protocol)
 
     def pull(self, oids: Iterable[str]) -> None:
-        """Objects from the default remote into the cache, by md5 (whatever the workspace holds)."""
+        """Objects from the default remote into the cache, by md5 (whatever the workspace holds), within
+        transfer_seconds() or a RemoteError."""
         from dvc_data.hashfile.hash_info import HashInfo
 
-        self._repo.cloud.pull([HashInfo("md5", oid) for oid in oids])
+        name = self.default_remote
+        where = f"the DVC remote {name!r}" if name else "the default DVC remote"
+        bounded_transfer(where, self._repo.cloud.pull, [HashInfo("md5", oid) for oid in oids])
 
     @property
     def run_cache(self) -> Path:

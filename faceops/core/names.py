@@ -16,6 +16,9 @@ from typing import NewType
 from faceops.core.errors import UsageError
 
 MAX_NAME_LENGTH = 100
+# A folder or file name holds at most 255 bytes; a name's longest use is a forget receipt's temporary file
+# (".forget-NAME-STAMP.xxxxxxxx.json", 39 bytes more): 200 bytes leave room. 100 CJK characters are 300.
+MAX_NAME_BYTES = 200
 GLOB_CHARACTERS = "*?[]"
 # Unicode categories a name may not hold: controls (C0, C1, NUL), format characters (bidi overrides,
 # zero-width joiners), surrogates, private use, unassigned code points, and line or paragraph separators.
@@ -29,8 +32,8 @@ REFUSED_CATEGORIES = {
     "Zp": "a paragraph separator",
 }
 RULES = (
-    f"a person name is 1 to {MAX_NAME_LENGTH} visible characters, without path separators, "
-    f"glob characters ({GLOB_CHARACTERS}), a leading dot or surrounding spaces"
+    f"a person name is 1 to {MAX_NAME_LENGTH} visible characters (at most {MAX_NAME_BYTES} bytes in UTF-8), without "
+    f"path separators, glob characters ({GLOB_CHARACTERS}), a leading dot or surrounding spaces"
 )
 
 
@@ -58,6 +61,12 @@ def person_name(text: object, where: str = "person name") -> PersonName:
                 f"{where}: person name {name!r} contains {REFUSED_CATEGORIES[category]} (U+{ord(char):04X}); "
                 "names are visible characters only"
             )
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:  # before: accepted, then a traceback (File name too long) and an empty folder left
+        raise BadNameError(
+            f"{where}: person name {name[:20]!r}… is {size} bytes in UTF-8, at most {MAX_NAME_BYTES} "
+            "(it names folders and files)"
+        )
     if "/" in name or "\\" in name or os.sep in name:
         raise BadNameError(f"{where}: person name {name!r} contains a path separator")
     if any(char in GLOB_CHARACTERS for char in name):

@@ -36,13 +36,22 @@ def last_error(result: subprocess.CompletedProcess) -> str:
     return (ours or theirs or lines or [f"exit status {result.returncode}"])[-1][:500]
 
 
+class DeadlineError(FaceopsError):
+    """A command ran past its deadline and was stopped, with everything it started."""
+
+
 def run(
-    args: list[str], cwd: str | os.PathLike[str] = ".", check: bool = True, env: Mapping[str, str] | None = None
+    args: list[str],
+    cwd: str | os.PathLike[str] = ".",
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    seconds: float | None = None,
 ) -> subprocess.CompletedProcess:
     """Run a command to completion; with `check`, a non-zero exit is a FaceopsError quoting its error.
 
     The command runs in its own process group, so an interruption of ours (Ctrl-C, SIGTERM) stops it
-    and everything it started (dvc's stage scripts) before we go on to clean up after it.
+    and everything it started (dvc's stage scripts) before we go on to clean up after it. With `seconds`, a
+    command still running then is stopped the same way (a DeadlineError): a remote that never answers never holds us.
     """
     try:
         process = subprocess.Popen(
@@ -58,7 +67,10 @@ def run(
     except FileNotFoundError:
         raise FaceopsError(f"`{args[0]}` is not installed or not on PATH") from None
     try:
-        stdout, stderr = process.communicate()
+        stdout, stderr = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        stop_group(process, grace_seconds=5.0)
+        raise DeadlineError(f"`{' '.join(args)}` did not finish within {seconds:g} s; it was stopped") from None
     except BaseException:
         stop_group(process)
         raise

@@ -210,7 +210,8 @@ def check_dvc(lookup: Callable[[], str] = dvc.installed_version) -> Check:
 
 
 def check_remote(root: Path, required: bool) -> Check:
-    """The default DVC remote: configured, and answers a listing (nothing is pushed or pulled)."""
+    """The default DVC remote: configured, and answers a listing (nothing is pushed or pulled) within
+    FACEOPS_REMOTE_SECONDS: one that hangs is a failed check, never a doctor that never returns."""
     default = dvc.default_remote(root)
     if not default:
         return Check(
@@ -223,7 +224,7 @@ def check_remote(root: Path, required: bool) -> Check:
         with dvc.Project(root) as project:
             remote = project.remote_fs(default)
             with contextlib.suppress(FileNotFoundError):  # reachable, nothing pushed there yet
-                remote.fs.ls(remote.path, detail=False)
+                dvc.bounded(f"the DVC remote {default!r}", remote.fs.ls, remote.path, detail=False)
     except Exception as exc:  # every fsspec backend raises its own types
         return Check(
             "dvc remote",

@@ -16,6 +16,7 @@ import contextlib
 import os
 import re
 import socket
+import stat
 import threading
 import time
 import uuid
@@ -66,6 +67,28 @@ class RecordStore(Protocol):
     def close(self) -> None: ...  # flush what is buffered
 
 
+MAX_OBJECT_BYTES = 32 * 1024 * 1024  # a face crop or a record is kilobytes
+
+
+class ForeignObjectError(FileNotFoundError):
+    """A file in the store's place of a record that is no record (a device, a FIFO, a huge file): every reader
+    already skips a record that is gone (taken meanwhile), and this one is as good as gone."""
+
+
+def _read_small(path: Path) -> bytes:
+    """A stored object's bytes: a regular file of at most MAX_OBJECT_BYTES, else ForeignObjectError. Why: a crop
+    that was a link to /dev/zero made `POST /feedback` read until the memory ran out."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO does not hold the open
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or status.st_size > MAX_OBJECT_BYTES:
+            raise ForeignObjectError(f"{path}: not a record (not a regular file of at most {MAX_OBJECT_BYTES} bytes)")
+        data = handle.read(MAX_OBJECT_BYTES + 1)
+    if len(data) > MAX_OBJECT_BYTES:  # grew while we read
+        raise ForeignObjectError(f"{path}: not a record (more than {MAX_OBJECT_BYTES} bytes)")
+    return data
+
+
 class FolderStore:
     """Records in a folder: each written aside and renamed into place; the log appended and rotated by size."""
 
@@ -85,7 +108,7 @@ class FolderStore:
             aside.write_bytes(data)
 
     def get(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
+        return _read_small(self._path(key))
 
     def locate(self, key: str) -> str:
         return str(self._path(key))
@@ -96,7 +119,7 @@ class FolderStore:
         claimed = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.taken")
         os.rename(path, claimed)
         try:
-            return claimed.read_bytes()
+            return _read_small(claimed)
         finally:
             claimed.unlink(missing_ok=True)
 
@@ -111,10 +134,10 @@ class FolderStore:
             if path.name.startswith("."):
                 continue
             try:
-                stat = path.stat()
+                info = path.stat()
             except FileNotFoundError:  # taken by another process meanwhile
                 continue
-            found.append(Entry(f"{kind}/{path.name}", stat.st_size, stat.st_mtime))
+            found.append(Entry(f"{kind}/{path.name}", info.st_size, info.st_mtime))
         return found
 
     def append(self, log: str, text: str) -> None:

@@ -143,7 +143,12 @@ def _restore(root: str | os.PathLike[str], target: ModelVersion) -> None:
         cache = project.cache
         missing = [path for path in (MODEL, card) if not cache.exists(hashes[path])]
         if missing:
-            _pull(project, [hashes[path] for path in missing])
+            try:
+                _pull(project, [hashes[path] for path in missing])
+            except dvc.RemoteError as exc:  # a remote that hangs or is down: said in one line, nothing changed
+                raise FaceopsError(
+                    f"{target.version}: {', '.join(missing)} missing from the DVC cache, and {exc}; nothing was changed"
+                ) from None
             missing = [path for path in (MODEL, card) if not cache.exists(hashes[path])]
         if missing:
             raise FaceopsError(
@@ -165,7 +170,9 @@ def _restore(root: str | os.PathLike[str], target: ModelVersion) -> None:
 def _pull(project: dvc.Project, md5s: list[str]) -> None:
     """Objects from the default DVC remote into the cache, by hash (a version's files, whatever the workspace)."""
     try:
-        project.pull(md5s)
+        project.pull(md5s)  # within FACEOPS_TRANSFER_SECONDS, else a RemoteError for the caller
+    except dvc.RemoteError:
+        raise
     except Exception as exc:  # noqa: BLE001 - no remote, or every fsspec backend's own errors: said by the caller
         log.warning("could not fetch from the DVC remote: %s", " ".join(str(exc).split())[:300])
 

@@ -84,3 +84,50 @@ def test_retrain_dry_run_is_a_reader_and_retrain_is_a_writer(photos):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_rollback_register_and_promote_are_writers_and_the_listing_a_reader(photos):
+    """A rollback (or a registration) during a `faceops repro` would write models/, dvc.lock and GTO's tags under
+    the pipeline's feet: they wait for the lock like every other writer; `faceops models` alone only reads."""
+    project, _ = photos
+    sh("git", "init", "-q", cwd=project)
+    holder = _hold(project, command="faceops repro")
+    try:
+        for command in (["rollback"], ["models", "--register"], ["promote", "--replace-unreadable"]):
+            busy = sh("faceops", *command, "--no-wait", cwd=project, check=False)
+            assert busy.returncode == 2, (command, busy.stderr)
+            assert f"the project is busy: `faceops repro` (PID {holder.pid}, since " in busy.stderr
+        listing = sh("faceops", "models", cwd=project, check=False)
+        assert "busy" not in listing.stderr and "waiting" not in listing.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_sigterm_to_a_writer_stops_what_it_started_before_the_lock_is_free(tmp_path):
+    """SIGTERM (a CI abort, `timeout`, systemd) to `faceops repro` ended faceops at once: its `dvc repro` ran on, in
+    a session of its own, and wrote dvc.lock after the lock was free for the next writer. Now the stage is stopped
+    first, and faceops exits 143 saying so."""
+    import subprocess
+
+    from helpers import tool_env
+    from support.remote_bounds import running_in
+
+    project = tmp_path / "slow"
+    project.mkdir()
+    sh("git", "init", "-q", cwd=project)
+    sh("dvc", "init", "-q", cwd=project)
+    stage = "touch started && sleep 30 && echo done > out.txt"
+    (project / "dvc.yaml").write_text(f"stages:\n  slow:\n    cmd: {stage}\n    outs: [out.txt]\n")
+    repro = subprocess.Popen(["faceops", "repro"], cwd=project, env=tool_env(), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (project / "started").exists():
+        assert time.monotonic() < deadline and repro.poll() is None, "the stage never started"
+        time.sleep(0.2)
+    repro.send_signal(signal.SIGTERM)
+    assert repro.wait(timeout=40) == 143
+    assert "terminated (SIGTERM)" in repro.stderr.read()
+    assert running_in(project) == []  # dvc repro and its stage are gone, not running on without the lock
+    assert (project / ".faceops/lock").read_text() == ""  # released after them, tidily
+    time.sleep(2)
+    assert not (project / "out.txt").exists() and not (project / "dvc.lock").exists()

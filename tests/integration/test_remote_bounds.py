@@ -155,3 +155,73 @@ def test_repro_is_one_writer_and_passes_its_arguments_to_dvc(tmp_path):
     result = sh("faceops", "repro", "no-such-stage", "--no-wait", cwd=project, check=False)
     assert result.returncode != 0 and "no-such-stage" in result.stdout + result.stderr
     assert "busy" not in result.stderr and (project / ".faceops/lock").read_text() == ""
+
+
+def test_doctor_reports_a_remote_that_hangs_within_the_bound(tmp_path, silent):
+    from helpers import new_project
+    from support.remote_bounds import hanging_remote
+
+    from faceops.ops.doctor import FAIL, check_remote
+
+    project = new_project(tmp_path / "repo")
+    env = hanging_remote(project, silent)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", dvc.REMOTE_SECONDS_VARIABLE):
+            patch.setenv(name, env[name])
+        started = time.monotonic()
+        check = check_remote(project, required=True)
+        assert time.monotonic() - started < BOUND + SLACK
+    assert check.status == FAIL and "did not answer within 3 s (FACEOPS_REMOTE_SECONDS)" in check.detail
+    # What the user sees: the FAIL line naming the remote and the bound, and exit status 1.
+    doctor = sh("faceops", "doctor", "--require-remote", cwd=project, check=False, env=env)
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    [line] = [line for line in doctor.stdout.splitlines() if line.startswith("FAIL  dvc remote")]
+    assert line.endswith(
+        "remote 'store' is not reachable: the DVC remote 'store' did not answer within 3 s (FACEOPS_REMOTE_SECONDS)"
+    )
+
+
+def test_enrol_push_to_a_remote_that_hangs_ends_with_one_line_and_leaves_nothing_running(tmp_path, lfw, silent):
+    import shutil
+
+    from helpers import make_project
+    from support.remote_bounds import hanging_remote, running_in
+
+    project = make_project(tmp_path / "repo", lfw, people=2, images=3)
+    sh("git", "init", "-q", "--bare", str(tmp_path / "origin.git"), cwd=tmp_path)
+    sh("git", "remote", "add", "origin", str(tmp_path / "origin.git"), cwd=project)
+    env = hanging_remote(project, silent)
+    source = tmp_path / "photos"
+    source.mkdir()
+    for photo in sorted((lfw / "Gerhard_Schroeder").iterdir())[:3]:
+        shutil.copy(photo, source / photo.name)
+    started = time.monotonic()
+    enrol = sh("faceops", "enrol", "--person", "Gerhard", "--source", str(source), "--push", cwd=project,
+               check=False, env=env)  # fmt: skip
+    took = time.monotonic() - started
+    assert enrol.returncode == 1, enrol.stdout + enrol.stderr
+    assert enrol.stderr.strip().splitlines()[-1] == (
+        "error: `dvc push` to the DVC remote 'store' did not finish within 3 s (FACEOPS_TRANSFER_SECONDS); "
+        "it was stopped"
+    )
+    assert took < 90  # the capture, two faceops imports and the bound; without it, DVC's own retries: many minutes
+    assert running_in(project) == []  # dvc push and whatever it started are gone
+    # The photos are committed here, nothing was pushed: `git push` never ran.
+    assert "capture: " in sh("git", "log", "-1", "--format=%s", cwd=project).stdout
+    assert sh("git", "branch", "--list", cwd=tmp_path / "origin.git").stdout == ""
+
+
+def test_enrol_push_with_a_bad_transfer_bound_is_refused_before_any_photo_is_taken(tmp_path, monkeypatch, capsys, lfw):
+    """Found trying new faults: the bound was read only at the push, after the photos were kept and committed."""
+    from faceops.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(dvc.TRANSFER_SECONDS_VARIABLE, "15min")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jpg").write_bytes((lfw / "Colin_Powell" / "Colin_Powell_0012.jpg").read_bytes())
+    code = main(["enrol", "--person", "Ann", "--source", "in", "--dest", "dataset/raw", "--push"])
+    assert code == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: FACEOPS_TRANSFER_SECONDS is '15min'; allowed: seconds, more than 0"
+    )
+    assert not (tmp_path / "dataset").exists()

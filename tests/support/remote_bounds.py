@@ -35,3 +35,30 @@ def silent():
     for connection in held:
         connection.close()
     server.close()
+
+
+def hanging_remote(project, endpoint: str, bucket_path: str = "s3://faces/store") -> dict[str, str]:
+    """Make the DVC remote `store` (s3, at `endpoint`) the project's default; the environment a faceops command
+    then needs: the S3 credentials and FACEOPS_REMOTE_SECONDS / FACEOPS_TRANSFER_SECONDS set to BOUND."""
+    from helpers import ACCESS_KEY, SECRET_KEY, sh, tool_env
+
+    sh("dvc", "remote", "add", "--local", "--default", "store", bucket_path, cwd=project)
+    sh("dvc", "remote", "modify", "--local", "store", "endpointurl", endpoint, cwd=project)
+    keys = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    return tool_env() | keys | {"FACEOPS_REMOTE_SECONDS": str(BOUND), "FACEOPS_TRANSFER_SECONDS": str(BOUND)}
+
+
+def running_in(folder) -> list[int]:
+    """The processes whose working folder is `folder` (a `dvc push` left behind would be one)."""
+    import os
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "cwd")) == Path(folder).resolve():
+                    found.append(int(entry.name))
+            except OSError:  # gone meanwhile, or not ours to look at
+                continue
+    return found

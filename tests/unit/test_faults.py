@@ -75,3 +75,28 @@ def test_records_that_cannot_hold_records_are_refused_at_start(tmp_path, layout)
     with pytest.raises(FaceopsError) as caught:
         check_usable(FolderStore(root))
     assert str(caught.value) == f"--records {root}: {bad} is not a folder; allowed: a folder records can go in"
+
+
+@pytest.mark.parametrize("foreign", ["device", "fifo", "huge"])
+def test_a_foreign_file_in_place_of_a_crop_is_no_face_not_a_read_without_end(tmp_path, foreign):
+    """Found trying new faults: a pending crop made a link to /dev/zero, and `POST /feedback` for its id read until
+    the memory ran out. Now a crop that is not a small regular file is as good as gone: 404 unknown, and listed
+    nowhere."""
+    from faceops.records.feedback import UnknownFaceError
+    from faceops.records.store import MAX_OBJECT_BYTES
+
+    store = FolderStore(tmp_path)
+    face_id = _waiting(store)
+    crop = tmp_path / ".faceops/pending" / f"{face_id}.jpg"
+    crop.unlink()
+    if foreign == "device":
+        crop.symlink_to("/dev/zero")
+    elif foreign == "fifo":
+        os.mkfifo(crop)  # nobody writes: an open that waited would wait for ever
+    else:
+        with open(crop, "wb") as handle:
+            handle.truncate(MAX_OBJECT_BYTES + 1)  # sparse: no disk used
+    started = time.monotonic()
+    with pytest.raises(UnknownFaceError, match=f"face {face_id} is unknown or expired"):
+        PendingStore(store).take(face_id)
+    assert time.monotonic() - started < 5

@@ -26,6 +26,8 @@ from faceops.records.feedback import verdict_of
         ("\u202eAnn", r"an invisible format character \(U\+202E\)"),  # right-to-left override
         ("Ann\u2028", r"a line separator"),
         ("x" * 101, "has 101 characters, at most 100"),
+        ("張" * 100, "is 300 bytes in UTF-8, at most 200 \\(it names folders and files\\)"),  # 100 characters
+        ("é" * 99 + "張", "is 201 bytes in UTF-8, at most 200"),
         ("*", "glob character"),
         ("An?", "glob character"),
         ("[A]nn", "glob character"),
@@ -36,7 +38,9 @@ def test_bad_names_are_refused_naming_the_rule(name, message):
         person_name(name, "--person")
 
 
-@pytest.mark.parametrize("name", ["Ann_Smith", "O'Brien", "José", "山田太郎", "Zoë-Ünal", "x" * 100, "NA"])
+@pytest.mark.parametrize(
+    "name", ["Ann_Smith", "O'Brien", "José", "山田太郎", "Zoë-Ünal", "x" * 100, "é" * 100, "張" * 66, "NA"]
+)
 def test_good_names_pass(name):
     assert person_name(name) == name
 

@@ -133,3 +133,29 @@ def test_params_check_output_is_the_same_for_any_valid_file(tmp_path):
         sh(sys.executable, "-m", "stages.check_params", "--params", str(params), "--out", str(out), cwd=REPO)
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "train:\n\tepochs: 2\n",
+            "not valid YAML (line 2, column 1: found character '\\t' that cannot start any token)",
+        ),
+        ("train: [1, 2\n", "not valid YAML (line 2, column 1: expected ',' or ']', but got '<stream end>')"),
+        (b"train:\n  # caf\xe9\n", "not UTF-8 text (byte 0xe9 at offset 14)"),
+    ],
+)
+def test_a_file_yaml_cannot_read_is_one_line_saying_where(tmp_path, text, expected):
+    """A tab, an unclosed list or a Latin-1 byte: PyYAML's report was several lines, a Latin-1 byte a traceback."""
+    path = tmp_path / "params.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    assert _refused(path) == f"{path}: {expected}"
+
+
+def test_a_params_path_that_is_a_folder_is_one_line(tmp_path):
+    (tmp_path / "params.yaml").mkdir()
+    assert (
+        _refused(tmp_path / "params.yaml")
+        == f"{tmp_path / 'params.yaml'}: cannot be read (Is a directory); it must be a YAML file"
+    )
