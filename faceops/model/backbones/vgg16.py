@@ -31,9 +31,10 @@ MIN_IMAGE_SIZE = 32  # VGG16's five poolings need at least 32 px
 BASE_LAYER = "vgg16"  # the name Keras gives the base inside a saved model
 PRECISION_VARIABLE = "FACEOPS_PRECISION"
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}  # -> Keras policy
-# Faces a batch: on the CPU, BATCH_CPU (bench/pipeline.py: no faster beyond it on 2 cores); on a GPU, enough to fill
+# Faces a batch: on the CPU, BATCH_CPU (bench/pipeline.py: the bare base is fastest at 128 of 16-128 on 2 cores, and
+# the input pipeline at 32 reached 0.80 of it); on a GPU, enough to fill
 # it at 96 px (fewer for larger faces, by area): not measured here.
-BATCH_CPU, BATCH_GPU_96 = 32, 512
+BATCH_CPU, BATCH_GPU_96 = 128, 512
 
 
 def imagenet_unreachable_message(reason: str) -> str:
