@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -21,7 +22,14 @@ from faceops.model.card import CropSettings, ModelCard, OpenSet, package_version
 from faceops.model.features import ORIGINAL, FaceFile, FeatureCache, training_variants
 from faceops.model.recogniser import assemble, build_head
 from faceops.model.rotation import OpenSetEvidence, neighbours_needed, people_folds, rotation_evidence
-from faceops.model.scoring import STRANGER, Thresholds, calibrate, centroids_chunked, score_faces
+from faceops.model.scoring import (
+    STRANGER,
+    Thresholds,
+    calibrate,
+    centroids_chunked,
+    left_out_distances,
+    score_faces,
+)
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +281,7 @@ class OpenSetFit:
     centroids: np.ndarray
     thresholds: Thresholds
     evidence: OpenSetEvidence
-    genuine_faces: int  # held-out faces the expected false-reject rate and the drift baseline come from
+    genuine_faces: int  # faces (each left out of its reference) the expected FRR and the drift baseline come from
     rejected: list[tuple[int, float]]
 
 
@@ -286,18 +294,23 @@ def fit_open_set(
     seed: int,
     params: TrainParams,
 ) -> OpenSetFit:
-    """References from the original fit faces; the threshold calibrated on strangers (every training and
-    validation face, held out in rotation, and the negatives), lowered per person by the rejections. Faces are
-    scored in chunks (faceops.model.scoring): memory grows with people x chunk, never with faces x people."""
+    """References from every original training face (fit and validation shares); the threshold calibrated on
+    strangers (every training face, held out in rotation, and the negatives), lowered per person by the
+    rejections; the genuine distances (expected FRR, drift baseline, rejection floors) each face's own left out
+    of its reference. Why every face: with 5 to 10 photos a person the validation share is a fifth of a
+    person's training faces, and a reference without them let 3.0 % of test faces fall outside the threshold,
+    with them 1.6 % (bench/gallery_levers.py, 5 galleries; docs/benchmarks.md). Faces are scored in chunks
+    (faceops.model.scoring): memory grows with people x chunk, never with faces x people."""
     n, labels, unknown = features.originals, data.labels, params.unknown
     x_orig, y_orig = features.x_fit[:n], features.y_fit[:n]  # originals come first
-    centroids = centroids_chunked(x_orig, y_orig, len(labels))
     x_all, y_all = np.concatenate([x_orig, features.x_val]), np.concatenate([y_orig, features.y_val])
+    centroids = centroids_chunked(x_all, y_all, len(labels))
     folds = people_folds(labels, strangers, seed)
     scores = score_faces(x_all, y_all, centroids, k=neighbours_needed(folds, len(labels)))
+    scores = dataclasses.replace(scores, own=left_out_distances(x_all, y_all, len(labels)))
     rejected, negatives = negative_distances(extractor, rejections, data.index, centroids)
     evidence = rotation_evidence(scores, y_all, folds, negatives, unknown.target_far)
-    genuine = (np.arange(len(y_all)) >= n) if len(data.val) else (np.arange(len(y_all)) < n)  # validation, or fit
+    genuine = np.isfinite(scores.own)  # every face of a person with two or more
     found = calibrate(scores, y_all, genuine, evidence.impostor, unknown.target_far, unknown.max_person_frr, rejected)
     if rejected:
         lowered = [labels[i] for i, value in enumerate(found.person_thresholds) if value < round(found.threshold, 6)]
@@ -311,7 +324,8 @@ def fit_open_set(
         )
     log.info(
         "unknown: threshold %.4f lets %.2f%% of %d impostor faces through (target %.2f%%); "
-        "%.2f%% of %d validation faces fall outside it; rotation: %d false accepts in %d stranger faces (%d folds)",
+        "%.2f%% of %d training faces (each left out of its reference) fall outside it; "
+        "rotation: %d false accepts in %d stranger faces (%d folds)",
         found.threshold,
         100 * found.far,
         found.impostors,
