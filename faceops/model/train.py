@@ -20,7 +20,7 @@ from faceops.data.split import split_manifest
 from faceops.model.backbones import FeatureExtractor, get_backbone, keras_module
 from faceops.model.card import CropSettings, ModelCard, OpenSet, package_versions
 from faceops.model.features import ORIGINAL, FaceFile, FeatureCache, training_variants
-from faceops.model.recogniser import assemble, build_head
+from faceops.model.recogniser import assemble, build_head, centroid_weights
 from faceops.model.rotation import OpenSetEvidence, neighbours_needed, people_folds, rotation_evidence
 from faceops.model.scoring import (
     STRANGER,
@@ -200,7 +200,7 @@ def training_set(split: pd.DataFrame, params: TrainParams, seed: int, rejections
         raise FaceopsError(f"nobody to train: the split has no training faces (see {LAYOUT.data_validation})")
     if len(labels) == 1 and not rejections:
         raise FaceopsError(ONE_PERSON.format(name=labels[0]))
-    if len(labels) == 1 and params.head == "sklearn_logistic":
+    if len(labels) == 1 and head_kind(params) == "sklearn_logistic":
         raise FaceopsError(
             "train.head is 'sklearn_logistic', which needs 2 people; allowed with 1 person: dense, logistic"
         )
@@ -258,15 +258,51 @@ class FittedHead:
     seconds: float
 
 
+def head_kind(params: TrainParams) -> str:
+    """train.head, with auto resolved by the backbone: centroid for a face descriptor (dlib), else dense."""
+    if params.head != "auto":
+        return params.head
+    return "centroid" if get_backbone(params.backbone).centroid_head else "dense"
+
+
+def fit_centroid_head(head: Any, features: TrainingFeatures, n_classes: int) -> tuple[list[dict], dict]:
+    """The nearest-reference head: its weights are the references the "unknown" threshold uses (every original
+    training face, as `fit_open_set` makes them). Its one history row: accuracy and loss on the fit share, and on
+    the validation share named by references made without it (an honest figure, not a face named by itself)."""
+    n = features.originals
+    x_fit, y_fit, x_val, y_val = features.x_fit[:n], features.y_fit[:n], features.x_val, features.y_val
+    last = head.layers[-1]
+    validation = {}
+    if len(x_val):
+        last.set_weights(centroid_weights(centroids_chunked(x_fit, y_fit, n_classes)))
+        validation = {f"val_{name}": value for name, value in _scored(head, x_val, y_val).items()}
+    x_all, y_all = np.concatenate([x_fit, x_val]), np.concatenate([y_fit, y_val])
+    last.set_weights(centroid_weights(centroids_chunked(x_all, y_all, n_classes)))
+    row = {"epoch": 1, **_scored(head, x_fit, y_fit), **validation}
+    return [row], row
+
+
+def _scored(head: Any, features: np.ndarray, labels: np.ndarray) -> dict:
+    probabilities = np.asarray(head(features, training=False))
+    picked = probabilities[np.arange(len(labels)), labels]
+    return {
+        "accuracy": round(float(np.mean(probabilities.argmax(axis=1) == labels)), 5),
+        "loss": round(float(-np.mean(np.log(np.maximum(picked, 1e-7)))), 5),
+    }
+
+
 def fit_head(keras: Any, features: TrainingFeatures, n_classes: int, params: TrainParams, seed: int) -> FittedHead:
     """The head train.head names, fitted on the features (seeded)."""
     x_fit, y_fit, x_val, y_val = features.x_fit, features.y_fit, features.x_val, features.y_val
     keras.utils.set_random_seed(seed)
-    kind = "logistic" if params.head == "sklearn_logistic" else params.head
-    head = build_head(x_fit, n_classes, kind, params.dense_units, params.dropout, params.activation)
+    kind = head_kind(params)
+    built = "logistic" if kind == "sklearn_logistic" else kind
+    head = build_head(x_fit, n_classes, built, params.dense_units, params.dropout, params.activation)
     weights = balanced_class_weights(y_fit, n_classes) if params.class_weights == "balanced" else None
     started = time.perf_counter()
-    if params.head == "sklearn_logistic":
+    if kind == "centroid":
+        history, last = fit_centroid_head(head, features, n_classes)
+    elif kind == "sklearn_logistic":
         history, last = fit_sklearn_logistic(x_fit, y_fit, x_val, y_val, n_classes, weights, head)
     else:
         history = fit_keras_head(keras, head, params, x_fit, y_fit, x_val, y_val, weights, seed)
@@ -433,7 +469,7 @@ def train_recogniser(
     last = fitted.last
     log.info(
         "head %s: %d epochs in %.1f s; train accuracy %.3f%s",
-        [extractor.n_features, *([params.dense_units] if params.head == "dense" else []), len(data.labels)],
+        [extractor.n_features, *([params.dense_units] if head_kind(params) == "dense" else []), len(data.labels)],
         len(fitted.history),
         fitted.seconds,
         last["accuracy"],
