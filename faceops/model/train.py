@@ -334,9 +334,9 @@ def fit_open_set(
     strangers (every training face, held out in rotation, and the negatives), lowered per person by the
     rejections; the genuine distances (expected FRR, drift baseline, rejection floors) each face's own left out
     of its reference. Why every face: with 5 to 10 photos a person the validation share is a fifth of a
-    person's training faces, and a reference without them let 3.0 % of test faces fall outside the threshold,
-    with them 1.6 % (bench/gallery_levers.py, 5 galleries; docs/benchmarks.md). Faces are scored in chunks
-    (faceops.model.scoring): memory grows with people x chunk, never with faces x people."""
+    person's training faces, and a reference without them let 2.8 % of test faces fall outside the threshold,
+    with them 1.6 % (nearest-reference head; bench/gallery_levers.py, 5 galleries; docs/benchmarks.md). Faces
+    are scored in chunks (faceops.model.scoring): memory grows with people x chunk, never with faces x people."""
     n, labels, unknown = features.originals, data.labels, params.unknown
     x_orig, y_orig = features.x_fit[:n], features.y_fit[:n]  # originals come first
     x_all, y_all = np.concatenate([x_orig, features.x_val]), np.concatenate([y_orig, features.y_val])
