@@ -304,12 +304,13 @@ def main() -> None:
     parser.add_argument("--min-photos", type=int, default=5)
     parser.add_argument("--max-photos", type=int, default=10)
     parser.add_argument("--levers", default="", help="comma-separated lever numbers (default: all)")
+    parser.add_argument("--target-far", type=float, help="replaces train.unknown.target_far (a stricter threshold)")
     parser.add_argument("--json", help="write every per-seed row here")
     args = parser.parse_args()
     project = Path(args.project)
     params = load_params(REPO / "params.yaml")
     seed, test_size = params.base.seed, params.split.test_size
-    strangers, target_far = params.split.strangers, params.train.unknown.target_far
+    strangers, target_far = params.split.strangers, args.target_far or params.train.unknown.target_far
     manifest = pd.read_csv(project / "data/faces.csv")
     manifest["source"] = manifest["source"].map(lambda s: str(project / s) if not Path(s).is_absolute() else s)
     manifest["path"] = manifest["path"].map(lambda s: str(project / s) if not Path(s).is_absolute() else s)
