@@ -138,8 +138,7 @@ class AugmentParams:
 class TrainParams:
     backbone: Literal[BACKBONE_NAMES] = "vgg16"
     weights: str | None = "imagenet"  # vgg16 only: "imagenet", a path to a .h5 file, or null (random, for tests)
-    # auto: the backbone's choice (`Backbone.centroid_head`): centroid for a face descriptor (dlib), else dense.
-    head: Literal["auto", "dense", "logistic", "sklearn_logistic", "centroid"] = "auto"
+    head: Literal["dense", "logistic", "sklearn_logistic", "centroid"] = "dense"
     epochs: int = 40
     batch_size: int = 32
     learning_rate: float = 0.001  # Adam

@@ -200,7 +200,7 @@ def training_set(split: pd.DataFrame, params: TrainParams, seed: int, rejections
         raise FaceopsError(f"nobody to train: the split has no training faces (see {LAYOUT.data_validation})")
     if len(labels) == 1 and not rejections:
         raise FaceopsError(ONE_PERSON.format(name=labels[0]))
-    if len(labels) == 1 and head_kind(params) == "sklearn_logistic":
+    if len(labels) == 1 and params.head == "sklearn_logistic":
         raise FaceopsError(
             "train.head is 'sklearn_logistic', which needs 2 people; allowed with 1 person: dense, logistic"
         )
@@ -258,13 +258,6 @@ class FittedHead:
     seconds: float
 
 
-def head_kind(params: TrainParams) -> str:
-    """train.head, with auto resolved by the backbone: centroid for a face descriptor (dlib), else dense."""
-    if params.head != "auto":
-        return params.head
-    return "centroid" if get_backbone(params.backbone).centroid_head else "dense"
-
-
 def fit_centroid_head(head: Any, features: TrainingFeatures, n_classes: int) -> tuple[list[dict], dict]:
     """The nearest-reference head: its weights are the references the "unknown" threshold uses (every original
     training face, as `fit_open_set` makes them). Its one history row: accuracy and loss on the fit share, and on
@@ -295,7 +288,7 @@ def fit_head(keras: Any, features: TrainingFeatures, n_classes: int, params: Tra
     """The head train.head names, fitted on the features (seeded)."""
     x_fit, y_fit, x_val, y_val = features.x_fit, features.y_fit, features.x_val, features.y_val
     keras.utils.set_random_seed(seed)
-    kind = head_kind(params)
+    kind = params.head
     built = "logistic" if kind == "sklearn_logistic" else kind
     head = build_head(x_fit, n_classes, built, params.dense_units, params.dropout, params.activation)
     weights = balanced_class_weights(y_fit, n_classes) if params.class_weights == "balanced" else None
@@ -469,7 +462,7 @@ def train_recogniser(
     last = fitted.last
     log.info(
         "head %s: %d epochs in %.1f s; train accuracy %.3f%s",
-        [extractor.n_features, *([params.dense_units] if head_kind(params) == "dense" else []), len(data.labels)],
+        [extractor.n_features, *([params.dense_units] if params.head == "dense" else []), len(data.labels)],
         len(fitted.history),
         fitted.seconds,
         last["accuracy"],

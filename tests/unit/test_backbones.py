@@ -75,14 +75,3 @@ def test_the_plain_input_pipeline_keeps_items_in_order_across_batches():
     assert [items.tolist() for items, _ in batches] == [[1, 1], [2, 3, 3, 3]]
     assert np.concatenate([features for _, features in batches]).ravel().tolist() == [1, 1, 2, 3, 3, 3]
 
-
-def test_head_auto_is_the_centroid_head_for_a_face_descriptor_only():
-    """train.head auto: the nearest reference for dlib's descriptor (measured better at 5 to 10 photos a person),
-    the dense head for VGG16's ImageNet features; an explicit setting is kept."""
-    from faceops.core.params import TrainParams
-    from faceops.model.train import head_kind
-
-    assert head_kind(TrainParams(backbone="dlib_resnet")) == "centroid"
-    assert head_kind(TrainParams(backbone="vgg16")) == "dense"
-    assert head_kind(TrainParams(backbone="dlib_resnet", head="dense")) == "dense"
-    assert head_kind(TrainParams(backbone="vgg16", head="centroid")) == "centroid"

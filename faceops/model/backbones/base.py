@@ -140,9 +140,6 @@ class Backbone(ABC):
     # True: the model file holds its frozen base in front of the head and loads with Keras; False: the head alone,
     # which prediction runs as numpy (no TensorFlow) before this backbone's own model.
     saves_base: ClassVar[bool]
-    # True: train.head auto is the nearest-reference (cosine) head; for a descriptor trained to put a person's faces
-    # close together, whose references need no training. False: the dense head.
-    centroid_head: ClassVar[bool] = False
 
     @abstractmethod
     def input_size(self, image_size: int) -> int:

@@ -72,11 +72,6 @@ class DlibResnet(Backbone):
     mirrors_help = False
     uses_weights = False
     saves_base = False
-    # train.head auto: the nearest reference (cosine), not the dense head. At 5 to 10 photos a person (5 subsampled
-    # LFW galleries, bench/gallery_levers.py) the dense head named 98.78 % of test faces right (3 galleries of 5
-    # under 98.5 %), the nearest reference 99.48 % (every gallery 99.1 % or more), and fewer faces it misnames
-    # fall outside their wrong person's threshold: FRR 1.57 % against 1.92 %.
-    centroid_head = True
 
     def input_size(self, image_size: int) -> int:
         return CHIP_SIZE
