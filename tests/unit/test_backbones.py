@@ -74,4 +74,3 @@ def test_the_plain_input_pipeline_keeps_items_in_order_across_batches():
     batches = list(serial_stream(lambda faces: faces[:, 0, 0, :1].astype("float32"), Inputs(4, load), 2))
     assert [items.tolist() for items, _ in batches] == [[1, 1], [2, 3, 3, 3]]
     assert np.concatenate([features for _, features in batches]).ravel().tolist() == [1, 1, 2, 3, 3, 3]
-
