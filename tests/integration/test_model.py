@@ -66,7 +66,7 @@ def test_sklearn_head_is_saved_as_a_keras_softmax_and_loads_as_any_head(tmp_path
 
 
 def test_centroid_head_names_the_closest_reference_and_loads_as_numpy(tmp_path):
-    """train.head centroid (auto with dlib): the saved head's best is the person whose reference (the mean of every
+    """train.head centroid: the saved head's best is the person whose reference (the mean of every
     training face, the one the "unknown" threshold measures to) is closest, through Keras and the numpy pass; its
     history's validation figure comes from references made without the validation faces."""
     from faceops.model.recogniser import centroid_distances
