@@ -258,10 +258,12 @@ class FittedHead:
     seconds: float
 
 
-def fit_centroid_head(head: Any, features: TrainingFeatures, n_classes: int) -> tuple[list[dict], dict]:
-    """The nearest-reference head: its weights are the references the "unknown" threshold uses (every original
-    training face, as `fit_open_set` makes them). Its one history row: accuracy and loss on the fit share, and on
-    the validation share named by references made without it (an honest figure, not a face named by itself)."""
+def fit_centroid_head(
+    head: Any, features: TrainingFeatures, n_classes: int, every: bool = True
+) -> tuple[list[dict], dict]:
+    """The nearest-reference head: its weights are the references the "unknown" threshold uses (the fit share's
+    original faces, or with `every` all training faces, as `fit_open_set` makes them). Its one history row:
+    accuracy and loss on the fit share, and on the validation share named by references made without it."""
     n = features.originals
     x_fit, y_fit, x_val, y_val = features.x_fit[:n], features.y_fit[:n], features.x_val, features.y_val
     last = head.layers[-1]
@@ -269,7 +271,7 @@ def fit_centroid_head(head: Any, features: TrainingFeatures, n_classes: int) -> 
     if len(x_val):
         last.set_weights(centroid_weights(centroids_chunked(x_fit, y_fit, n_classes)))
         validation = {f"val_{name}": value for name, value in _scored(head, x_val, y_val).items()}
-    x_all, y_all = np.concatenate([x_fit, x_val]), np.concatenate([y_fit, y_val])
+    x_all, y_all = (np.concatenate([x_fit, x_val]), np.concatenate([y_fit, y_val])) if every else (x_fit, y_fit)
     last.set_weights(centroid_weights(centroids_chunked(x_all, y_all, n_classes)))
     row = {"epoch": 1, **_scored(head, x_fit, y_fit), **validation}
     return [row], row
@@ -294,7 +296,7 @@ def fit_head(keras: Any, features: TrainingFeatures, n_classes: int, params: Tra
     weights = balanced_class_weights(y_fit, n_classes) if params.class_weights == "balanced" else None
     started = time.perf_counter()
     if kind == "centroid":
-        history, last = fit_centroid_head(head, features, n_classes)
+        history, last = fit_centroid_head(head, features, n_classes, params.unknown.references == "all")
     elif kind == "sklearn_logistic":
         history, last = fit_sklearn_logistic(x_fit, y_fit, x_val, y_val, n_classes, weights, head)
     else:
@@ -323,23 +325,27 @@ def fit_open_set(
     seed: int,
     params: TrainParams,
 ) -> OpenSetFit:
-    """References from every original training face (fit and validation shares); the threshold calibrated on
-    strangers (every training face, held out in rotation, and the negatives), lowered per person by the
-    rejections; the genuine distances (expected FRR, drift baseline, rejection floors) each face's own left out
-    of its reference. Why every face: with 5 to 10 photos a person the validation share is a fifth of a
-    person's training faces, and a reference without them let 2.8 % of test faces fall outside the threshold,
-    with them 1.6 % (nearest-reference head; bench/gallery_levers.py, 5 galleries; docs/benchmarks.md). Faces
+    """References from the original fit faces, or (train.unknown.references all) every original training face;
+    the threshold calibrated on strangers (every training face, held out in rotation, and the negatives), lowered
+    per person by the rejections; the genuine distances (expected FRR, drift baseline, rejection floors) of the
+    validation faces, or with `all` of every face left out of its own reference. Why `all`: with 5 to 10 photos a
+    person the validation share is a fifth of their training faces (params.yaml says what that measured). Faces
     are scored in chunks (faceops.model.scoring): memory grows with people x chunk, never with faces x people."""
     n, labels, unknown = features.originals, data.labels, params.unknown
     x_orig, y_orig = features.x_fit[:n], features.y_fit[:n]  # originals come first
     x_all, y_all = np.concatenate([x_orig, features.x_val]), np.concatenate([y_orig, features.y_val])
-    centroids = centroids_chunked(x_all, y_all, len(labels))
+    every = unknown.references == "all"
+    centroids = centroids_chunked(*((x_all, y_all) if every else (x_orig, y_orig)), len(labels))
     folds = people_folds(labels, strangers, seed)
     scores = score_faces(x_all, y_all, centroids, k=neighbours_needed(folds, len(labels)))
-    scores = dataclasses.replace(scores, own=left_out_distances(x_all, y_all, len(labels)))
+    if every:
+        scores = dataclasses.replace(scores, own=left_out_distances(x_all, y_all, len(labels)))
     rejected, negatives = negative_distances(extractor, rejections, data.index, centroids)
     evidence = rotation_evidence(scores, y_all, folds, negatives, unknown.target_far)
-    genuine = np.isfinite(scores.own)  # every face of a person with two or more
+    if every:
+        genuine = np.isfinite(scores.own)  # every face of a person with two or more, left out of its reference
+    else:
+        genuine = (np.arange(len(y_all)) >= n) if len(data.val) else (np.arange(len(y_all)) < n)  # validation, or fit
     found = calibrate(scores, y_all, genuine, evidence.impostor, unknown.target_far, unknown.max_person_frr, rejected)
     if rejected:
         lowered = [labels[i] for i, value in enumerate(found.person_thresholds) if value < round(found.threshold, 6)]
