@@ -105,6 +105,9 @@ class UnknownParams:
     # Rejections ("that's not NAME", from feedback) lower NAME's own threshold below every rejected face, but
     # never so far that more than this share of NAME's own faces would fall outside it.
     max_person_frr: float = 0.2
+    # Each person's reference: the mean of their fit-share faces (fit) or of every training face (all, the
+    # validation share too: fewer false rejects with few photos a person; params.yaml says what was measured).
+    references: Literal["fit", "all"] = "fit"
 
     def __post_init__(self) -> None:
         _require("target_far", self.target_far, 0 < self.target_far < 0.5, "more than 0, less than 0.5")
@@ -138,7 +141,7 @@ class AugmentParams:
 class TrainParams:
     backbone: Literal[BACKBONE_NAMES] = "vgg16"
     weights: str | None = "imagenet"  # vgg16 only: "imagenet", a path to a .h5 file, or null (random, for tests)
-    head: Literal["dense", "logistic", "sklearn_logistic"] = "dense"
+    head: Literal["dense", "logistic", "sklearn_logistic", "centroid"] = "dense"
     epochs: int = 40
     batch_size: int = 32
     learning_rate: float = 0.001  # Adam

@@ -42,7 +42,7 @@ class OpenSet:
     centroids: tuple[tuple[float, ...], ...]  # one unit vector per label, in label order
     target_far: float
     expected_far: float  # on the impostor faces it was calibrated on
-    expected_frr: float  # on the validation faces
+    expected_frr: float  # on held-out known faces: each training face left out of its own reference
     impostor_faces: int
     distance: str = "cosine to the person's mean feature direction"
     # The drift baseline, per label: median distance of held-out faces of theirs, and the share beyond the threshold.

@@ -32,9 +32,22 @@ HEAD_LAYER = "head"
 UNKNOWN = "unknown"
 
 
+CENTROID_SCALE = 64.0  # the centroid head's softmax over cosine similarities x this: a clear best gets ~0.99
+
+
 def build_head(features: np.ndarray, n_classes: int, kind: str, units: int, dropout: float, activation: str) -> Any:
-    """Standardise the features (adapted to the training set), then a hidden layer (dense) or not (logistic)."""
+    """Standardise the features (adapted to the training set), then a hidden layer (dense) or not (logistic); or
+    (centroid) unit-length features and one weight row per person, set to their reference (`centroid_weights`)."""
     keras = keras_module()
+    if kind == "centroid":
+        return keras.Sequential(
+            [
+                keras.Input(shape=(features.shape[1],)),
+                keras.layers.UnitNormalization(),
+                keras.layers.Dense(n_classes, activation="softmax"),
+            ],
+            name=HEAD_LAYER,
+        )
     normalise = keras.layers.Normalization()
     normalise.adapt(features)
     hidden = (
@@ -62,6 +75,13 @@ def assemble(extractor: FeatureExtractor, head: Any) -> Any:
         inputs = keras.Input(shape=(extractor.n_features,))
         outputs = head(inputs)
     return keras.Model(inputs, outputs, name="faceops")
+
+
+def centroid_weights(centroids: np.ndarray) -> list[np.ndarray]:
+    """The centroid head's last layer: the softmax of CENTROID_SCALE x the cosine similarity to each reference,
+    so that its best is the closest reference, the one the "unknown" threshold is measured to."""
+    kernel = (CENTROID_SCALE * np.asarray(centroids, dtype=np.float32).T).astype("float32")
+    return [kernel, np.zeros(len(centroids), dtype="float32")]
 
 
 def unit_rows(features: np.ndarray) -> np.ndarray:
@@ -127,6 +147,8 @@ class NumpyHead:
             kind = layer["class_name"]
             if kind == "Normalization":
                 steps.append((kind, arrays[:2], "linear"))
+            elif kind == "UnitNormalization":
+                steps.append((kind, (), "linear"))
             elif kind == "Dense":
                 activation = layer["config"]["activation"]
                 if activation not in ACTIVATIONS:
@@ -142,6 +164,8 @@ class NumpyHead:
             if kind == "Normalization":
                 mean, variance = arrays
                 x = (x - mean) / np.maximum(np.sqrt(variance), KERAS_EPSILON)
+            elif kind == "UnitNormalization":  # Keras: x / sqrt(max(sum(x^2), 1e-12))
+                x = x / np.sqrt(np.maximum(np.sum(x * x, axis=1, keepdims=True), 1e-12))
             else:
                 kernel, bias = arrays
                 x = ACTIVATIONS[activation](x @ kernel + bias)

@@ -37,6 +37,14 @@ def _chunks(n_rows: int, rows: int) -> Iterator[slice]:
 def centroids_chunked(features: np.ndarray, labels: np.ndarray, n_classes: int, chunk: int = 65536) -> np.ndarray:
     """One unit-length reference per person, the mean direction of their faces (rows labelled -1 are skipped), in
     one streaming pass of per-person sums: time and memory grow with faces + people, not faces x people."""
+    sums, counts = _direction_sums(features, labels, n_classes, chunk)
+    return unit_rows(sums / counts[:, None]).astype(np.float32)
+
+
+def _direction_sums(
+    features: np.ndarray, labels: np.ndarray, n_classes: int, chunk: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per person, the sum of their faces' unit vectors and their number of faces, in one streaming pass."""
     if len(features) != len(labels):
         raise FaceopsError(f"features has {len(features)} rows but labels has {len(labels)}")
     sums = np.zeros((n_classes, features.shape[1]), dtype=np.float64)
@@ -49,7 +57,22 @@ def centroids_chunked(features: np.ndarray, labels: np.ndarray, n_classes: int, 
     for rows in _chunks(len(features), chunk):
         mine = labels[rows] >= 0
         np.add.at(sums, labels[rows][mine], unit_rows(np.asarray(features[rows][mine], dtype=np.float64)))
-    return unit_rows(sums / counts[:, None]).astype(np.float32)
+    return sums, counts
+
+
+def left_out_distances(features: np.ndarray, labels: np.ndarray, n_classes: int, chunk: int = 65536) -> np.ndarray:
+    """Each face's cosine distance to the reference of its person's other faces (leave one out), in two streaming
+    passes. Why: the references are made from every training face, so a face's distance to its own reference is
+    not what a new face of that person scores; this is, give or take one face in the reference. inf for a
+    stranger (label -1) and for a person's only face."""
+    sums, counts = _direction_sums(features, labels, n_classes, chunk)
+    result = np.full(len(labels), np.inf)
+    for rows in _chunks(len(features), chunk):
+        mine = np.flatnonzero((labels[rows] >= 0) & (counts[np.maximum(labels[rows], 0)] > 1))
+        faces = unit_rows(np.asarray(features[rows][mine], dtype=np.float64))
+        others = unit_rows(sums[labels[rows][mine]] - faces)
+        result[rows][mine] = 1.0 - np.sum(faces * others, axis=1)
+    return result
 
 
 @dataclass(frozen=True)

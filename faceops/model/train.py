@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -19,9 +20,16 @@ from faceops.data.split import split_manifest
 from faceops.model.backbones import FeatureExtractor, get_backbone, keras_module
 from faceops.model.card import CropSettings, ModelCard, OpenSet, package_versions
 from faceops.model.features import ORIGINAL, FaceFile, FeatureCache, training_variants
-from faceops.model.recogniser import assemble, build_head
+from faceops.model.recogniser import assemble, build_head, centroid_weights
 from faceops.model.rotation import OpenSetEvidence, neighbours_needed, people_folds, rotation_evidence
-from faceops.model.scoring import STRANGER, Thresholds, calibrate, centroids_chunked, score_faces
+from faceops.model.scoring import (
+    STRANGER,
+    Thresholds,
+    calibrate,
+    centroids_chunked,
+    left_out_distances,
+    score_faces,
+)
 
 log = logging.getLogger(__name__)
 
@@ -250,15 +258,46 @@ class FittedHead:
     seconds: float
 
 
+def fit_centroid_head(
+    head: Any, features: TrainingFeatures, n_classes: int, every: bool = True
+) -> tuple[list[dict], dict]:
+    """The nearest-reference head: its weights are the references the "unknown" threshold uses (the fit share's
+    original faces, or with `every` all training faces, as `fit_open_set` makes them). Its one history row:
+    accuracy and loss on the fit share, and on the validation share named by references made without it."""
+    n = features.originals
+    x_fit, y_fit, x_val, y_val = features.x_fit[:n], features.y_fit[:n], features.x_val, features.y_val
+    last = head.layers[-1]
+    validation = {}
+    if len(x_val):
+        last.set_weights(centroid_weights(centroids_chunked(x_fit, y_fit, n_classes)))
+        validation = {f"val_{name}": value for name, value in _scored(head, x_val, y_val).items()}
+    x_all, y_all = (np.concatenate([x_fit, x_val]), np.concatenate([y_fit, y_val])) if every else (x_fit, y_fit)
+    last.set_weights(centroid_weights(centroids_chunked(x_all, y_all, n_classes)))
+    row = {"epoch": 1, **_scored(head, x_fit, y_fit), **validation}
+    return [row], row
+
+
+def _scored(head: Any, features: np.ndarray, labels: np.ndarray) -> dict:
+    probabilities = np.asarray(head(features, training=False))
+    picked = probabilities[np.arange(len(labels)), labels]
+    return {
+        "accuracy": round(float(np.mean(probabilities.argmax(axis=1) == labels)), 5),
+        "loss": round(float(-np.mean(np.log(np.maximum(picked, 1e-7)))), 5),
+    }
+
+
 def fit_head(keras: Any, features: TrainingFeatures, n_classes: int, params: TrainParams, seed: int) -> FittedHead:
     """The head train.head names, fitted on the features (seeded)."""
     x_fit, y_fit, x_val, y_val = features.x_fit, features.y_fit, features.x_val, features.y_val
     keras.utils.set_random_seed(seed)
-    kind = "logistic" if params.head == "sklearn_logistic" else params.head
-    head = build_head(x_fit, n_classes, kind, params.dense_units, params.dropout, params.activation)
+    kind = params.head
+    built = "logistic" if kind == "sklearn_logistic" else kind
+    head = build_head(x_fit, n_classes, built, params.dense_units, params.dropout, params.activation)
     weights = balanced_class_weights(y_fit, n_classes) if params.class_weights == "balanced" else None
     started = time.perf_counter()
-    if params.head == "sklearn_logistic":
+    if kind == "centroid":
+        history, last = fit_centroid_head(head, features, n_classes, params.unknown.references == "all")
+    elif kind == "sklearn_logistic":
         history, last = fit_sklearn_logistic(x_fit, y_fit, x_val, y_val, n_classes, weights, head)
     else:
         history = fit_keras_head(keras, head, params, x_fit, y_fit, x_val, y_val, weights, seed)
@@ -273,7 +312,7 @@ class OpenSetFit:
     centroids: np.ndarray
     thresholds: Thresholds
     evidence: OpenSetEvidence
-    genuine_faces: int  # held-out faces the expected false-reject rate and the drift baseline come from
+    genuine_faces: int  # faces (each left out of its reference) the expected FRR and the drift baseline come from
     rejected: list[tuple[int, float]]
 
 
@@ -286,18 +325,27 @@ def fit_open_set(
     seed: int,
     params: TrainParams,
 ) -> OpenSetFit:
-    """References from the original fit faces; the threshold calibrated on strangers (every training and
-    validation face, held out in rotation, and the negatives), lowered per person by the rejections. Faces are
-    scored in chunks (faceops.model.scoring): memory grows with people x chunk, never with faces x people."""
+    """References from the original fit faces, or (train.unknown.references all) every original training face;
+    the threshold calibrated on strangers (every training face, held out in rotation, and the negatives), lowered
+    per person by the rejections; the genuine distances (expected FRR, drift baseline, rejection floors) of the
+    validation faces, or with `all` of every face left out of its own reference. Why `all`: with 5 to 10 photos a
+    person the validation share is a fifth of their training faces (params.yaml says what that measured). Faces
+    are scored in chunks (faceops.model.scoring): memory grows with people x chunk, never with faces x people."""
     n, labels, unknown = features.originals, data.labels, params.unknown
     x_orig, y_orig = features.x_fit[:n], features.y_fit[:n]  # originals come first
-    centroids = centroids_chunked(x_orig, y_orig, len(labels))
     x_all, y_all = np.concatenate([x_orig, features.x_val]), np.concatenate([y_orig, features.y_val])
+    every = unknown.references == "all"
+    centroids = centroids_chunked(*((x_all, y_all) if every else (x_orig, y_orig)), len(labels))
     folds = people_folds(labels, strangers, seed)
     scores = score_faces(x_all, y_all, centroids, k=neighbours_needed(folds, len(labels)))
+    if every:
+        scores = dataclasses.replace(scores, own=left_out_distances(x_all, y_all, len(labels)))
     rejected, negatives = negative_distances(extractor, rejections, data.index, centroids)
     evidence = rotation_evidence(scores, y_all, folds, negatives, unknown.target_far)
-    genuine = (np.arange(len(y_all)) >= n) if len(data.val) else (np.arange(len(y_all)) < n)  # validation, or fit
+    if every:
+        genuine = np.isfinite(scores.own)  # every face of a person with two or more, left out of its reference
+    else:
+        genuine = (np.arange(len(y_all)) >= n) if len(data.val) else (np.arange(len(y_all)) < n)  # validation, or fit
     found = calibrate(scores, y_all, genuine, evidence.impostor, unknown.target_far, unknown.max_person_frr, rejected)
     if rejected:
         lowered = [labels[i] for i, value in enumerate(found.person_thresholds) if value < round(found.threshold, 6)]
@@ -311,7 +359,8 @@ def fit_open_set(
         )
     log.info(
         "unknown: threshold %.4f lets %.2f%% of %d impostor faces through (target %.2f%%); "
-        "%.2f%% of %d validation faces fall outside it; rotation: %d false accepts in %d stranger faces (%d folds)",
+        "%.2f%% of %d training faces (each left out of its reference) fall outside it; "
+        "rotation: %d false accepts in %d stranger faces (%d folds)",
         found.threshold,
         100 * found.far,
         found.impostors,

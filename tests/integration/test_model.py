@@ -65,6 +65,34 @@ def test_sklearn_head_is_saved_as_a_keras_softmax_and_loads_as_any_head(tmp_path
     assert np.mean(probabilities.argmax(axis=1) == y_val) == pytest.approx(chosen["val_accuracy"])
 
 
+def test_centroid_head_names_the_closest_reference_and_loads_as_numpy(tmp_path):
+    """train.head centroid: the saved head's best is the person whose reference (the mean of every
+    training face, the one the "unknown" threshold measures to) is closest, through Keras and the numpy pass; its
+    history's validation figure comes from references made without the validation faces."""
+    from faceops.model.recogniser import centroid_distances
+    from faceops.model.scoring import centroids_chunked
+    from faceops.model.train import TrainingFeatures, fit_centroid_head
+
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(5, 128))
+    y_fit, y_val = np.repeat(np.arange(5), 4), np.arange(5)
+    x_fit = (centres[y_fit] + rng.normal(scale=0.9, size=(20, 128))).astype("float32")
+    x_val = (centres[y_val] + rng.normal(scale=0.9, size=(5, 128))).astype("float32")
+    head = build_head(x_fit, 5, "centroid", 32, 0.5, "relu")
+    history, last = fit_centroid_head(head, TrainingFeatures(x_fit, y_fit, x_val, y_val, 20, 0.0), 5)
+    assert history == [last] and {"accuracy", "loss", "val_accuracy", "val_loss"} <= set(last)
+    assemble(DlibExtractor(96, 0.2), head).save(tmp_path / "model.keras")
+
+    probe = (centres[rng.integers(0, 5, size=40)] + rng.normal(scale=1.2, size=(40, 128))).astype("float32")
+    references = centroids_chunked(np.concatenate([x_fit, x_val]), np.concatenate([y_fit, y_val]), 5)
+    closest = centroid_distances(probe, references).argmin(axis=1)
+    numpy_probabilities = NumpyHead.from_keras_file(tmp_path / "model.keras")(probe)
+    np.testing.assert_array_equal(numpy_probabilities.argmax(axis=1), closest)
+    np.testing.assert_allclose(numpy_probabilities, np.asarray(head(probe, training=False)), atol=1e-5)
+    held_out = centroid_distances(x_val, centroids_chunked(x_fit, y_fit, 5)).argmin(axis=1)
+    assert last["val_accuracy"] == pytest.approx(np.mean(held_out == y_val))
+
+
 def _vgg16_recogniser(precision: str = "float32") -> tuple[Vgg16Extractor, object, ModelCard]:
     """A 32-pixel VGG16 (random weights) with a 3-person head and a card to match (the fixture's people)."""
     card = ModelCard.read(CARD)

@@ -2,9 +2,16 @@ import numpy as np
 import pytest
 
 from faceops.core.errors import FaceopsError
-from faceops.model.recogniser import centroid_distances
+from faceops.model.recogniser import centroid_distances, unit_rows
 from faceops.model.rotation import held_out_distances
-from faceops.model.scoring import PersonStreams, centroids_chunked, floored_thresholds, score_faces, threshold_at_far
+from faceops.model.scoring import (
+    PersonStreams,
+    centroids_chunked,
+    floored_thresholds,
+    left_out_distances,
+    score_faces,
+    threshold_at_far,
+)
 
 
 def test_threshold_names_no_more_than_the_target_share_of_impostors():
@@ -55,3 +62,17 @@ def test_a_rejection_lowers_only_that_persons_threshold_and_never_below_the_floo
     thresholds, floored = person_thresholds(0.30, [(0, 0.11), (0, 0.2)], own, labels, max_person_frr=0.2)
     assert thresholds[0] == pytest.approx(0.24) and floored == (0,)
     assert np.mean(own[:10] > thresholds[0]) <= 0.2
+
+
+def test_left_out_distance_is_to_the_mean_of_the_persons_other_faces():
+    """References hold every training face, so a face's genuine distance leaves it out of its own reference: what
+    a new photo of that person would score, not the flattering distance to a mean that contains the face."""
+    features = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [3.0, 0.0], [0.0, 1.0]])
+    labels = np.array([0, 0, 0, 1, -1])
+    distances = left_out_distances(features, labels, 2, chunk=2)
+    faces = unit_rows(features[:3])
+    expected = [1 - faces[i] @ unit_rows(np.delete(faces, i, axis=0).sum(axis=0, keepdims=True))[0] for i in range(3)]
+    np.testing.assert_allclose(distances[:3], expected, atol=1e-9)
+    assert distances[2] == pytest.approx(0.0)  # the mean of the other two points its way
+    assert distances[0] > 0.1  # far from the others, though its own reference is only 0.3 away
+    assert np.isinf(distances[3]) and np.isinf(distances[4])  # a person's only face; a stranger

@@ -37,7 +37,7 @@ BAD_SETTINGS = [
     ("train", "activation", "swish2", "one of 'relu'"),
     ("train", "validation_share", 0.9, "0 to 0.5"),
     ("train", "early_stopping_patience", -1, "0 (off) or more epochs"),
-    ("train", "head", "svm", "one of 'dense', 'logistic', 'sklearn_logistic'"),
+    ("train", "head", "svm", "one of 'dense', 'logistic', 'sklearn_logistic', 'centroid'"),
     ("train", "class_weights", "auto", "one of 'balanced', 'none'"),
     ("promote", "min_metric", 1.5, "0 to 1"),
     ("promote", "max_false_accept_rate", -0.1, "0 to 1"),
