@@ -344,8 +344,10 @@ def fit_open_set(
     evidence = rotation_evidence(scores, y_all, folds, negatives, unknown.target_far)
     if every:
         genuine = np.isfinite(scores.own)  # every face of a person with two or more, left out of its reference
+        which = "training faces (each left out of its reference)"
     else:
-        genuine = (np.arange(len(y_all)) >= n) if len(data.val) else (np.arange(len(y_all)) < n)  # validation, or fit
+        genuine = (np.arange(len(y_all)) >= n) if len(data.val) else (np.arange(len(y_all)) < n)
+        which = "validation faces" if len(data.val) else "fit faces"
     found = calibrate(scores, y_all, genuine, evidence.impostor, unknown.target_far, unknown.max_person_frr, rejected)
     if rejected:
         lowered = [labels[i] for i, value in enumerate(found.person_thresholds) if value < round(found.threshold, 6)]
@@ -359,14 +361,14 @@ def fit_open_set(
         )
     log.info(
         "unknown: threshold %.4f lets %.2f%% of %d impostor faces through (target %.2f%%); "
-        "%.2f%% of %d training faces (each left out of its reference) fall outside it; "
-        "rotation: %d false accepts in %d stranger faces (%d folds)",
+        "%.2f%% of %d %s fall outside it; rotation: %d false accepts in %d stranger faces (%d folds)",
         found.threshold,
         100 * found.far,
         found.impostors,
         100 * unknown.target_far,
         100 * found.frr,
         int(genuine.sum()),
+        which,
         evidence.strangers.false_accepts,
         evidence.strangers.stranger_faces,
         evidence.strangers.folds,
