@@ -109,9 +109,13 @@ ci-doctor:
 	$(MARK_STAGE)
 	faceops doctor --require-mail --require-remote $(if $(filter false,$(REQUIRE_GPU)),,--require-gpu) --to "$$REPORT_TO"
 
+# Data moves within FACEOPS_TRANSFER_SECONDS (default 900), as faceops' own pulls and pushes: a remote that accepts
+# and never answers fails the step with timeout's 124, not the whole stage's time.
+TRANSFER = timeout "$${FACEOPS_TRANSFER_SECONDS:-900}"
+
 ci-pull:
 	$(MARK_STAGE)
-	dvc pull --allow-missing
+	$(TRANSFER) dvc pull --allow-missing
 
 # Steps whose exit status means something (retrain: 2 below threshold, 4 interrupted; monitor: 3 drifted) keep
 # it in .faceops/ci-exit, which the Jenkinsfile exits with: make itself exits 2 for any failing recipe.
@@ -145,7 +149,7 @@ REGISTER = GIT_COMMITTER_NAME=faceops-ci GIT_COMMITTER_EMAIL=faceops-ci@localhos
 	git push -q origin --tags || echo "warning: the model version was not registered: run faceops models --register"
 ci-publish:
 	$(MARK_STAGE)
-	dvc push
+	$(TRANSFER) dvc push
 	@if [ -z "$$(git status --porcelain -- dvc.lock params.yaml)" ]; then \
 		echo "nothing to publish: the model did not change"; exit 0; fi; \
 	git add dvc.lock params.yaml metrics plots/*.csv reports/*.csv reports/*.json && \
