@@ -68,7 +68,16 @@ def test_a_killed_forget_is_finished_by_running_it_again(tmp_path, lfw, pause_af
     # FACEOPS_FORGET_PAUSE_AFTER is a hook for tests only: forget stops after that step until it is killed.
     env = tool_env() | {"FACEOPS_FORGET_PAUSE_AFTER": pause_after}
     forget = ["faceops", "forget", "--person", NAME, "--yes", "--no-retrain"]
-    process = subprocess.Popen(forget, cwd=project, env=env, stderr=subprocess.PIPE, text=True)
+    # SIGINT as at a terminal: a shell without job control (CI's `cmd &`) starts its children with SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler.
+    process = subprocess.Popen(
+        forget,
+        cwd=project,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     for line in process.stderr:
         if line.startswith(f"paused after {pause_after}"):
             break
