@@ -107,7 +107,7 @@ class UnknownParams:
     max_person_frr: float = 0.2
     # Each person's reference: the mean of their fit-share faces (fit) or of every training face (all, the
     # validation share too: fewer false rejects with few photos a person; params.yaml says what was measured).
-    references: Literal["fit", "all"] = "fit"
+    references: Literal["fit", "all"] = "all"
 
     def __post_init__(self) -> None:
         _require("target_far", self.target_far, 0 < self.target_far < 0.5, "more than 0, less than 0.5")
@@ -141,7 +141,8 @@ class AugmentParams:
 class TrainParams:
     backbone: Literal[BACKBONE_NAMES] = "vgg16"
     weights: str | None = "imagenet"  # vgg16 only: "imagenet", a path to a .h5 file, or null (random, for tests)
-    head: Literal["dense", "logistic", "sklearn_logistic", "centroid"] = "dense"
+    # "auto": the backbone's own (faceops.model.backbones: dense on VGG16's features, centroid on dlib's descriptor).
+    head: Literal["auto", "dense", "logistic", "sklearn_logistic", "centroid"] = "auto"
     epochs: int = 40
     batch_size: int = 32
     learning_rate: float = 0.001  # Adam
@@ -153,6 +154,10 @@ class TrainParams:
     early_stopping_patience: int = 0  # 0: train all epochs
     unknown: UnknownParams = field(default_factory=UnknownParams)
     augment: AugmentParams = field(default_factory=AugmentParams)
+
+    def head_kind(self, backbone_head: str) -> str:
+        """The head to train; `backbone_head`: the backbone's own, what "auto" follows."""
+        return backbone_head if self.head == "auto" else self.head
 
     def __post_init__(self) -> None:
         _require("epochs", self.epochs, 1 <= self.epochs <= 10_000, "1 to 10000")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from faceops.core.errors import FaceopsError
 from faceops.model.recogniser import centroid_distances, unit_rows
 
 DEFAULT_K = 5
+MIN_TAIL_FIT = 5  # impostor faces a normal fit of their tail needs at least
 STRANGER = -1  # the label of a face of nobody in the gallery
 CHUNK_BUDGET_BYTES = 64 * 2**20  # one chunk's distance block; a few of these are alive at once
 
@@ -191,12 +193,30 @@ class Thresholds:
     unknown_share: tuple[float, ...]
 
 
-def far_threshold(nth: Callable[[int], float], n: int, target_far: float) -> float:
+def far_threshold(
+    nth: Callable[[int], float], n: int, target_far: float, moments: tuple[float, float] | None = None
+) -> float:
     """The rule: the largest threshold that names no more than `target_far` of `n` impostors, given `nth(i)`, the
-    i-th smallest of them (0-based): just below the one at rank floor(target_far * n), within 1e-6 and 2."""
+    i-th smallest of them (0-based): just below the one at rank floor(target_far * n), within 1e-6 and 2.
+
+    Below 1 / target_far impostors (fewer than 100 at 1 %) the smallest one stands for a rate of about 1 / (n + 1),
+    not the target: a family's 27 rotation faces would let about 4 % of strangers through. There `moments` (the
+    impostors' mean and standard deviation, `impostor_moments`) extend the tail by a normal fit, and the lower of
+    the two thresholds is taken."""
     allowed = int(np.floor(target_far * n))  # impostors that may fall inside the threshold
     threshold = nth(allowed) - 1e-6 if allowed < n else nth(n - 1)
+    if allowed == 0 and moments is not None and n >= MIN_TAIL_FIT and 0 < target_far < 1:
+        mean, deviation = moments
+        threshold = min(threshold, mean - NormalDist().inv_cdf(1 - target_far) * deviation)
     return min(max(threshold, 1e-6), 2.0)
+
+
+def impostor_moments(total: float, squares: float, n: int) -> tuple[float, float] | None:
+    """Mean and sample standard deviation from the sum and the sum of squares of `n` distances (None below 2)."""
+    if n < 2:
+        return None
+    mean = total / n
+    return mean, float(np.sqrt(max(squares - n * mean * mean, 0.0) / (n - 1)))
 
 
 def threshold_at_far(impostor: np.ndarray, genuine: np.ndarray, target_far: float) -> tuple[float, float, float, int]:
@@ -205,7 +225,8 @@ def threshold_at_far(impostor: np.ndarray, genuine: np.ndarray, target_far: floa
     ordered = np.sort(np.asarray(impostor, dtype=np.float64)[np.isfinite(impostor)])
     if not len(ordered):
         raise FaceopsError("the unknown threshold needs faces of at least 2 people")
-    threshold = far_threshold(lambda i: float(ordered[i]), len(ordered), target_far)
+    moments = impostor_moments(float(ordered.sum()), float(np.square(ordered).sum()), len(ordered))
+    threshold = far_threshold(lambda i: float(ordered[i]), len(ordered), target_far, moments)
     far = float(np.searchsorted(ordered, threshold, side="right") / len(ordered))
     frr = float(np.mean(np.asarray(genuine, dtype=np.float64) > threshold)) if len(genuine) else 0.0
     return threshold, far, frr, len(ordered)

@@ -463,6 +463,7 @@ def train_recogniser(
     held out of the open-set calibration in rotation (faceops.model.rotation), which measures the false accepts.
     """
     keras = keras_module()
+    params = dataclasses.replace(params, head=params.head_kind(get_backbone(params.backbone).default_head))
     data = training_set(split, params, seed, rejections)
     extractor, features = extract_features(data, image_size, seed, faces, params, cache)
     fitted = fit_head(keras, features, len(data.labels), params, seed)

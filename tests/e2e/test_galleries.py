@@ -41,10 +41,9 @@ def _repro(path):
 @pytest.mark.slow
 def test_family_of_three_every_one_live_and_a_refused_first_model_ends_with_the_reason(tmp_path, lfw):
     people = {**dict.fromkeys(FAMILY, 12), SHORT: 3}
-    # A head that has not learned (one epoch at a tiny rate) and a floor it cannot reach: a real refusal.
-    path = _gallery_project(
-        tmp_path / "family", lfw, people, train={"epochs": 1, "learning_rate": 1e-6}, promote={"min_metric": 1.0}
-    )
+    # A dense head that has not learned (one epoch at a tiny rate) and a floor it cannot reach: a real refusal.
+    untrained = {"head": "dense", "epochs": 1, "learning_rate": 1e-6}
+    path = _gallery_project(tmp_path / "family", lfw, people, train=untrained, promote={"min_metric": 1.0})
     refused = _repro(path)
     assert refused.returncode != 0
     errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
@@ -57,7 +56,7 @@ def test_family_of_three_every_one_live_and_a_refused_first_model_ends_with_the_
     assert json.loads((path / "reports/gate.json").read_text())["promoted"] is False
 
     settings = yaml.safe_load((path / "params.yaml").read_text())
-    settings["train"].update(epochs=committed_params()["train"]["epochs"], learning_rate=0.001)
+    settings["train"].update({key: committed_params()["train"][key] for key in untrained})
     settings["promote"]["min_metric"] = committed_params()["promote"]["min_metric"]
     (path / "params.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     assert yaml.safe_load((path / "params.yaml").read_text()) == {

@@ -7,7 +7,7 @@ from faceops.core.params import PromoteParams
 from faceops.model.evaluate import Evaluation
 from faceops.model.rates import Rate, wilson_interval
 from faceops.model.rotation import cross_validated_false_accepts, held_out_distances, people_folds
-from faceops.model.scoring import FaceScores
+from faceops.model.scoring import FaceScores, threshold_at_far
 from faceops.release.gate import GateVerdict
 from faceops.release.promote import judge
 
@@ -32,6 +32,24 @@ def test_rotation_holds_everyone_out_once_and_counts_on_unseen_folds():
     np.testing.assert_allclose(held, [0.5, 0.6, 0.4])  # the closest reference of the others
     count = cross_validated_false_accepts(np.array([0.5, 0.6, 0.4, 0.9]), np.array([0, 1, 2, 0]), np.array([]), 0.3)
     assert count.stranger_faces == 4 and count.folds == 3
+
+
+def test_a_familys_few_strangers_still_hold_the_threshold_to_the_target_rate():
+    """27 stranger faces (a family of 3 in rotation): the smallest of them alone would let about 1 in 28 new
+    strangers through, not 1 in 100; the normal fit of their tail keeps the rate near the target."""
+    rng = np.random.default_rng(7)
+    rates, smallest_rule = [], []
+    for _ in range(300):
+        calibration, fresh = rng.normal(0.17, 0.012, 27), np.sort(rng.normal(0.17, 0.012, 2000))
+        threshold = threshold_at_far(calibration, np.array([]), 0.01)[0]
+        assert threshold <= calibration.min()
+        rates.append(np.searchsorted(fresh, threshold, side="right") / len(fresh))
+        smallest_rule.append(np.searchsorted(fresh, calibration.min() - 1e-6, side="right") / len(fresh))
+    assert np.mean(rates) < 0.02 < np.mean(smallest_rule)
+    many = rng.normal(0.17, 0.012, 400)  # enough faces for the target's own rank: that rank alone
+    assert threshold_at_far(many, np.array([]), 0.01)[0] == np.sort(many)[4] - 1e-6
+    strangers, folds = rng.normal(0.17, 0.012, 27), np.repeat([0, 1], [18, 9])
+    assert cross_validated_false_accepts(strangers, folds, np.array([]), 0.01).false_accepts <= 1
 
 
 def _evaluation(far, faces, accepts):

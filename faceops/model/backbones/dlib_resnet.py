@@ -70,6 +70,7 @@ class DlibResnet(Backbone):
     name = "dlib_resnet"
     embedding_size = 128
     mirrors_help = False
+    default_head = "centroid"  # a face descriptor: the closest person's reference (params.yaml, train.head)
     uses_weights = False
     saves_base = False
 

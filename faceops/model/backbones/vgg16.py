@@ -208,6 +208,7 @@ class Vgg16(Backbone):
     name = "vgg16"
     embedding_size = 512
     mirrors_help = True
+    default_head = "dense"  # ImageNet features are no face metric: a trained head separates people in them
     uses_weights = True
     saves_base = True
 
