@@ -263,6 +263,7 @@ def run(lever: Lever, g: Gallery, seed: int, strangers: int, target_far: float, 
         "rejected": int(rejected.sum()),
         "false_accepts": false_accepts,
         "stranger_faces": stranger_faces,
+        "threshold": float(threshold),
     }
 
 

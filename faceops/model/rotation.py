@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from faceops.core.errors import FaceopsError
-from faceops.model.scoring import FaceScores, far_threshold, impostor_moments
+from faceops.model.scoring import FaceScores, far_threshold
 
 
 def people_folds(people: Sequence[str], per_fold: int, seed: int) -> list[list[int]]:
@@ -89,7 +89,6 @@ def cross_validated_false_accepts(
     numbers, fold_index = np.unique(np.asarray(folds), return_inverse=True)
     by_fold = np.argsort(fold_index, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(fold_index, minlength=len(numbers)))])
-    total, squares = float(ordered.sum()), float(np.square(ordered).sum())
     measured, accepted = 0, 0
     for number in range(len(numbers)):
         mine = by_fold[bounds[number] : bounds[number + 1]]
@@ -102,9 +101,7 @@ def cross_validated_false_accepts(
         def nth(i: int, before: np.ndarray = before) -> float:
             return float(ordered[i + np.searchsorted(before, i, side="right")])  # the i-th of the others
 
-        own = values[mine][position[mine] >= 0]
-        moments = impostor_moments(total - float(own.sum()), squares - float(np.square(own).sum()), remaining)
-        threshold = far_threshold(nth, remaining, target_far, moments)
+        threshold = far_threshold(nth, remaining, target_far)
         measured += len(mine)
         accepted += int(np.sum(values[mine] <= threshold))
     return StrangerCount(measured, accepted, len(numbers))

@@ -21,7 +21,7 @@ from faceops.core.errors import FaceopsError
 from faceops.model.recogniser import centroid_distances, unit_rows
 
 DEFAULT_K = 5
-MIN_TAIL_FIT = 5  # impostor faces a normal fit of their tail needs at least
+MIN_TAIL_FIT = 5  # impostor faces the extended tail (far_threshold) needs at least
 STRANGER = -1  # the label of a face of nobody in the gallery
 CHUNK_BUDGET_BYTES = 64 * 2**20  # one chunk's distance block; a few of these are alive at once
 
@@ -193,30 +193,25 @@ class Thresholds:
     unknown_share: tuple[float, ...]
 
 
-def far_threshold(
-    nth: Callable[[int], float], n: int, target_far: float, moments: tuple[float, float] | None = None
-) -> float:
+def far_threshold(nth: Callable[[int], float], n: int, target_far: float) -> float:
     """The rule: the largest threshold that names no more than `target_far` of `n` impostors, given `nth(i)`, the
     i-th smallest of them (0-based): just below the one at rank floor(target_far * n), within 1e-6 and 2.
 
-    Below 1 / target_far impostors (fewer than 100 at 1 %) the smallest one stands for a rate of about 1 / (n + 1),
-    not the target: a family's 27 rotation faces would let about 4 % of strangers through. There `moments` (the
-    impostors' mean and standard deviation, `impostor_moments`) extend the tail by a normal fit, and the lower of
-    the two thresholds is taken."""
+    Below 1 / target_far impostors (100 at 1 %) that rank is 0, and the smallest one stands for a rate of about
+    1 / (n + 1), not the target: a family's 27 rotation faces would let 1 stranger in 28 through. There the tail is
+    extended by a normal fit: from an anchor (the smallest, or from 10 faces on the second smallest, so that one
+    stray photo, a face of someone else in a person's folder, cannot pull the threshold down to nothing) down by
+    the normal quantiles between the anchor's expected rate and the target, in a spread read off the median and
+    the lowest decile (robust to that stray too). Measured: bench/gallery_size.py, docs/benchmarks.md."""
     allowed = int(np.floor(target_far * n))  # impostors that may fall inside the threshold
     threshold = nth(allowed) - 1e-6 if allowed < n else nth(n - 1)
-    if allowed == 0 and moments is not None and n >= MIN_TAIL_FIT and 0 < target_far < 1:
-        mean, deviation = moments
-        threshold = min(threshold, mean - NormalDist().inv_cdf(1 - target_far) * deviation)
+    if allowed == 0 and n >= MIN_TAIL_FIT and target_far > 0:
+        anchor = 1 if n >= 10 else 0
+        normal = NormalDist()
+        spread = (nth(n // 2) - nth(n // 10)) / -normal.inv_cdf(0.1)
+        shift = normal.inv_cdf((anchor + 1) / (n + 1)) - normal.inv_cdf(target_far)
+        threshold = nth(anchor) - 1e-6 - max(shift, 0.0) * spread
     return min(max(threshold, 1e-6), 2.0)
-
-
-def impostor_moments(total: float, squares: float, n: int) -> tuple[float, float] | None:
-    """Mean and sample standard deviation from the sum and the sum of squares of `n` distances (None below 2)."""
-    if n < 2:
-        return None
-    mean = total / n
-    return mean, float(np.sqrt(max(squares - n * mean * mean, 0.0) / (n - 1)))
 
 
 def threshold_at_far(impostor: np.ndarray, genuine: np.ndarray, target_far: float) -> tuple[float, float, float, int]:
@@ -225,8 +220,7 @@ def threshold_at_far(impostor: np.ndarray, genuine: np.ndarray, target_far: floa
     ordered = np.sort(np.asarray(impostor, dtype=np.float64)[np.isfinite(impostor)])
     if not len(ordered):
         raise FaceopsError("the unknown threshold needs faces of at least 2 people")
-    moments = impostor_moments(float(ordered.sum()), float(np.square(ordered).sum()), len(ordered))
-    threshold = far_threshold(lambda i: float(ordered[i]), len(ordered), target_far, moments)
+    threshold = far_threshold(lambda i: float(ordered[i]), len(ordered), target_far)
     far = float(np.searchsorted(ordered, threshold, side="right") / len(ordered))
     frr = float(np.mean(np.asarray(genuine, dtype=np.float64) > threshold)) if len(genuine) else 0.0
     return threshold, far, frr, len(ordered)
