@@ -77,11 +77,13 @@ def main() -> None:
     photos = (args.min_photos, args.max_photos)
     results = {size: measure(manifest, feats, size, args.draws, *photos) for size in args.sizes}
     trend = [size for size in args.sizes if size >= args.fit_from]  # below, the tail rule sets the threshold
-    logs = np.log([float(size) for size in trend])
-    frr_line = np.polyfit(logs, [results[size]["frr"] for size in trend], 1)
-    threshold_line = np.polyfit(logs, [results[size]["threshold"] for size in trend], 1)
-    extended_frr = float(np.polyval(frr_line, np.log(args.extend)))
-    extended_threshold = float(np.polyval(threshold_line, np.log(args.extend)))
+    extended_frr = extended_threshold = None
+    if len(trend) >= 2:
+        logs = np.log([float(size) for size in trend])
+        frr_line = np.polyfit(logs, [results[size]["frr"] for size in trend], 1)
+        threshold_line = np.polyfit(logs, [results[size]["threshold"] for size in trend], 1)
+        extended_frr = float(np.polyval(frr_line, np.log(args.extend)))
+        extended_threshold = float(np.polyval(threshold_line, np.log(args.extend)))
     print(f"{'people':>6} | {'test faces':>10} | {'accuracy':>8} | {'FRR':>6} | {'FAR':>6} | threshold")
     for size in args.sizes:
         row = results[size]
@@ -89,11 +91,14 @@ def main() -> None:
             f"{size:>6} | {row['test_faces']:>10} | {100 * row['accuracy']:7.2f}% | {100 * row['frr']:5.2f}% "
             f"| {100 * row['far']:5.2f}% | {row['threshold']:.4f}"
         )
-    blank = ""
-    print(
-        f"{args.extend:>6} | {'extended':>10} | {blank:>8} | {100 * extended_frr:5.2f}% | {blank:>6} "
-        f"| {extended_threshold:.4f}"
-    )
+    if extended_frr is not None:
+        blank = ""
+        print(
+            f"{args.extend:>6} | {'extended':>10} | {blank:>8} | {100 * extended_frr:5.2f}% | {blank:>6} "
+            f"| {extended_threshold:.4f}"
+        )
+    else:
+        print(f"(no trend: fewer than 2 sizes of {args.fit_from} people or more)")
     if args.json:
         summary = {
             "sizes": args.sizes,
@@ -103,8 +108,8 @@ def main() -> None:
             "threshold": [round(results[size]["threshold"], 4) for size in args.sizes],
             "test_faces": [results[size]["test_faces"] for size in args.sizes],
             "extended_people": args.extend,
-            "extended_frr": round(extended_frr, 4),
-            "extended_threshold": round(extended_threshold, 4),
+            "extended_frr": None if extended_frr is None else round(extended_frr, 4),
+            "extended_threshold": None if extended_threshold is None else round(extended_threshold, 4),
         }
         print(json.dumps(summary))
 

@@ -71,7 +71,11 @@ def test_forget_removes_every_copy_and_proves_it(trained, tmp_path):
     sh("dvc", "repro", "--quiet", cwd=project)
     card = json.loads((project / "models/model.json").read_text())
     assert person not in card["labels"] and card["forgotten"] == []
-    assert _predict(project, probe)[0]["name"] == "unknown"
+    # Never their name: their face is a stranger's now, answered "unknown" or, at the false-accept rate the
+    # threshold is calibrated to, as a lookalike (Colin_Powell sits 0.072 from Tony_Blair's reference, inside this
+    # 4-person gallery's threshold of 0.074).
+    [face] = _predict(project, probe)
+    assert face["name"] != person and person not in json.dumps(face)
     accuracy_after = json.loads((project / "metrics/eval.json").read_text())["accuracy"]
     assert accuracy_after >= min(accuracy_before, 0.9)
 

@@ -136,7 +136,7 @@ class Backbone(ABC):
     name: ClassVar[str]  # train.backbone in params.yaml, `backbone` in the model card
     embedding_size: ClassVar[int]  # features per face
     mirrors_help: ClassVar[bool]  # whether train.augment.flip: auto adds mirrored training faces
-    default_head: ClassVar[str]  # the head train.head: auto trains on its features
+    default_head: ClassVar[str] = "dense"  # the head train.head: auto trains on its features
     uses_weights: ClassVar[bool]  # whether train.weights applies to it (the card then records the setting)
     # True: the model file holds its frozen base in front of the head and loads with Keras; False: the head alone,
     # which prediction runs as numpy (no TensorFlow) before this backbone's own model.
