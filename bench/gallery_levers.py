@@ -50,6 +50,14 @@ def subsample(manifest: pd.DataFrame, seed: int, low: int, high: int) -> pd.Data
     return pd.concat(keep)
 
 
+def read_manifest(project: Path) -> pd.DataFrame:
+    """The project's data/faces.csv, its photo and crop paths made absolute (the project is not the cwd)."""
+    manifest = pd.read_csv(project / "data/faces.csv")
+    for column in ("source", "path"):
+        manifest[column] = manifest[column].map(lambda s: s if Path(s).is_absolute() else str(project / s))
+    return manifest
+
+
 @dataclass
 class Features:
     original: dict[str, np.ndarray]  # sha256 -> unit descriptor
@@ -312,9 +320,7 @@ def main() -> None:
     params = load_params(REPO / "params.yaml")
     seed, test_size = params.base.seed, params.split.test_size
     strangers, target_far = params.split.strangers, args.target_far or params.train.unknown.target_far
-    manifest = pd.read_csv(project / "data/faces.csv")
-    manifest["source"] = manifest["source"].map(lambda s: str(project / s) if not Path(s).is_absolute() else s)
-    manifest["path"] = manifest["path"].map(lambda s: str(project / s) if not Path(s).is_absolute() else s)
+    manifest = read_manifest(project)
     levers = [LEVERS[int(i)] for i in args.levers.split(",")] if args.levers else LEVERS
     feats = load_features(project, manifest, flip=any(lv.flip_refs or lv.flip_test for lv in levers))
     results: dict[str, dict[str, list[dict]]] = {lv.name: {"inner": [], "outer": []} for lv in levers}

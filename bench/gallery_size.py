@@ -30,7 +30,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
-from gallery_levers import Lever, gallery, load_features, run, subsample, summarise  # noqa: E402
+from gallery_levers import Lever, gallery, load_features, read_manifest, run, subsample, summarise  # noqa: E402
 
 from faceops.core.params import load_params  # noqa: E402
 from faceops.data.split import split_manifest  # noqa: E402
@@ -70,9 +70,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
     args = parser.parse_args()
     project = Path(args.project)
-    manifest = pd.read_csv(project / "data/faces.csv")
-    for column in ("source", "path"):
-        manifest[column] = manifest[column].map(lambda s: s if Path(s).is_absolute() else str(project / s))
+    manifest = read_manifest(project)
     feats = load_features(project, manifest, flip=False)
     photos = (args.min_photos, args.max_photos)
     results = {size: measure(manifest, feats, size, args.draws, *photos) for size in args.sizes}

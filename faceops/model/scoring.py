@@ -22,6 +22,7 @@ from faceops.model.recogniser import centroid_distances, unit_rows
 
 DEFAULT_K = 5
 MIN_TAIL_FIT = 5  # impostor faces the extended tail (far_threshold) needs at least
+STRAY_PROOF_FROM = 10  # impostor faces from which the tail is anchored on the second smallest, not the smallest
 STRANGER = -1  # the label of a face of nobody in the gallery
 CHUNK_BUDGET_BYTES = 64 * 2**20  # one chunk's distance block; a few of these are alive at once
 
@@ -206,7 +207,7 @@ def far_threshold(nth: Callable[[int], float], n: int, target_far: float) -> flo
     allowed = int(np.floor(target_far * n))  # impostors that may fall inside the threshold
     threshold = nth(allowed) - 1e-6 if allowed < n else nth(n - 1)
     if allowed == 0 and n >= MIN_TAIL_FIT and target_far > 0:
-        anchor = 1 if n >= 10 else 0
+        anchor = 1 if n >= STRAY_PROOF_FROM else 0
         normal = NormalDist()
         spread = (nth(n // 2) - nth(n // 10)) / -normal.inv_cdf(0.1)
         shift = normal.inv_cdf((anchor + 1) / (n + 1)) - normal.inv_cdf(target_far)
