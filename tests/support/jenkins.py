@@ -126,6 +126,20 @@ def _build_user() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
+def _build_user_can_read(python: str, *paths: Path) -> None:
+    """Fail in one line, before any step, when the build user cannot read the checkout or its environment: a
+    folder above it closed to other users (`mktemp -d` makes them 0700) would fail every step with EACCES."""
+    uid, gid = _build_user()
+    probe = "import os, sys; sys.exit(0 if all(os.access(p, os.R_OK) for p in sys.argv[1:]) else 1)"
+    if subprocess.run([python, "-c", probe, *map(str, paths)], user=uid, group=gid, check=False).returncode:
+        pytest.fail(
+            f"the build user {BUILD_USER} (the Jenkins agent's stand-in) cannot read {', '.join(map(str, paths))}: "
+            "a folder above them is closed to other users (mktemp -d makes 0700 ones); clone into a folder others "
+            "can enter, or chmod o+x the folders above the checkout",
+            pytrace=False,
+        )
+
+
 CONSTRAINTS = REPO / "docker/constraints.txt"  # the training image's pinned stack (train.Dockerfile: pip -c)
 
 
@@ -167,6 +181,7 @@ def harness_bin():
     if not (_build_user() and Path(base).exists()):
         yield Path(sys.executable).parent  # not root: the tests' own user already is the build user
         return
+    _build_user_can_read(base, STEP_INIT, Path(sysconfig.get_paths()["purelib"]))
     root = Path(tempfile.mkdtemp(prefix="faceops-harness-", dir="/tmp"))
     os.chmod(root, 0o755)
     venv = root / "venv"
