@@ -26,6 +26,7 @@ from faceops.core.layout import LAYOUT
 LOCK_FILE = LAYOUT.lock
 HELD_ENV = "FACEOPS_LOCK_HELD"  # set while held, so a faceops command our command starts does not wait for us
 BUSY_EXIT = 2
+NAMING_GRACE_SECONDS = 2.0  # how long a lock found taken may stay unnamed before we call its holder unknown
 
 
 class ProjectBusyError(FaceopsError):
@@ -94,14 +95,21 @@ def project_lock(
 
 
 def _acquire(fd: int, root: str | os.PathLike[str], wait: bool, poll_seconds: float) -> None:
-    """flock, polling (so Ctrl-C stays immediate); one message when we start waiting."""
+    """flock, polling (so Ctrl-C stays immediate); one message when we start waiting, naming the holder.
+
+    A holder writes its name just after it takes the lock, so a command started at the same moment finds the file
+    still empty: it keeps trying for NAMING_GRACE_SECONDS before it calls the holder "another faceops command"."""
     told = False
+    unnamed_until = time.monotonic() + NAMING_GRACE_SECONDS
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
             holder = read_holder(root)
+            if holder is None and not told and time.monotonic() < unnamed_until:
+                time.sleep(0.02)
+                continue
             who = holder.describe() if holder else "another faceops command"
             if not wait:
                 raise ProjectBusyError(f"the project is busy: {who} is changing it; try again when it ends") from None

@@ -49,6 +49,36 @@ def test_a_second_writer_waits_for_the_first_then_runs(photos):
     assert len(list((project / "dataset/raw").glob("*/*.jpg"))) == 4
 
 
+SLOW_TO_NAME = """
+import fcntl, json, os, sys, time
+fd = os.open(".faceops/lock", os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("taken", flush=True)
+time.sleep(0.5)  # what a holder preempted between its flock and its write looks like to a second command
+os.pwrite(fd, json.dumps({"command": "faceops retrain", "pid": os.getpid(), "since": "now"}).encode(), 0)
+time.sleep(3)
+os.ftruncate(fd, 0)
+"""
+
+
+def test_a_holder_found_before_it_wrote_its_name_is_still_named(photos):
+    """Two commands started together: the second found the lock taken and the file still empty, and said "waiting
+    for another faceops command" (two retrains at once on CI's loaded 2-core machine)."""
+    import subprocess
+    import sys
+
+    from helpers import tool_env
+
+    project, source = photos
+    (project / ".faceops").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", SLOW_TO_NAME], cwd=project, env=tool_env(), stdout=subprocess.PIPE)
+    assert holder.stdout.readline().strip() == b"taken"
+    result = sh("faceops", "import-folder", str(source), cwd=project, check=False)
+    holder.wait()
+    assert result.returncode == 0, result.stderr
+    assert f"waiting for `faceops retrain` (PID {holder.pid}, since now)" in result.stderr
+
+
 def test_a_dead_holders_lock_is_taken_over_with_a_note(photos):
     project, source = photos
     holder = _hold(project)
