@@ -103,8 +103,30 @@ def main() -> None:
 
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
     project = Path(args.project).resolve() if args.project else train_project(Path(args.data), args.people, env)
-    labels = json.loads((project / "models/model.json").read_text())["labels"]
-    photos = [sorted((Path(args.data) / person).iterdir())[-1].read_bytes() for person in labels]
+    card = json.loads((project / "models/model.json").read_text())
+    photos = [sorted((Path(args.data) / person).iterdir())[-1].read_bytes() for person in card["labels"]]
+    service = measure_service(project, photos, args, env)
+    sys.path.insert(0, str(REPO))
+    from faceops.core.parallel import worker_count
+
+    result = {
+        "backbone": card["backbone"],
+        "people": len(card["labels"]),
+        "cpus": len(os.sched_getaffinity(0)),
+        "workers": args.workers or worker_count(),
+        "clients": args.clients,
+        "requests": args.requests,
+        **service,
+        "warm_ms": round(1000 * warm_predict_seconds(project, photos[0]), 1),
+        "predict_cold_s": round(cold_predict_seconds(project, photos[0], env), 2),
+    }
+    print_table(result)
+    if args.json:
+        print(json.dumps(result))
+
+
+def measure_service(project: Path, photos: list[bytes], args: argparse.Namespace, env: dict) -> dict:
+    """`faceops serve` under one client, then under `args.clients` while /health is polled."""
     port = free_port()
     serve = ["faceops", "serve", "--port", str(port)] + (["--workers", str(args.workers)] if args.workers else [])
     server = subprocess.Popen(serve, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -139,66 +161,64 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-    photo = project / ".bench-photo.jpg"
-    photo.write_bytes(photos[0])
-    runs = []
-    for _ in range(3):
-        started = time.perf_counter()
-        subprocess.run(["faceops", "predict", str(photo)], cwd=project, env=env, check=True, capture_output=True)
-        runs.append(time.perf_counter() - started)
-    photo.unlink()
-
-    sys.path.insert(0, str(REPO))
-    from faceops.core.parallel import worker_count
-    from faceops.data.images import decode_image
-    from faceops.model.predict import FacePredictor
-    from faceops.model.recogniser import Recogniser
-
-    predictor = FacePredictor(Recogniser.load(project / "models/model.keras"))
-    rgb = decode_image(photos[0], "photo")
-    predictor.predict(rgb)
-    timings = []
-    for _ in range(20):
-        started = time.perf_counter()
-        predictor.predict(decode_image(photos[0], "photo"))
-        timings.append(time.perf_counter() - started)
-
-    backbone = json.loads((project / "models/model.json").read_text())["backbone"]
-    result = {
-        "backbone": backbone,
-        "people": len(labels),
-        "cpus": len(os.sched_getaffinity(0)),
-        "workers": args.workers or worker_count(),
-        "clients": args.clients,
-        "requests": args.requests,
+    return {
         "rps": round(args.requests / elapsed, 1),
         "single_client_rps": round(args.requests / single_elapsed, 1),
         "p50_ms": round(1000 * statistics.median(latencies), 1),
         "p95_ms": round(1000 * latencies[int(0.95 * len(latencies)) - 1], 1),
         "single_client_p50_ms": round(1000 * statistics.median(single), 1),
-        "warm_ms": round(1000 * statistics.median(timings), 1),
         "health_max_ms": round(1000 * max(health), 1) if health else None,
-        "predict_cold_s": round(statistics.median(runs), 2),
     }
-    print(f"model: {backbone}, {len(labels)} people; {result['cpus']} CPUs; 250x250 JPEG photos, one face each")
+
+
+def cold_predict_seconds(project: Path, photo_bytes: bytes, env: dict) -> float:
+    """`faceops predict PHOTO` as a new process each time: median of 3."""
+    photo = project / ".bench-photo.jpg"
+    photo.write_bytes(photo_bytes)
+    runs = []
+    try:
+        for _ in range(3):
+            started = time.perf_counter()
+            subprocess.run(["faceops", "predict", str(photo)], cwd=project, env=env, check=True, capture_output=True)
+            runs.append(time.perf_counter() - started)
+    finally:
+        photo.unlink()
+    return statistics.median(runs)
+
+
+def warm_predict_seconds(project: Path, photo_bytes: bytes) -> float:
+    """One photo (decode, detect, backbone, head) in a process that has the model loaded: median of 20."""
+    sys.path.insert(0, str(REPO))
+    from faceops.data.images import decode_image
+    from faceops.model.predict import FacePredictor
+    from faceops.model.recogniser import Recogniser
+
+    predictor = FacePredictor(Recogniser.load(project / "models/model.keras"))
+    predictor.predict(decode_image(photo_bytes, "photo"))
+    timings = []
+    for _ in range(20):
+        started = time.perf_counter()
+        predictor.predict(decode_image(photo_bytes, "photo"))
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+def print_table(result: dict) -> None:
+    clients, requests, backbone = result["clients"], result["requests"], result["backbone"]
+    print(f"model: {backbone}, {result['people']} people; {result['cpus']} CPUs; 250x250 JPEG photos, one face each")
     print("| measure | value |")
     print("|---|---|")
+    single = f"{result['single_client_rps']} req/s, p50 {result['single_client_p50_ms']} ms"
+    print(f"| 1 client, {requests} requests | {single} |")
     print(
-        f"| 1 client, {args.requests} requests | {result['single_client_rps']} req/s, "
-        f"p50 {result['single_client_p50_ms']} ms |"
-    )
-    print(
-        f"| {args.clients} clients, {args.requests} requests | {result['rps']} req/s, "
+        f"| {clients} clients, {requests} requests | {result['rps']} req/s, "
         f"p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms |"
     )
-    print(f"| throughput ratio ({args.clients} clients / 1) | {result['rps'] / result['single_client_rps']:.2f} |")
+    print(f"| throughput ratio ({clients} clients / 1) | {result['rps'] / result['single_client_rps']:.2f} |")
     print(f"| one photo in a warm process (decode, detect, {backbone}, head) | {result['warm_ms']} ms |")
     print(f"| single-client p50 / warm | {result['single_client_p50_ms'] / result['warm_ms']:.2f} |")
-    print(f"| slowest /health during the {args.clients}-client load | {result['health_max_ms']} ms |")
+    print(f"| slowest /health during the {clients}-client load | {result['health_max_ms']} ms |")
     print(f"| `faceops predict PHOTO`, cold (median of 3) | {result['predict_cold_s']} s |")
-    if args.json:
-        print(json.dumps(result))
 
 
 if __name__ == "__main__":
