@@ -128,51 +128,10 @@ def run_build(
     `bin_dir`: the harness's environment (harness_bin). `abort`: (stage, ready): once `ready(workspace)` holds
     while that stage's step runs, the build is aborted as Jenkins does it through docker/run-train.sh: `docker
     run` passes the SIGTERM to the container's init, which sends it to the step's whole process group."""
-    import os
-    import tempfile
-
     text = (REPO / "Jenkinsfile").read_text()
     user = _build_user()
-    # A workspace the build user owns, outside pytest's private tmp folder (mode 0700, root's).
-    root = Path(tempfile.mkdtemp(prefix="faceops-agent-", dir="/tmp"))
-    _CREATED.append(root)
-    os.chmod(root, 0o755)
-    workspace, cache = root / "workspace", root / "volume-faceops-cache"
-    sh("git", "clone", "-q", str(origin), str(workspace), cwd=tmp)  # what `checkout scm` does
-    cache.mkdir()
-    (root / "container-tmp").mkdir()
-    if user:
-        for path in (root, origin):
-            _own(path, user)
-    # The agent's -v mounts, and the container's own /tmp.
-    volumes = {"/var/cache/faceops": str(cache), "/data/lfw-people-20": str(LFW), "/tmp/": f"{root}/container-tmp/"}
-
-    def volume(value: str) -> str:
-        """A path inside the container as it is outside: the first mount it lies under (mapped once)."""
-        for inside, outside in volumes.items():
-            if value.startswith(inside):
-                return outside + value[len(inside) :]
-        return value
-
-    environment = {name: volume(value) for name, value in image_environment().items()}
-    for name, value in jenkinsfile_environment(text).items():
-        if credential := re.fullmatch(r"credentials\('([\w-]+)'\)", value):
-            environment[name] = secrets[credential.group(1)]
-        else:
-            environment[name] = volume(value.strip("'\""))
-    # Only what the Jenkinsfile passes reaches the container: its environment {}, the build parameters,
-    # Jenkins' own build variables and the credentials bound around each step. The controller's variables
-    # (`controller_env`) do not: the Docker Pipeline plugin drops the host's environment.
-    base = {
-        "PATH": f"{bin_dir or Path(tool_env()['PATH'].split(os.pathsep)[0])}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
-        "HOME": "/",  # as `docker run -u uid:gid` leaves it: not writable
-        "BUILD_NUMBER": "7",
-        "JOB_NAME": "faceops-on-push",
-        "GIT_BRANCH": "origin/main",
-        "WORKSPACE": str(workspace),
-        **parameters,
-        **environment,
-    }
+    workspace, volumes = _agent_workspace(tmp, origin, user)
+    base = _container_environment(text, workspace, volumes, parameters, secrets, bin_dir)
     assert not set(controller_env) & set(base), "the harness must not leak the controller's environment"
     bound = {
         "AWS_ACCESS_KEY_ID": secrets["faceops-dvc-storage"][0],
@@ -183,25 +142,7 @@ def run_build(
 
     def run(step: Step, extra: dict, ready: Callable[[Path], bool] | None = None) -> subprocess.CompletedProcess:
         env = {**base, **extra, **{name: bound[name] for name in step.credentials if name in bound}}
-        process = subprocess.Popen(
-            ["sh", "-xe", "-c", step.command],  # as Jenkins' sh step runs its script
-            cwd=workspace,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            user=user[0] if user else None,
-            group=user[1] if user else None,
-            start_new_session=True,  # the container's process group, which tini signals as a whole
-        )
-        if ready:
-            deadline = time.monotonic() + 600
-            while process.poll() is None and not ready(workspace) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert process.poll() is None, f"the step ended before it could be aborted: {process.communicate()}"
-            os.killpg(process.pid, signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=900)
-        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        return _run_step(step, workspace, env, user, ready)
 
     results: dict[str, list[subprocess.CompletedProcess]] = {}
     result = "SUCCESS"
@@ -228,6 +169,95 @@ def run_build(
             result = "UNSTABLE"  # the Jenkinsfile's unstable('the report could not be sent ...')
     log = "\n".join(r.stdout + r.stderr for runs in results.values() for r in runs)
     return Build(workspace, results, result, log)
+
+
+def _agent_workspace(tmp: Path, origin: Path, user: tuple[int, int] | None) -> tuple[Path, dict[str, str]]:
+    """The agent's workspace (`checkout scm`), owned by the build user, outside pytest's private tmp folder (mode
+    0700, root's); and the container's -v mounts and its own /tmp, inside path to outside path."""
+    import os
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="faceops-agent-", dir="/tmp"))
+    _CREATED.append(root)
+    os.chmod(root, 0o755)
+    workspace, cache = root / "workspace", root / "volume-faceops-cache"
+    sh("git", "clone", "-q", str(origin), str(workspace), cwd=tmp)  # what `checkout scm` does
+    cache.mkdir()
+    (root / "container-tmp").mkdir()
+    if user:
+        for path in (root, origin):
+            _own(path, user)
+    volumes = {"/var/cache/faceops": str(cache), "/data/lfw-people-20": str(LFW), "/tmp/": f"{root}/container-tmp/"}
+    return workspace, volumes
+
+
+def _container_environment(
+    text: str,
+    workspace: Path,
+    volumes: dict[str, str],
+    parameters: dict[str, str],
+    secrets: dict[str, str],
+    bin_dir: Path | None,
+) -> dict[str, str]:
+    """Only what the Jenkinsfile passes reaches the container: its environment {}, the build parameters, Jenkins'
+    own build variables and the credentials bound around each step. The controller's variables do not: the
+    Docker Pipeline plugin drops the host's environment."""
+    import os
+
+    def volume(value: str) -> str:
+        """A path inside the container as it is outside: the first mount it lies under (mapped once)."""
+        for inside, outside in volumes.items():
+            if value.startswith(inside):
+                return outside + value[len(inside) :]
+        return value
+
+    environment = {name: volume(value) for name, value in image_environment().items()}
+    for name, value in jenkinsfile_environment(text).items():
+        if credential := re.fullmatch(r"credentials\('([\w-]+)'\)", value):
+            environment[name] = secrets[credential.group(1)]
+        else:
+            environment[name] = volume(value.strip("'\""))
+    return {
+        "PATH": f"{bin_dir or Path(tool_env()['PATH'].split(os.pathsep)[0])}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/",  # as `docker run -u uid:gid` leaves it: not writable
+        "BUILD_NUMBER": "7",
+        "JOB_NAME": "faceops-on-push",
+        "GIT_BRANCH": "origin/main",
+        "WORKSPACE": str(workspace),
+        **parameters,
+        **environment,
+    }
+
+
+def _run_step(
+    step: Step,
+    workspace: Path,
+    env: dict[str, str],
+    user: tuple[int, int] | None,
+    ready: Callable[[Path], bool] | None,
+) -> subprocess.CompletedProcess:
+    """One `sh` step in the container; with `ready`, aborted (SIGTERM to its process group) once ready holds."""
+    import os
+
+    process = subprocess.Popen(
+        ["sh", "-xe", "-c", step.command],  # as Jenkins' sh step runs its script
+        cwd=workspace,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        user=user[0] if user else None,
+        group=user[1] if user else None,
+        start_new_session=True,  # the container's process group, which tini signals as a whole
+    )
+    if ready:
+        deadline = time.monotonic() + 600
+        while process.poll() is None and not ready(workspace) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert process.poll() is None, f"the step ended before it could be aborted: {process.communicate()}"
+        os.killpg(process.pid, signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=900)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def _user_project(tmp: Path, lfw: Path, s3: str, smtp_port: int, trained: bool = False, **overrides) -> Path:

@@ -117,7 +117,7 @@ def test_mqtt_broker_down_is_counted_and_never_blocks_publishing():
     started = time.perf_counter()
     for _ in range(100):
         publisher.publish("recognition", faces=[], named=[], unknown=0)
-    assert time.perf_counter() - started < 0.1
+    assert time.perf_counter() - started < 1.0  # queued, not sent: a blocking publish waits for each send
     wait_until(lambda: counts.get(("mqtt", "failed"), 0) >= 1 and not sink.queue.qsize())
     assert counts.get(("mqtt", "dropped"), 0) >= 90 and ("mqtt", "sent") not in counts
     publisher.close()
@@ -164,7 +164,7 @@ def test_webhook_down_is_counted_and_a_full_queue_drops_without_waiting():
     started = time.perf_counter()
     for number in range(200):
         publisher.publish("recognition", number=number)
-    assert time.perf_counter() - started < 0.1
+    assert time.perf_counter() - started < 1.0  # queued, not sent: a blocking publish waits for each send
     wait_until(lambda: counts.get(("webhook-1", "failed"), 0) >= 1)
     assert counts[("webhook-1", "dropped")] >= 180 and ("webhook-1", "sent") not in counts
     started = time.perf_counter()
