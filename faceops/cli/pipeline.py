@@ -36,7 +36,7 @@ def _retrain(args: argparse.Namespace) -> int:
     baseline = outcome.baseline.get(params.metric)
     for attempt in outcome.attempts:
         score = (
-            "crashed: " + str(attempt.error)
+            f"{attempt.verdict}: {attempt.error}"
             if attempt.metrics is None
             else f"{params.metric} {attempt.metrics[params.metric]:.4f}"
         )

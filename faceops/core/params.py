@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from faceops.core.config import from_mapping, load_params_file
@@ -20,6 +20,16 @@ PARAMS_FILE = "params.yaml"
 # The backbones train.backbone (and a model card) may name: those faceops.model.backbones registers, which refuses to
 # load unless they are these, in this order (core cannot import that layer to ask it).
 BACKBONE_NAMES = ("vgg16", "dlib_resnet")
+# The train settings only some heads read (faceops.model.train.fit_head); every other one shapes every model.
+HEAD_SETTINGS: Mapping[str, frozenset[str]] = {
+    "dense": frozenset(
+        {"epochs", "batch_size", "learning_rate", "dense_units", "dropout", "activation", "class_weights"}
+        | {"early_stopping_patience"}
+    ),
+    "logistic": frozenset({"epochs", "batch_size", "learning_rate", "class_weights", "early_stopping_patience"}),
+    "sklearn_logistic": frozenset({"class_weights"}),
+    "centroid": frozenset(),
+}
 
 
 def _require(key: str, value: Any, ok: bool, allowed: str) -> None:
@@ -158,6 +168,17 @@ class TrainParams:
     def head_kind(self, backbone_head: str) -> str:
         """The head to train; `backbone_head`: the backbone's own, what "auto" follows."""
         return backbone_head if self.head == "auto" else self.head
+
+    def unread(self, backbone_head: str) -> frozenset[str]:
+        """The settings the head to train never reads (a centroid reads no epochs): changing them changes nothing."""
+        return frozenset().union(*HEAD_SETTINGS.values()) - HEAD_SETTINGS[self.head_kind(backbone_head)]
+
+    def as_trained(self, backbone_head: str) -> TrainParams:
+        """These settings as the model sees them: the head resolved, and the settings it never reads at their
+        defaults, so that two settings that train the same model compare equal."""
+        unread = self.unread(backbone_head)
+        defaults = {item.name: item.default for item in fields(TrainParams) if item.name in unread}
+        return replace(self, head=self.head_kind(backbone_head), **defaults)
 
     def __post_init__(self) -> None:
         _require("epochs", self.epochs, 1 <= self.epochs <= 10_000, "1 to 10000")
@@ -315,19 +336,24 @@ def load_params(
     path: str | os.PathLike[str] = PARAMS_FILE, overrides: Mapping[str, Mapping[str, Any]] | None = None
 ) -> Params:
     """Read and check the whole of params.yaml; `overrides` replace single keys per section (CLI options)."""
-    data = load_params_file(path)
-    if not isinstance(data, Mapping):
-        raise FaceopsError(f"{path}: expected sections (base, faces, …), found {type(data).__name__}")
-    for section, values in data.items():
-        if values is not None and not isinstance(values, Mapping):
-            raise FaceopsError(f"{path}: {section} is {values!r}; allowed: a section of `key: value` lines")
-    data = {section: dict(values or {}) for section, values in data.items()}
+    data = read_sections(path)
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
     params = from_mapping(Params, data, "", source=str(path))
     for i, tweak in enumerate(params.retrain.tweaks(all_entries=True)):
         check_tweak(data, tweak, f"{path}: retrain.schedule[{i}] ({tweak.name})")
     return params
+
+
+def read_sections(path: str | os.PathLike[str] = PARAMS_FILE) -> dict[str, dict[str, Any]]:
+    """params.yaml's sections as plain mappings, unchecked: what `dvc exp run -S` changes (load_params checks)."""
+    data = load_params_file(path)
+    if not isinstance(data, Mapping):
+        raise FaceopsError(f"{path}: expected sections (base, faces, …), found {type(data).__name__}")
+    for section, values in data.items():
+        if values is not None and not isinstance(values, Mapping):
+            raise FaceopsError(f"{path}: {section} is {values!r}; allowed: a section of `key: value` lines")
+    return {section: dict(values or {}) for section, values in data.items()}
 
 
 def check_tweak(data: Mapping[str, Any], tweak: Tweak, where: str) -> Params:

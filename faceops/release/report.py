@@ -277,8 +277,8 @@ def _attempts(retrain: RetrainReport | None, metric: str) -> list[dict]:
             "name": a.name,
             "applied": retrain.chosen == a.experiment,
             "overrides": ", ".join(f"{k}={v}" for k, v in a.overrides.items()),
-            "score": _pct(a.metrics.get(metric)) if a.metrics else "crashed",
-            "verdict": a.verdict,
+            "score": _pct(a.metrics.get(metric)) if a.metrics else "—",
+            "verdict": f"{a.verdict}: {a.error}" if a.error else a.verdict,
             "seconds": f"{a.seconds:.0f}",
         }
         for a in (retrain.attempts if retrain is not None else ())

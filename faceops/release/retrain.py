@@ -25,7 +25,7 @@ from faceops.core.atomic import write_json
 from faceops.core.contracts import MISSING_FILE, Fields, read_fields
 from faceops.core.errors import FaceopsError
 from faceops.core.layout import LAYOUT
-from faceops.core.params import PARAMS_FILE, RetrainParams
+from faceops.core.params import PARAMS_FILE, Params, RetrainParams, Tweak, check_tweak, read_sections
 from faceops.model.metrics import EvaluationMetrics
 from faceops.release.gate import GateVerdict
 
@@ -96,7 +96,7 @@ class Attempt:
     overrides: dict
     seconds: float = 0.0
     metrics: dict | None = None  # the candidate's scores (EvaluationMetrics.to_dict); None: it crashed
-    verdict: str = "pending"  # passed, below_threshold, refused (by the release gate), crashed
+    verdict: str = "pending"  # passed, below_threshold, refused (by the release gate), crashed, skipped
     error: str | None = None
 
     @classmethod
@@ -241,10 +241,16 @@ def retrain(params: RetrainParams, metrics_path: str | os.PathLike[str], workspa
 def _attempts(
     params: RetrainParams, workspace: Workspace, stamp: str, outcome: RetrainOutcome, guard: SignalGuard, keep: Path
 ) -> None:
-    """Run the schedule's tweaks as experiments, restoring the workspace after each, until one passes."""
+    """Run the schedule's tweaks as experiments, restoring the workspace after each, until one passes; a tweak that
+    would train the model the live settings or an earlier tweak train is skipped, saying why."""
+    tried = _Tried(workspace.root / PARAMS_FILE)
     for i, tweak in enumerate(params.tweaks(), 1):
         attempt = Attempt(tweak.name, f"retrain-{stamp}-{i}-{tweak.name}", dict(tweak.overrides))
         outcome.attempts.append(attempt)
+        if same := tried.same_model(tweak):
+            attempt.verdict, attempt.error = "skipped", same
+            log.info("attempt %s skipped: %s", tweak.name, same)
+            continue
         log.info("attempt %d/%d %s: %s", i, len(params.tweaks()), tweak.name, tweak.overrides)
         started = time.perf_counter()
         try:
@@ -267,6 +273,35 @@ def _attempts(
             workspace.restore(keep)
         if attempt.verdict == "passed":
             break
+
+
+class _Tried:
+    """The settings that trained a model so far, as the model sees them (Params' sections but retrain's and report's,
+    the head resolved, the settings it never reads left out): a tweak that matches one trains the same model again."""
+
+    def __init__(self, params_path: Path) -> None:
+        self.where = params_path
+        self.data = read_sections(params_path)
+        self.seen = [(self._model(Tweak("current", {})), f"{params_path.name} as it is")]
+
+    def _model(self, tweak: Tweak) -> tuple:
+        from faceops.model.backbones import get_backbone
+
+        params: Params = check_tweak(self.data, tweak, f"{self.where}: retrain.schedule ({tweak.name})")
+        train = params.train.as_trained(get_backbone(params.train.backbone).default_head)
+        return (params.base, params.faces, params.validate, params.split, train, params.promote)
+
+    def same_model(self, tweak: Tweak) -> str | None:
+        """Why this tweak would train a model already trained, or None: it is new."""
+        model = self._model(tweak)
+        for seen, name in self.seen:
+            if seen == model:
+                head = model[4]
+                unread = [key for key in tweak.overrides if key.removeprefix("train.") in head.unread(head.head)]
+                why = f" (the {head.head} head reads no {', '.join(unread)})" if unread else ""
+                return f"trains the same model as {name}{why}"
+        self.seen.append((model, f"attempt {tweak.name}"))
+        return None
 
 
 def _apply_best(

@@ -54,9 +54,10 @@ def test_below_threshold_retrains_until_a_tweak_passes(project):
     _set_retrain(
         project,
         threshold=0.9,
-        max_attempts=4,
+        max_attempts=5,
         schedule=[
             {"name": "broken", "set": {"train.weights": "no-such-weights.h5"}},  # valid, fails when it runs
+            {"name": "as-now", "set": {"train.epochs": 2}},  # what the live model was trained with: not run again
             {"name": "a-bit-longer", "set": {"train.epochs": 3}},
             FACE_BACKBONE,
             {"name": "never-reached", "set": {"train.epochs": 4}},
@@ -67,12 +68,13 @@ def test_below_threshold_retrains_until_a_tweak_passes(project):
     report = json.loads((project / "reports/retrain.json").read_text())
     assert report["status"] == "passed" and report["exit_code"] == 0
     assert report["baseline"]["accuracy"] < 0.9
-    assert [a["name"] for a in report["attempts"]] == ["broken", "a-bit-longer", "face-backbone"]
-    assert [a["verdict"] for a in report["attempts"]] == ["crashed", "below_threshold", "passed"]
+    assert [a["name"] for a in report["attempts"]] == ["broken", "as-now", "a-bit-longer", "face-backbone"]
+    assert [a["verdict"] for a in report["attempts"]] == ["crashed", "skipped", "below_threshold", "passed"]
     broken = report["attempts"][0]
     assert broken["metrics"] is None and "no-such-weights.h5: weights file not found" in broken["error"]
-    assert report["attempts"][2]["metrics"]["accuracy"] >= 0.9
-    assert report["chosen"].endswith("-3-face-backbone")
+    assert "as-now: skipped: trains the same model as params.yaml as it is" in result.stdout
+    assert report["attempts"][3]["metrics"]["accuracy"] >= 0.9
+    assert report["chosen"].endswith("-4-face-backbone")
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["train"]["backbone"] == "dlib_resnet" and params["train"]["epochs"] == 30
     assert json.loads((project / "models/model.json").read_text())["backbone"] == "dlib_resnet"

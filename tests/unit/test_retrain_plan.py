@@ -1,0 +1,46 @@
+"""Which retrain tweaks train a new model: one that only changes what the head never reads is skipped, saying why."""
+
+import yaml
+from helpers import committed_params
+
+from faceops.core.params import load_params
+from faceops.release.retrain import _Tried
+
+
+def _tried(tmp_path, **train):
+    params = committed_params()
+    params["train"].update(train)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return _Tried(path), load_params(path).retrain.tweaks(all_entries=True)
+
+
+def test_on_dlibs_centroid_head_the_dense_heads_tweaks_are_skipped(tmp_path):
+    tried, schedule = _tried(tmp_path, backbone="dlib_resnet")
+    verdicts = {tweak.name: tried.same_model(tweak) for tweak in schedule}
+    assert verdicts == {
+        "more-epochs": "trains the same model as params.yaml as it is (the centroid head reads no train.epochs)",
+        "lower-learning-rate": "trains the same model as params.yaml as it is "
+        "(the centroid head reads no train.epochs, train.learning_rate)",
+        "bigger-head": "trains the same model as params.yaml as it is "
+        "(the centroid head reads no train.epochs, train.dense_units, train.dropout)",
+        "more-augmentation": None,  # jittered copies of each face move its reference
+        "face-backbone": "trains the same model as params.yaml as it is (the centroid head reads no train.epochs)",
+    }
+
+
+def test_on_vgg16s_dense_head_every_default_tweak_trains(tmp_path):
+    tried, schedule = _tried(tmp_path)
+    assert [tried.same_model(tweak) for tweak in schedule] == [None] * len(schedule)
+
+
+def test_a_tweak_repeating_an_earlier_one_or_the_current_settings_is_skipped(tmp_path):
+    from faceops.core.params import Tweak
+
+    tried, _ = _tried(tmp_path, head="dense", epochs=40)
+    assert tried.same_model(Tweak("as-now", {"train.epochs": 40})) == "trains the same model as params.yaml as it is"
+    assert tried.same_model(Tweak("longer", {"train.epochs": 80})) is None
+    assert tried.same_model(Tweak("longer-again", {"train.epochs": 80, "report.deadline": 60})) == (
+        "trains the same model as attempt longer"
+    )
+    assert tried.same_model(Tweak("stricter-gate", {"train.epochs": 80, "promote.min_metric": 0.99})) is None
