@@ -81,6 +81,30 @@ def _needles(project: Path) -> Needles:
     return Needles(NAME, frozenset(hashes), frozenset(h for h in hashes if len(h) == 64))
 
 
+def _through_every_door(project: Path, url: str, theirs: list[Path]) -> None:
+    """Their data through each door after training: enrol API, predict, feedback, accept/reject, retrain, report."""
+    status, _ = _upload(url, f"/people/{NAME}/photos", theirs[9].read_bytes())  # door: the enrol API
+    assert status == 201
+    ids = []
+    for photo in theirs[10:16]:  # door: predict through the service
+        status, answer = _upload(url, "/predict", photo.read_bytes())
+        assert status == 200
+        ids += [face["id"] for face in answer["faces"] if face["name"] == NAME]
+    assert len(ids) >= 4, "the trained model names them"
+    for face_id, verdict in zip(ids, ("person", "not", "person", "not")):  # door: feedback
+        assert (
+            _post(url, "/feedback", json.dumps({"id": face_id, verdict: NAME}).encode(), "application/json")[0] == 201
+        )
+    assert "4 waiting" in sh("faceops", "feedback", "list", cwd=project).stdout
+    verdicts = sorted(path.stem for path in (project / ".faceops/feedback").glob("*.json"))
+    sh("faceops", "feedback", "accept", verdicts[0], verdicts[1], cwd=project)  # door: accept
+    sh("faceops", "feedback", "reject", verdicts[2], cwd=project)  # and reject; one stays waiting
+    sh("dvc", "add", "-q", "dataset/raw", cwd=project)
+    sh("faceops", "retrain", "--threshold", "0", cwd=project, check=False)  # door: retrain (already passing)
+    sh("faceops", "report", cwd=project)  # door: the report
+    assert NAME in (project / "reports/report.html").read_text()
+
+
 @pytest.mark.slow
 def test_a_whole_life_then_forget_leaves_nothing_outside_the_inventory(tmp_path, lfw):
     project = make_project(tmp_path / "repo", lfw, people=3, images=10, train={"backbone": "dlib_resnet", "epochs": 30})
@@ -94,27 +118,7 @@ def test_a_whole_life_then_forget_leaves_nothing_outside_the_inventory(tmp_path,
     sh("dvc", "push", "--quiet", cwd=project)
     process, url = _serve(project)
     try:
-        status, _ = _upload(url, f"/people/{NAME}/photos", theirs[9].read_bytes())  # door: the enrol API
-        assert status == 201
-        ids = []
-        for photo in theirs[10:16]:  # door: predict through the service
-            status, answer = _upload(url, "/predict", photo.read_bytes())
-            assert status == 200
-            ids += [face["id"] for face in answer["faces"] if face["name"] == NAME]
-        assert len(ids) >= 4, "the trained model names them"
-        for face_id, verdict in zip(ids, ("person", "not", "person", "not")):  # door: feedback
-            assert (
-                _post(url, "/feedback", json.dumps({"id": face_id, verdict: NAME}).encode(), "application/json")[0]
-                == 201
-            )
-        assert "4 waiting" in sh("faceops", "feedback", "list", cwd=project).stdout
-        verdicts = sorted(path.stem for path in (project / ".faceops/feedback").glob("*.json"))
-        sh("faceops", "feedback", "accept", verdicts[0], verdicts[1], cwd=project)  # door: accept
-        sh("faceops", "feedback", "reject", verdicts[2], cwd=project)  # and reject; one stays waiting
-        sh("dvc", "add", "-q", "dataset/raw", cwd=project)
-        sh("faceops", "retrain", "--threshold", "0", cwd=project, check=False)  # door: retrain (already passing)
-        sh("faceops", "report", cwd=project)  # door: the report
-        assert NAME in (project / "reports/report.html").read_text()
+        _through_every_door(project, url, theirs)
         needles = _needles(project)
 
         # From the moment the journal exists (forget stopped right after writing it, by a hook for tests only,
