@@ -29,7 +29,7 @@ def _retrain(args: argparse.Namespace) -> int:
 
     params = load_params(args.params, _threshold_override(args)).retrain
     if args.dry_run:
-        print("\n".join(plan(params)))
+        print("\n".join(plan(params, args.params)))
         return 0
     outcome = retrain(params, args.metrics, Workspace("."))
     write_report(args.report, params, outcome)

@@ -192,10 +192,17 @@ class Workspace:
             shutil.copy2(keep / "index", self.git_index())
 
 
-def plan(params: RetrainParams) -> list[str]:
+def plan(params: RetrainParams, params_path: str | os.PathLike[str] | None = None) -> list[str]:
+    """The attempts `faceops retrain` would run; with `params_path`, those it would skip say why."""
     lines = [f"retrain while {params.metric} < {params.threshold} (at most {params.max_attempts} attempts):"]
+    tried = _Tried(Path(params_path)) if params_path is not None else None
     for i, tweak in enumerate(params.tweaks(), 1):
-        lines.append(f"  {i}. {tweak.name}: " + ", ".join(f"{k}={v}" for k, v in tweak.overrides.items()))
+        skipped = tried.same_model(tweak) if tried else None
+        lines.append(
+            f"  {i}. {tweak.name}: "
+            + ", ".join(f"{k}={v}" for k, v in tweak.overrides.items())
+            + (f"; skipped, it {skipped}" if skipped else "")
+        )
     if len(lines) == 1:
         lines.append("  (retrain.schedule is empty: nothing to try)")
     return lines
@@ -298,7 +305,7 @@ class _Tried:
             if seen == model:
                 head = model[4]
                 unread = [key for key in tweak.overrides if key.removeprefix("train.") in head.unread(head.head)]
-                why = f" (the {head.head} head reads no {', '.join(unread)})" if unread else ""
+                why = f": the {head.head} head reads no {', '.join(unread)}" if unread else ""
                 return f"trains the same model as {name}{why}"
         self.seen.append((model, f"attempt {tweak.name}"))
         return None

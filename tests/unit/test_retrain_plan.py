@@ -4,7 +4,7 @@ import yaml
 from helpers import committed_params
 
 from faceops.core.params import load_params
-from faceops.release.retrain import _Tried
+from faceops.release.retrain import _Tried, plan
 
 
 def _tried(tmp_path, **train):
@@ -19,13 +19,13 @@ def test_on_dlibs_centroid_head_the_dense_heads_tweaks_are_skipped(tmp_path):
     tried, schedule = _tried(tmp_path, backbone="dlib_resnet")
     verdicts = {tweak.name: tried.same_model(tweak) for tweak in schedule}
     assert verdicts == {
-        "more-epochs": "trains the same model as params.yaml as it is (the centroid head reads no train.epochs)",
-        "lower-learning-rate": "trains the same model as params.yaml as it is "
-        "(the centroid head reads no train.epochs, train.learning_rate)",
-        "bigger-head": "trains the same model as params.yaml as it is "
-        "(the centroid head reads no train.epochs, train.dense_units, train.dropout)",
+        "more-epochs": "trains the same model as params.yaml as it is: the centroid head reads no train.epochs",
+        "lower-learning-rate": "trains the same model as params.yaml as it is: "
+        "the centroid head reads no train.epochs, train.learning_rate",
+        "bigger-head": "trains the same model as params.yaml as it is: "
+        "the centroid head reads no train.epochs, train.dense_units, train.dropout",
         "more-augmentation": None,  # jittered copies of each face move its reference
-        "face-backbone": "trains the same model as params.yaml as it is (the centroid head reads no train.epochs)",
+        "face-backbone": "trains the same model as params.yaml as it is: the centroid head reads no train.epochs",
     }
 
 
@@ -44,3 +44,13 @@ def test_a_tweak_repeating_an_earlier_one_or_the_current_settings_is_skipped(tmp
         "trains the same model as attempt longer"
     )
     assert tried.same_model(Tweak("stricter-gate", {"train.epochs": 80, "promote.min_metric": 0.99})) is None
+
+
+def test_the_dry_run_plan_says_which_attempts_would_be_skipped(tmp_path):
+    _tried(tmp_path, backbone="dlib_resnet")
+    lines = plan(load_params(tmp_path / "params.yaml").retrain, tmp_path / "params.yaml")
+    assert lines[1] == (
+        "  1. more-epochs: train.epochs=80; skipped, it trains the same model as params.yaml as it is: "
+        "the centroid head reads no train.epochs"
+    )
+    assert lines[4] == "  4. more-augmentation: train.epochs=80, train.augment.copies=2"
