@@ -4,6 +4,7 @@ report (HTML, e-mail)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from faceops.cli.common import RECORDS_HELP, optional_float
 from faceops.core.errors import FaceopsError
@@ -25,11 +26,12 @@ def _repro(args: argparse.Namespace) -> int:
 
 def _retrain(args: argparse.Namespace) -> int:
     from faceops.core.params import load_params
-    from faceops.release.retrain import Workspace, plan, retrain, write_report
+    from faceops.release.retrain import TriedModels, Workspace, pipeline_up_to_date, plan, retrain, write_report
 
     params = load_params(args.params, _threshold_override(args)).retrain
     if args.dry_run:
-        print("\n".join(plan(params, args.params)))
+        where = Path(args.params)
+        print("\n".join(plan(params, TriedModels(where, pipeline_up_to_date(where.parent)))))
         return 0
     outcome = retrain(params, args.metrics, Workspace("."))
     write_report(args.report, params, outcome)

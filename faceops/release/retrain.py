@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 PASSED, IMPROVED, NO_IMPROVEMENT = "passed", "improved_below_threshold", "no_improvement"
 INTERRUPTED = "interrupted"
+PARAMS_CHECK_STAGE = "params"  # dvc.yaml's first stage: it checks params.yaml and changes nothing downstream
 EXIT_CODES = {PASSED: 0, IMPROVED: 2, NO_IMPROVEMENT: 3, INTERRUPTED: 4}
 
 
@@ -192,10 +194,9 @@ class Workspace:
             shutil.copy2(keep / "index", self.git_index())
 
 
-def plan(params: RetrainParams, params_path: str | os.PathLike[str] | None = None) -> list[str]:
-    """The attempts `faceops retrain` would run; with `params_path`, those it would skip say why."""
+def plan(params: RetrainParams, tried: TriedModels | None = None) -> list[str]:
+    """The attempts `faceops retrain` would run; with `tried`, those it would skip say why."""
     lines = [f"retrain while {params.metric} < {params.threshold} (at most {params.max_attempts} attempts):"]
-    tried = _Tried(Path(params_path)) if params_path is not None else None
     for i, tweak in enumerate(params.tweaks(), 1):
         skipped = tried.same_model(tweak) if tried else None
         lines.append(
@@ -250,7 +251,7 @@ def _attempts(
 ) -> None:
     """Run the schedule's tweaks as experiments, restoring the workspace after each, until one passes; a tweak that
     would train the model the live settings or an earlier tweak train is skipped, saying why."""
-    tried = _Tried(workspace.root / PARAMS_FILE)
+    tried = TriedModels(workspace.root / PARAMS_FILE, pipeline_up_to_date(workspace.root))
     for i, tweak in enumerate(params.tweaks(), 1):
         attempt = Attempt(tweak.name, f"retrain-{stamp}-{i}-{tweak.name}", dict(tweak.overrides))
         outcome.attempts.append(attempt)
@@ -282,14 +283,29 @@ def _attempts(
             break
 
 
-class _Tried:
+def pipeline_up_to_date(root: str | os.PathLike[str]) -> bool:
+    """Whether `dvc status` finds nothing changed since the last run that could change the model: only then did the
+    current settings train the current model (new photos not yet run through make the same settings train a new one).
+    The params check stage depends on all of params.yaml, so an edit of retrain.* shows there: it changes no model."""
+    answer = dvc.run("status", "--json", cwd=root, check=False)
+    try:
+        changed = json.loads(answer.stdout or "{}") if answer.returncode == 0 else None
+    except ValueError:
+        changed = None
+    return isinstance(changed, dict) and not set(changed) - {PARAMS_CHECK_STAGE}
+
+
+class TriedModels:
     """The settings that trained a model so far, as the model sees them (Params' sections but retrain's and report's,
     the head resolved, the settings it never reads left out): a tweak that matches one trains the same model again."""
 
-    def __init__(self, params_path: Path) -> None:
+    def __init__(self, params_path: Path, current_trained: bool) -> None:
+        """`current_trained`: the current settings trained the current model (see `pipeline_up_to_date`)."""
         self.where = params_path
         self.data = read_sections(params_path)
-        self.seen = [(self._model(Tweak("current", {})), f"{params_path.name} as it is")]
+        self.seen: list[tuple[tuple, str]] = []
+        if current_trained:
+            self.seen.append((self._model(Tweak("current", {})), f"{params_path.name} as it is"))
 
     def _model(self, tweak: Tweak) -> tuple:
         from faceops.model.backbones import get_backbone

@@ -4,15 +4,15 @@ import yaml
 from helpers import committed_params
 
 from faceops.core.params import load_params
-from faceops.release.retrain import _Tried, plan
+from faceops.release.retrain import TriedModels, plan
 
 
-def _tried(tmp_path, **train):
+def _tried(tmp_path, current_trained=True, **train):
     params = committed_params()
     params["train"].update(train)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return _Tried(path), load_params(path).retrain.tweaks(all_entries=True)
+    return TriedModels(path, current_trained), load_params(path).retrain.tweaks(all_entries=True)
 
 
 def test_on_dlibs_centroid_head_the_dense_heads_tweaks_are_skipped(tmp_path):
@@ -47,10 +47,36 @@ def test_a_tweak_repeating_an_earlier_one_or_the_current_settings_is_skipped(tmp
 
 
 def test_the_dry_run_plan_says_which_attempts_would_be_skipped(tmp_path):
-    _tried(tmp_path, backbone="dlib_resnet")
-    lines = plan(load_params(tmp_path / "params.yaml").retrain, tmp_path / "params.yaml")
+    tried, _ = _tried(tmp_path, backbone="dlib_resnet")
+    lines = plan(load_params(tmp_path / "params.yaml").retrain, tried)
     assert lines[1] == (
         "  1. more-epochs: train.epochs=80; skipped, it trains the same model as params.yaml as it is: "
         "the centroid head reads no train.epochs"
     )
     assert lines[4] == "  4. more-augmentation: train.epochs=80, train.augment.copies=2"
+
+
+def test_with_photos_not_yet_run_through_the_pipeline_only_repeats_of_an_attempt_are_skipped(tmp_path):
+    """New photos since the last run: the current settings train a new model, once."""
+    tried, schedule = _tried(tmp_path, current_trained=False, backbone="dlib_resnet")
+    verdicts = [tried.same_model(tweak) for tweak in schedule]
+    assert verdicts[0] is None
+    assert verdicts[1:] == [
+        "trains the same model as attempt more-epochs: the centroid head reads no train.epochs, train.learning_rate",
+        "trains the same model as attempt more-epochs: "
+        "the centroid head reads no train.epochs, train.dense_units, train.dropout",
+        None,
+        "trains the same model as attempt more-epochs: the centroid head reads no train.epochs",
+    ]
+
+
+def test_the_stage_retrain_sees_past_is_the_params_check_and_it_outputs_the_same_file_each_time():
+    """`dvc status` lists it after any edit of params.yaml (retrain.threshold too): retrain takes that for no change
+    only while the stage depends on the whole file and its output never changes what runs after it."""
+    from helpers import REPO
+
+    from faceops.release.retrain import PARAMS_CHECK_STAGE
+
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][PARAMS_CHECK_STAGE]
+    assert "params.yaml" in stage["deps"] and "params" not in stage
+    assert stage["outs"] == [{"reports/params_check.json": {"cache": False}}]
