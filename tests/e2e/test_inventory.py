@@ -5,13 +5,13 @@ name and hashes; and a real `faceops forget` killed half-way, then finished by r
 import hashlib
 import json
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import free_port, make_project, sh, tool_env
+from helpers import make_project, sh, tool_env
 from support.inventory import NAME, SOURCE, _their_photos
+from support.serve import start_server
 
 from faceops.people.inventory import CLEANED, Needles, places_for, scan
 
@@ -50,24 +50,6 @@ def _upload(url: str, path: str, photo: bytes) -> tuple[int, dict]:
         + f"\r\n--{boundary}--\r\n".encode()
     )
     return _post(url, path, body, f"multipart/form-data; boundary={boundary}")
-
-
-def _serve(project: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    log = open(project.parent / "serve.log", "w")  # noqa: SIM115 - closed with the process; outside the project
-    process = subprocess.Popen(
-        ["faceops", "serve", "--port", str(port)], cwd=project, env=tool_env(), stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2)
-            return process, url
-        except (urllib.error.URLError, ConnectionError):
-            assert process.poll() is None, (project.parent / "serve.log").read_text()
-            time.sleep(0.5)
-    process.kill()
-    pytest.fail("faceops serve did not start")
 
 
 def _needles(project: Path) -> Needles:
@@ -116,7 +98,7 @@ def test_a_whole_life_then_forget_leaves_nothing_outside_the_inventory(tmp_path,
     sh("git", "add", "-A", cwd=project)
     sh("git", "commit", "-qm", f"with {NAME}", cwd=project)
     sh("dvc", "push", "--quiet", cwd=project)
-    process, url = _serve(project)
+    process, url = start_server(project, log_dir=project.parent)  # its log outside the project scanned
     try:
         _through_every_door(project, url, theirs)
         needles = _needles(project)

@@ -20,10 +20,14 @@ PREDICT_KEY = "predict-key-0123456789abcdef"
 ADMIN_KEY = "admin-key-0123456789abcdef"
 
 
-def start_server(path: Path, *args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """`faceops serve` in `path` on a free port of 127.0.0.1, once /health answers; its output is kept in a file."""
+def start_server(
+    path: Path, *args: str, env: dict | None = None, log_dir: Path | None = None
+) -> tuple[subprocess.Popen, str]:
+    """`faceops serve` in `path` on a free port of 127.0.0.1, once /health answers; its output is kept in a file in
+    `log_dir` (default: `path`)."""
     port = free_port()
-    log = open(path / f"serve-{port}.log", "w")  # noqa: SIM115 - closed by stop_server
+    log_path = (log_dir or path) / f"serve-{port}.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed by stop_server
     process = subprocess.Popen(
         ["faceops", "serve", "--port", str(port), *args],
         cwd=path,
@@ -32,7 +36,7 @@ def start_server(path: Path, *args: str, env: dict | None = None) -> tuple[subpr
         stderr=subprocess.STDOUT,
         text=True,
     )
-    process.log_path = path / f"serve-{port}.log"
+    process.log_path = log_path
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -40,7 +44,7 @@ def start_server(path: Path, *args: str, env: dict | None = None) -> tuple[subpr
             urllib.request.urlopen(url + "/health", timeout=2)
             SERVERS[url] = process.pid
             return process, url
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset, or (a loaded machine, the app still loading) no answer within 2 s
             if process.poll() is not None:
                 pytest.fail(f"faceops serve exited: {process.log_path.read_text()}")
             time.sleep(0.5)
