@@ -44,7 +44,7 @@ from faceops.model.card import ModelCard
 from faceops.model.features import forget_features
 from faceops.people.forgotten import journal_path
 from faceops.people.inventory import CLEANED, KEPT, Hit, Needles, glob_escape, places_for, scan
-from faceops.records.drift import RECOGNITIONS
+from faceops.records.drift import RECOGNITIONS, UNKNOWN
 from faceops.records.store import FolderStore, RecordStore, open_store
 from faceops.release.gate import GateVerdict
 from faceops.release.receipts import Found, Receipt, receipt_files
@@ -370,16 +370,28 @@ def _names(text: str | bytes, person: str) -> bool:
     return isinstance(record, dict) and person in (record.get("name"), record.get("label"), record.get("person"))
 
 
+def _may_be_theirs(text: str | bytes, person: str) -> bool:
+    """Whether a pending or feedback record may hold their face: it names them, or it was answered while someone was
+    hidden and that someone was the closest (label "unknown", FaceRecord.hidden_by): a photo of them sent during the
+    forget is kept so, naming nobody."""
+    if _names(text, person):
+        return True
+    try:
+        return json.loads(text).get("label") == UNKNOWN
+    except (ValueError, AttributeError):
+        return False
+
+
 def records_of(store: RecordStore, person: str) -> tuple[list[str], int]:
-    """Keys of the pending and feedback records that name `person`, each crop before its record (so a
-    forget killed half-way finds the record again), and how many recognition-log lines name them."""
+    """Keys of the pending and feedback records that may hold their face (`_may_be_theirs`), each crop before its
+    record (so a forget killed half-way finds the record again), and how many recognition-log lines name them."""
     keys = []
     for kind in ("pending", "feedback"):
         for entry in sorted(store.entries(f"{kind}/"), key=lambda entry: entry.key):
             if not entry.key.endswith(".json"):
                 continue
             try:
-                named = _names(store.get(entry.key), person)
+                named = _may_be_theirs(store.get(entry.key), person)
             except FileNotFoundError:  # taken meanwhile
                 continue
             if named:

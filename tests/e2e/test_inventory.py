@@ -122,6 +122,8 @@ def test_a_whole_life_then_forget_leaves_nothing_outside_the_inventory(tmp_path,
         receipts = "".join(path.read_text() for path in (project / "receipts").glob("*.txt"))
         assert result.returncode == 0, result.stdout + result.stderr + receipts
         assert "verified by a second search: nothing of them is left" in result.stdout
+        kept = [json.loads(path.read_text()) for path in (project / ".faceops/pending").glob("*.json")]
+        assert [r["id"] for r in kept if r["label"] == "unknown"] == [], "the crop of the photo sent while hidden"
 
         # The service no longer names or lists them, and nothing of theirs is left outside the inventory.
         status, answer = _upload(url, "/predict", theirs[11].read_bytes())

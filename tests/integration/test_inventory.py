@@ -41,6 +41,19 @@ def test_the_record_store_keeps_nothing_that_names_them(kind, tmp_path, request)
     assert clean_records(store, NAME) == (0, 0)  # again: nothing, no error
 
 
+def test_a_face_answered_while_they_were_hidden_goes_too(tmp_path):
+    """A photo of them sent while the forget runs is answered unknown, and its crop kept closest to "unknown" (the
+    service hides who was closest): it names nobody, yet it is their face. The forget takes it, and a stranger's
+    crop (closest to someone still known) stays. Before, such a crop stayed behind a "verified" receipt."""
+    store = FolderStore(tmp_path)
+    masked = FaceRecord("0d0419de02be44bf", time.time(), "unknown", "unknown", 0.03, "v1")
+    stranger = FaceRecord("5a5a5a5a5a5a5a5a", time.time(), "unknown", "Somebody_Else", 0.6, "v1")
+    PendingStore(store).keep([(b"\xff\xd8 their face", masked), (b"\xff\xd8 a stranger", stranger)])
+    assert records_of(store, NAME)[0] == ["pending/0d0419de02be44bf.jpg", "pending/0d0419de02be44bf.json"]
+    assert clean_records(store, NAME) == (1, 0)
+    assert [record.id for record in PendingStore(store).waiting()] == ["5a5a5a5a5a5a5a5a"]
+
+
 # -- forget is a journal --------------------------------------------------------------------------------
 
 
