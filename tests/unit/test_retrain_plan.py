@@ -1,17 +1,15 @@
 """Which retrain tweaks train a new model: one that only changes what the head never reads is skipped, saying why."""
 
 import yaml
-from helpers import committed_params
 
-from faceops.core.params import load_params
+from faceops.core.params import DEFAULT_SCHEDULE, load_params
 from faceops.release.retrain import TriedModels, plan
 
 
 def _tried(tmp_path, current_trained=True, **train):
-    params = committed_params()
-    params["train"].update(train)
+    """A params.yaml of the defaults (faceops.core.params, not the checkout's file: a user's may differ) but `train`."""
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    path.write_text(yaml.safe_dump({"train": train, "retrain": {"schedule": list(DEFAULT_SCHEDULE)}}, sort_keys=False))
     return TriedModels(path, current_trained), load_params(path).retrain.tweaks(all_entries=True)
 
 
