@@ -373,11 +373,13 @@ def _names(text: str | bytes, person: str) -> bool:
 def _may_be_theirs(text: str | bytes, person: str) -> bool:
     """Whether a pending or feedback record may hold their face: it names them, or it was answered while someone was
     hidden and that someone was the closest (label "unknown", FaceRecord.hidden_by): a photo of them sent during the
-    forget is kept so, naming nobody."""
+    forget is kept so, naming nobody. A reviewer's verdict that it is someone else keeps it."""
     if _names(text, person):
         return True
     try:
-        return json.loads(text).get("label") == UNKNOWN
+        record = json.loads(text)
+        someone_else = record.get("verdict") == "is" and record.get("person") not in ("", None, person)
+        return record.get("label") == UNKNOWN and not someone_else
     except (ValueError, AttributeError):
         return False
 

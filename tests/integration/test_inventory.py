@@ -49,9 +49,12 @@ def test_a_face_answered_while_they_were_hidden_goes_too(tmp_path):
     masked = FaceRecord("0d0419de02be44bf", time.time(), "unknown", "unknown", 0.03, "v1")
     stranger = FaceRecord("5a5a5a5a5a5a5a5a", time.time(), "unknown", "Somebody_Else", 0.6, "v1")
     PendingStore(store).keep([(b"\xff\xd8 their face", masked), (b"\xff\xd8 a stranger", stranger)])
+    reviewed = FaceRecord("7e7e7e7e7e7e7e7e", time.time(), "unknown", "unknown", 0.05, "v1", "is", "Somebody_Else")
+    FeedbackStore(store).add(b"\xff\xd8 said to be someone else", reviewed)  # a reviewer's word: not theirs
     assert records_of(store, NAME)[0] == ["pending/0d0419de02be44bf.jpg", "pending/0d0419de02be44bf.json"]
     assert clean_records(store, NAME) == (1, 0)
     assert [record.id for record in PendingStore(store).waiting()] == ["5a5a5a5a5a5a5a5a"]
+    assert [record.id for record in FeedbackStore(store).entries()] == ["7e7e7e7e7e7e7e7e"]
 
 
 # -- forget is a journal --------------------------------------------------------------------------------
