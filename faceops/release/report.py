@@ -13,7 +13,7 @@ import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
@@ -168,7 +168,7 @@ class _Found:
     train: TrainMetrics | None
     retrain: RetrainReport | None
     gate: GateVerdict | None
-    validation: dict | None
+    warnings: list[str]  # data validation's warnings, the look-alike pairs, what a failed build left unreadable
     change: dict  # `dvc metrics diff` against the build's base commit
     per_person: list[dict]  # weakest first
     images: dict[str, bytes]  # content id -> PNG
@@ -177,26 +177,59 @@ class _Found:
 
 
 def _read_inputs(root: Path, metric: str, inputs: ReportInputs, build: BuildInfo) -> _Found:
-    """Every input the report shows; a failed build reports without metrics, per-person scores or plots."""
-    evaluation = EvaluationMetrics.read(root / inputs.metrics, missing=None if build.failed else MISSING_FILE)
-    if not build.failed and evaluation.value(metric) is None:
+    """Every input the report shows; a failed build's report goes to `_read_failed_build`."""
+    if build.failed:
+        return _read_failed_build(root, inputs)
+    evaluation = EvaluationMetrics.read(root / inputs.metrics, missing=MISSING_FILE)
+    if evaluation.value(metric) is None:
         raise FaceopsError(f"{root / inputs.metrics}: no metric {metric!r}")
-    train = TrainMetrics.read(root / inputs.train_metrics, missing=None)
-    retrain = RetrainReport.read(root / inputs.retrain, missing=None)
-    gate = GateVerdict.read(root / inputs.gate, missing=None)
-    validation = read_json(root / inputs.validation, missing=None)
-    change = metrics_change(root, inputs.metrics, build.base) if evaluation is not None else {}
-    per_person = _per_person(root / inputs.per_person) if not build.failed else []
-    images = (
-        {}
-        if build.failed
-        else {cid: (root / path).read_bytes() for cid, path in inputs.images.items() if (root / path).exists()}
+    return _Found(
+        evaluation,
+        TrainMetrics.read(root / inputs.train_metrics, missing=None),
+        RetrainReport.read(root / inputs.retrain, missing=None),
+        GateVerdict.read(root / inputs.gate, missing=None),
+        _warnings(read_json(root / inputs.validation, missing=None), read_json(root / inputs.lookalikes, missing=None)),
+        metrics_change(root, inputs.metrics, build.base),
+        _per_person(root / inputs.per_person),
+        {cid: (root / path).read_bytes() for cid, path in inputs.images.items() if (root / path).exists()},
+        _dataset_hash(root / inputs.dataset),
+        _commit(root),
     )
-    dvc_file = root / inputs.dataset
+
+
+def _read_failed_build(root: Path, inputs: ReportInputs) -> _Found:
+    """A failed or aborted build's inputs: only what its report shows (the commit, the data set, the data
+    warnings), each read so that a file the failure left broken becomes a line of the report, not a report that
+    never goes out. Why: this mail is the only word anyone gets of the failure; no metrics, no `dvc metrics diff`
+    (DVC may be what failed)."""
+    problems: list[str] = []
+
+    def tolerant(path: Path, read: Callable[[], Any], fallback: Any) -> Any:
+        try:
+            return read()
+        except (FaceopsError, OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
+            problems.append(f"{path} could not be read after the failure: {exc}")
+            return fallback
+
+    validation = tolerant(
+        root / inputs.validation, lambda: _warnings(read_json(root / inputs.validation, missing=None), None), []
+    )
+    lookalikes = tolerant(
+        root / inputs.lookalikes, lambda: _warnings(None, read_json(root / inputs.lookalikes, missing=None)), []
+    )
+    dataset_hash = tolerant(root / inputs.dataset, lambda: _dataset_hash(root / inputs.dataset), "unreadable")
+    commit = tolerant(root / ".git", lambda: _commit(root), "unreadable")
+    warnings = validation + lookalikes + problems
+    return _Found(None, None, None, None, warnings, {}, [], {}, dataset_hash, commit)
+
+
+def _dataset_hash(dvc_file: Path) -> str:
     dataset = yaml.safe_load(dvc_file.read_text()) if dvc_file.exists() else {}
-    dataset_hash = (dataset.get("outs") or [{}])[0].get("md5", "not tracked by DVC")
-    commit = tools.git("rev-parse", "--short", "HEAD", cwd=root, check=False).stdout.strip() or "no commit"
-    return _Found(evaluation, train, retrain, gate, validation, change, per_person, images, dataset_hash, commit)
+    return ((dataset or {}).get("outs") or [{}])[0].get("md5", "not tracked by DVC")
+
+
+def _commit(root: Path) -> str:
+    return tools.git("rev-parse", "--short", "HEAD", cwd=root, check=False).stdout.strip() or "no commit"
 
 
 def _per_person(path: Path) -> list[dict]:
@@ -386,7 +419,7 @@ def build_report(
         "passed": passed,
         "facts": facts,
         "metric": metric,
-        "warnings": _warnings(found.validation, read_json(root / inputs.lookalikes, missing=None)),
+        "warnings": found.warnings,
         "retrain": {"status": retrain.status, "attempts": _attempts(retrain, metric)} if retrain else None,
         "per_person": found.per_person,
         "drift": None if build.failed else _drift_context(drift),

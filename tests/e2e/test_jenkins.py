@@ -519,6 +519,8 @@ def test_an_abort_during_retrain_restores_params_and_reports_it(tmp_path, lfw, s
     assert "SIGTERM: passed to the step's processes" in retrain.stderr
     assert "SIGTERM: stopped; the workspace is as it was before retraining" in retrain.stdout + retrain.stderr
     assert (build.workspace / "params.yaml").read_text() == before
+    report = build.results["post"][0]
+    assert len(inbox.envelopes) == 1, report.stdout[-3000:] + report.stderr[-3000:]
     [envelope] = inbox.envelopes
     subject = email.message_from_bytes(envelope.content, policy=email.policy.default)["Subject"]
     assert "FAILED at stage 'Retrain if below threshold': build aborted" in subject, subject

@@ -152,6 +152,30 @@ def test_missing_metrics_file(project, tmp_path):
     assert result.stderr.strip() == "error: metrics/eval.json: not found; run `dvc repro` first"
 
 
+def test_a_failed_build_is_reported_whatever_it_left_broken(smtp, tmp_path):
+    """An aborted build can leave the metrics, the data checks and the data set's .dvc file half written, and no
+    DVC repository to diff with: the failure mail is the only word anyone gets, so it still goes out, and names
+    what it could not read."""
+    inbox, port = smtp
+    sh("git", "init", "-q", cwd=tmp_path)
+    (tmp_path / "params.yaml").write_text("retrain: {threshold: 0.9}\n")
+    for path, text in {
+        "metrics/eval.json": '{"accuracy": 0.9',
+        "reports/data_validation.json": '{"checks": [{"level": "warning"}]}',
+        "dataset/raw.dvc": "outs: [md5: {",
+    }.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    result = _report(tmp_path, port, "--to", "team@faceops.test", "--result", "ABORTED", "--stage", "Retrain")
+    assert result.returncode == 0, result.stderr
+    [envelope] = inbox.envelopes
+    message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    assert message["Subject"] == "[faceops] FAILED at stage 'Retrain': build aborted; the live model was not changed"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "reports/data_validation.json could not be read after the failure" in text
+    assert "dataset/raw.dvc could not be read after the failure" in text
+
+
 def test_a_long_subject_is_not_folded_before_its_first_word():
     """Python folds some 80-character subjects as 'Subject:\\n [faceops] ...'; clients then show a space."""
     subject = "[faceops] BELOW THRESHOLD: accuracy 33.3% < 99% (+13.3 points; was 20.0%)"
