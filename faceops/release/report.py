@@ -204,21 +204,17 @@ def _read_failed_build(root: Path, inputs: ReportInputs) -> _Found:
     (DVC may be what failed)."""
     problems: list[str] = []
 
-    def tolerant(path: Path, read: Callable[[], Any], fallback: Any) -> Any:
+    def tolerant(path: Path, read: Callable[[Path], Any], fallback: Any) -> Any:
         try:
-            return read()
+            return read(path)
         except (FaceopsError, OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
             problems.append(f"{path} could not be read after the failure: {exc}")
             return fallback
 
-    validation = tolerant(
-        root / inputs.validation, lambda: _warnings(read_json(root / inputs.validation, missing=None), None), []
-    )
-    lookalikes = tolerant(
-        root / inputs.lookalikes, lambda: _warnings(None, read_json(root / inputs.lookalikes, missing=None)), []
-    )
-    dataset_hash = tolerant(root / inputs.dataset, lambda: _dataset_hash(root / inputs.dataset), "unreadable")
-    commit = tolerant(root / ".git", lambda: _commit(root), "unreadable")
+    validation = tolerant(root / inputs.validation, lambda path: _warnings(read_json(path, missing=None), None), [])
+    lookalikes = tolerant(root / inputs.lookalikes, lambda path: _warnings(None, read_json(path, missing=None)), [])
+    dataset_hash = tolerant(root / inputs.dataset, _dataset_hash, "unreadable")
+    commit = tolerant(root, _commit, "unreadable")
     warnings = validation + lookalikes + problems
     return _Found(None, None, None, None, warnings, {}, [], {}, dataset_hash, commit)
 
@@ -413,7 +409,7 @@ def build_report(
     found = _read_inputs(root, metric, inputs, build)
     passed, verdict, subject = _verdict(found, threshold, metric, build)
     facts = _facts(found, threshold, metric, build, drift)
-    retrain = None if build.failed else found.retrain
+    retrain = found.retrain  # None for a failed build, as its gate
     context = {
         "verdict": verdict,
         "passed": passed,
@@ -423,8 +419,8 @@ def build_report(
         "retrain": {"status": retrain.status, "attempts": _attempts(retrain, metric)} if retrain else None,
         "per_person": found.per_person,
         "drift": None if build.failed else _drift_context(drift),
-        "gate": None if build.failed else _gate_context(found.gate),
-        "changes": None if build.failed else _changes_context(root, found.gate),
+        "gate": _gate_context(found.gate),
+        "changes": _changes_context(root, found.gate),
     }
     images = found.images
     data_uris = {cid: "data:image/png;base64," + base64.b64encode(png).decode() for cid, png in images.items()}
