@@ -13,7 +13,7 @@ from helpers import make_project, sh, tool_env
 from support.inventory import NAME, SOURCE, _their_photos
 from support.serve import start_server
 
-from faceops.people.inventory import CLEANED, Needles, places_for, scan
+from faceops.people.inventory import CLEANED, Hit, Needles, places_for, scan
 
 
 def _digests(path: Path) -> set[str]:
@@ -87,9 +87,9 @@ def _through_every_door(project: Path, url: str, theirs: list[Path]) -> None:
     assert NAME in (project / "reports/report.html").read_text()
 
 
-def _scan_outside_the_inventory(project: Path, remote: Path, needles: Needles) -> list:
+def _scan_outside_the_inventory(project: Path, remote: Path, needles: Needles) -> list[Hit]:
     """Every file of the project, its record store, DVC's site cache and the remote that holds something of
-    theirs, asserted to lie in a place of the inventory that keeps it (receipts, git history, committed files)."""
+    theirs, asserted to lie in a place of the inventory and not in one forget cleans."""
     from dvc.repo import Repo
 
     with Repo(str(project)) as repo:
