@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from helpers import make_project, sh, tool_env
+from helpers import free_port, make_project, sh, tool_env
 
 from faceops.core import cluster
 from faceops.core.errors import FaceopsError
@@ -32,12 +31,6 @@ from faceops.model.features import FaceFile, FeatureCache
 
 DASK = str(Path(sys.executable).parent / "dask")
 PEOPLE = ["Colin_Powell", "Donald_Rumsfeld", "Tony_Blair", "Gerhard_Schroeder"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -1,11 +1,14 @@
 """Helpers of tests/*/test_integrations.py, shared by its tiers."""
 
-import asyncio
 import json
 import re
+import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from helpers import free_port
@@ -13,35 +16,54 @@ from helpers import free_port
 SECRET = "webhook-secret-0123456789"
 
 
+BROKER_SCRIPT = """
+import asyncio, sys
+from amqtt.broker import Broker
+
+async def serve(port: int) -> None:
+    config = {
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+    await Broker(config).start()
+    await asyncio.Event().wait()
+
+asyncio.run(serve(int(sys.argv[1])))
+"""
+
+
 class Broker:
-    """amqtt's broker on a free port of 127.0.0.1, in a thread of its own event loop."""
+    """amqtt's broker on a free port of 127.0.0.1, in a process of its own.
 
-    def __init__(self) -> None:
-        from amqtt.broker import Broker as Amqtt
+    A process, so that `stop` is what a broker going away is: killed, its connections dropped. amqtt's own
+    shutdown waits on its clients' sessions and once hung past 20 s in CI with the service still connected."""
 
+    def __init__(self, tmp_path: Path) -> None:
         self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        config = {
-            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
-        }
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-        async def started() -> Amqtt:
-            broker = Amqtt(config)
-            await broker.start()
-            return broker
-
-        self.broker = asyncio.run_coroutine_threadsafe(started(), self.loop).result(timeout=20)
         self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.log = tmp_path / f"broker-{self.port}.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", BROKER_SCRIPT, str(self.port)], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 60
+        while not self._accepts():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"the MQTT broker did not start: {self.log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.1)
+
+    def _accepts(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
-        if not self.thread.is_alive():
-            return
-        asyncio.run_coroutine_threadsafe(self.broker.shutdown(), self.loop).result(timeout=20)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
 
 
 class Listener:
@@ -108,8 +130,8 @@ class Receiver:
 
 
 @pytest.fixture
-def broker():
-    broker = Broker()
+def broker(tmp_path):
+    broker = Broker(tmp_path)
     yield broker
     broker.stop()
 
