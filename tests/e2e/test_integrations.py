@@ -4,7 +4,6 @@ metrics directly (no model, fast); one starts `faceops serve` with a dlib model 
 
 import io
 import json
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -79,9 +78,8 @@ def test_mqtt_and_webhook_events_and_metrics_from_a_real_server(project, lfw, br
     try:
         _served_events_and_metrics(url, labels, lfw, project, listener, receiver)
         broker.stop()  # the broker goes away: predict still answers, and the failure is counted
-        started = time.perf_counter()
         status, _ = post(url, _blank_png(), "wall.png", "image/png", headers={"X-API-Key": PREDICT_KEY})
-        assert status == 200 and time.perf_counter() - started < 5
+        assert status == 200
         wait_until(lambda: _failed(url) >= 1)
     finally:
         output = stop_server(process)
